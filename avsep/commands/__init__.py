@@ -1,0 +1,1 @@
+"""Subcommands of the `avsep` CLI, one module each (see `avsep.cli`)."""

@@ -1,0 +1,174 @@
+"""Typed, frozen dataclass configs with YAML presets and type-checked `key=value` overrides.
+
+A config is a tree of frozen dataclasses. `load_config(cls, path, overrides)` reads a YAML
+preset, applies overrides such as `train.lr=0.01` or `model.kwargs.ngf=32`, and checks every
+key and type against the dataclass fields, so a typo is an error that names the key instead
+of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A preset or override does not match the config's fields or types."""
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Convert a YAML/CLI value to `annotation`, or raise ConfigError naming `key`."""
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{key}: {value!r} matches none of {annotation}")
+    if origin is typing.Literal:
+        if value not in typing.get_args(annotation):
+            raise ConfigError(f"{key}: {value!r} is not one of {typing.get_args(annotation)}")
+        return value
+    if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping for {annotation.__name__}")
+        return from_dict(annotation, value, prefix=f"{key}.")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        args = typing.get_args(annotation)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"{key}: expected {len(args)} items, got {len(value)}")
+            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        item = args[0] if args else Any
+        items = [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
+    """Build dataclass `cls` from a nested mapping; unknown keys are errors."""
+    types_ = _field_types(cls)
+    unknown = sorted(set(data) - set(types_))
+    if unknown:
+        known = ", ".join(sorted(types_))
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]!s} (known: {known})")
+    kwargs = {name: _coerce(value, types_[name], f"{prefix}{name}") for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A plain nested dict (YAML/JSON friendly) of a dataclass config."""
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(config)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], cls: type) -> dict[str, Any]:
+    """Apply `dotted.key=value` strings (values parsed as YAML) to a nested dict.
+
+    Keys are checked against `cls` so that an unknown key fails with its full dotted name;
+    keys below a free-form `dict` field (such as `model.kwargs.ngf`) are accepted as given.
+    """
+    data = to_dict(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        node, node_cls = data, cls
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if node_cls is not None:
+                types_ = _field_types(node_cls)
+                if part not in types_:
+                    known = ", ".join(sorted(types_))
+                    raise ConfigError(f"unknown config key {key!r} (known at this level: {known})")
+                annotation = types_[part]
+                node_cls = annotation if dataclasses.is_dataclass(annotation) else None
+            if last:
+                node[part] = yaml.safe_load(raw)
+            else:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise ConfigError(f"override {key!r}: {part!r} is not a mapping")
+    return data
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] = ()) -> T:
+    """Defaults of `cls`, updated by the YAML preset at `path`, then by `overrides`."""
+    data: dict[str, Any] = to_dict(cls())
+    if path is not None:
+        with open(path) as f:
+            preset = yaml.safe_load(f) or {}
+        if not isinstance(preset, dict):
+            raise ConfigError(f"{path}: a preset must be a YAML mapping")
+        data = _merge(data, preset)
+    data = apply_overrides(data, list(overrides), cls)
+    return from_dict(cls, data)
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def save_config(config: Any, path: str | Path) -> None:
+    with open(path, "w") as f:
+        yaml.safe_dump(to_dict(config), f, sort_keys=False)
