@@ -1,0 +1,1 @@
+"""Training- and evaluation-side readers of the prepared webdataset shards."""

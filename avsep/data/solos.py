@@ -1,0 +1,211 @@
+"""Training and validation streams over prepared Solos shards.
+
+Training follows webdataset's multi-node recipe: shards are *resampled* (an infinite stream
+with replacement), seeded per node and per worker so every rank and every DataLoader worker
+reads a different stream, and each sample yields one random clip. Clips are then grouped into
+mixtures of `num_sources` clips from different videos (and, by default, different classes)
+and batched inside the workers; mixing itself happens on the device (`avsep.mixing`).
+
+Reproducibility and resume: the stream is cut into *segments* of a fixed number of steps; the
+stream of segment `s` is a pure function of `(seed, s, rank, worker)`. A run that resumes at
+the start of segment `s` therefore sees exactly the batches an uninterrupted run sees.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import random
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import webdataset as wds
+
+from avsep.data.clips import ClipSpec, sample_clip
+
+
+def shard_urls(root: str | os.PathLike, split: str) -> list[str]:
+    """Sorted shard paths of `split` ("train" or "val") under a prepared Solos directory."""
+    pattern = str(Path(root) / split / "*.tar")
+    urls = sorted(glob.glob(pattern))
+    if not urls:
+        raise FileNotFoundError(
+            f"no {split} shards in {Path(root) / split} (expected the output of "
+            f"`avsep prepare solos --out {root}`)"
+        )
+    return urls
+
+
+def stream_seed(*parts: object) -> int:
+    """A 63-bit seed that is a pure function of `parts` (unlike Python's salted hash())."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _worker_identity() -> tuple[int, int]:
+    rank, _, worker, _ = wds.utils.pytorch_worker_info()
+    return rank, worker
+
+
+class MixtureGrouper:
+    """Groups a stream of clips into mixtures of `num_sources` compatible clips.
+
+    Clips of one mixture come from different videos and, with `distinct_classes`, from
+    different instrument classes. A clip that fits no open group opens a new one; groups are
+    emitted in the order they fill, so the output is a deterministic function of the input.
+    """
+
+    def __init__(self, num_sources: int, distinct_classes: bool = True, max_pending: int = 2048):
+        if num_sources < 1:
+            raise ValueError(f"num_sources must be >= 1, got {num_sources}")
+        self.num_sources = num_sources
+        self.distinct_classes = distinct_classes
+        self.max_pending = max_pending
+
+    def _fits(self, group: list[dict], clip: dict) -> bool:
+        for other in group:
+            if other["video_id"] == clip["video_id"]:
+                return False
+            if self.distinct_classes and other["class_index"] == clip["class_index"]:
+                return False
+        return True
+
+    def __call__(self, clips: Iterable[dict]) -> Iterator[list[dict]]:
+        open_groups: list[list[dict]] = []
+        pending = 0
+        for clip in clips:
+            for group in open_groups:
+                if self._fits(group, clip):
+                    group.append(clip)
+                    break
+            else:
+                group = [clip]
+                open_groups.append(group)
+            pending += 1
+            if len(group) == self.num_sources:
+                open_groups.remove(group)
+                pending -= self.num_sources
+                yield group
+            elif pending > self.max_pending:
+                classes = sorted({c["class_index"] for g in open_groups for c in g})
+                videos = len({c["video_id"] for g in open_groups for c in g})
+                raise ValueError(
+                    f"cannot form mixtures of {self.num_sources} sources from "
+                    f"{'different classes and ' if self.distinct_classes else ''}different videos: "
+                    f"{pending} clips wait, from {videos} videos of classes {classes}. "
+                    "Use fewer sources, or set data.distinct_classes=false."
+                )
+
+
+def collate_mixtures(groups: list[list[dict]]) -> dict[str, torch.Tensor | list]:
+    """Groups of clips -> a batch.
+
+    Returns:
+        `audio` float32 (B, N, clip_samples), `frames` uint8 (B, N, 3, T, S, S),
+        `class_index` int64 (B, N), `keys` list of B lists of N sample keys.
+    """
+    return {
+        "audio": torch.from_numpy(np.stack([[c["audio"] for c in g] for g in groups])),
+        "frames": torch.from_numpy(np.stack([[c["frames"] for c in g] for g in groups])),
+        "class_index": torch.tensor([[c["class_index"] for c in g] for g in groups]),
+        "keys": [[c["key"] for c in g] for g in groups],
+    }
+
+
+def _random_clips(seed: int, segment: int, spec: ClipSpec, shuffle_buffer: int):
+    """A pipeline stage: raw samples -> shuffled random clips, seeded per rank and worker."""
+
+    def stage(samples: Iterable[dict]) -> Iterator[dict]:
+        rng = random.Random(stream_seed("clips", seed, segment, *_worker_identity()))
+        buffer: list[dict] = []
+        for sample in samples:
+            buffer.append(sample_clip(sample, spec, rng))
+            if len(buffer) >= shuffle_buffer:
+                yield buffer.pop(rng.randrange(len(buffer)))
+        # The resampled stream is infinite; this is only reached by finite test streams.
+        rng.shuffle(buffer)
+        yield from buffer
+
+    return stage
+
+
+def training_stream(
+    urls: list[str],
+    spec: ClipSpec,
+    batch_size: int,
+    num_sources: int,
+    seed: int,
+    segment: int,
+    distinct_classes: bool = True,
+    shuffle_buffer: int = 64,
+) -> wds.DataPipeline:
+    """An infinite stream of training batches (see `collate_mixtures`) for one segment."""
+    shard_seed = stream_seed("shards", seed, segment)
+    return wds.DataPipeline(
+        wds.ResampledShards(urls, seed=shard_seed % (2**31), deterministic=True),
+        wds.tarfile_to_samples(handler=wds.reraise_exception),
+        _random_clips(seed, segment, spec, shuffle_buffer),
+        MixtureGrouper(num_sources, distinct_classes),
+        wds.batched(batch_size, collation_fn=collate_mixtures, partial=False),
+    )
+
+
+def training_loader(
+    urls: list[str],
+    spec: ClipSpec,
+    batch_size: int,
+    num_sources: int,
+    seed: int,
+    segment: int,
+    num_workers: int,
+    distinct_classes: bool = True,
+) -> Iterator[dict]:
+    """Batches of one segment from `num_workers` DataLoader workers (0: in-process)."""
+    stream = training_stream(urls, spec, batch_size, num_sources, seed, segment, distinct_classes)
+    loader = wds.WebLoader(
+        stream,
+        batch_size=None,
+        num_workers=num_workers,
+        persistent_workers=False,
+        pin_memory=torch.cuda.is_available(),
+        prefetch_factor=4 if num_workers > 0 else None,
+    )
+    return iter(loader)
+
+
+def validation_mixtures(
+    urls: list[str],
+    spec: ClipSpec,
+    num_sources: int,
+    count: int,
+    seed: int = 0,
+    distinct_classes: bool = True,
+) -> dict[str, torch.Tensor | list]:
+    """A fixed validation set: `count` mixtures built from the centre clip of each sample.
+
+    Clips are read in shard order, shuffled with `seed` and grouped like training batches, so
+    the set depends only on the shards, `count` and `seed`.
+    """
+    clips = []
+    for sample in wds.DataPipeline(
+        wds.SimpleShardList(urls), wds.tarfile_to_samples(handler=wds.reraise_exception)
+    ):
+        header = json.loads(sample["json"])
+        if int(header["num_samples"]) >= spec.clip_samples:
+            clips.append(sample_clip(sample, spec, rng=None))
+    random.Random(seed).shuffle(clips)
+    groups = []
+    for group in MixtureGrouper(num_sources, distinct_classes, max_pending=len(clips) + 1)(clips):
+        groups.append(group)
+        if len(groups) == count:
+            break
+    if not groups:
+        raise ValueError(
+            f"the validation shards ({len(urls)} files, {len(clips)} clips) cannot form a single "
+            f"mixture of {num_sources} sources"
+        )
+    return collate_mixtures(groups)

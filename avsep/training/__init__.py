@@ -1,0 +1,1 @@
+"""Mix-and-separate training: configuration, distributed set-up, the loop, logging."""

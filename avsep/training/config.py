@@ -1,0 +1,86 @@
+"""Typed training configuration (frozen dataclasses), filled from a YAML preset in configs/
+and `--set key=value` overrides (see avsep.config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which registered model to build, and its constructor overrides."""
+
+    name: str = "sop"
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where clips come from and how mixtures are made.
+
+    `dataset`: "solos" reads prepared shards at `path`; "synthetic" generates the stand-in
+    (`synthetic_preset`), prepares it under the run directory and reads that.
+    `curriculum`: optional [[step, num_sources], ...]; from each step on, mixtures have that
+    many sources (MHU-Net grows from 2 to 7). Empty: always `num_sources`.
+    """
+
+    dataset: Literal["solos", "synthetic"] = "solos"
+    path: str = ""
+    synthetic_preset: str = "bench"
+    num_sources: int = 2
+    curriculum: list = field(default_factory=list)
+    distinct_classes: bool = True
+    mixing: Literal["sop", "peak"] = "sop"
+    num_workers: int = 4
+    clip_samples: int = 65535
+    num_frames: int = 3
+    frame_stride: int = 24
+    image_size: int = 224
+    resize_short_side: int = 246
+    val_mixtures: int = 256
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimiser and schedule. SoP: SGD momentum 0.9, weight decay 1e-4; lr 1e-3 for the audio
+    net, the synthesizer and the vision net's last conv, 1e-4 for the ResNet features; lr x0.1
+    at the `lr_milestones` (in epochs)."""
+
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr_sound: float = 1e-3
+    lr_frame: float = 1e-4
+    lr_synthesizer: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_milestones: list = field(default_factory=lambda: [40, 80])
+    lr_decay: float = 0.1
+    grad_clip: float = 5.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The loop. `batch_size` is global (split over ranks); an epoch is `steps_per_epoch`
+    optimiser steps; validation runs at each epoch's end; checkpoints every
+    `checkpoint_every` steps and at the end. `max_minutes` stops early (with a checkpoint)."""
+
+    batch_size: int = 80
+    epochs: int = 100
+    steps_per_epoch: int = 1000
+    checkpoint_every: int = 500
+    log_every: int = 20
+    max_minutes: float = 0.0
+    seed: int = 1234
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    wandb: Literal["online", "offline", "disabled"] = "offline"
+    wandb_project: str = "avsep"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
