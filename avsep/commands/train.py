@@ -1,0 +1,114 @@
+"""`avsep train`: mix-and-separate training on prepared Solos shards or the stand-in."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+EPILOG = """\
+examples:
+  avsep train --dataset solos --data shards/solos --config sop --run-dir runs/sop
+  avsep train --dataset synthetic --config demo --run-dir runs/demo
+  avsep train --dataset solos --data shards/solos --config mhunet --set train.batch_size=32
+  torchrun --nproc_per_node 4 -m avsep train --dataset solos --data shards/solos --config sop
+
+The run directory is never deleted: training resumes from RUN_DIR/checkpoint.pt when it
+exists (use --no-resume to refuse). Writes config.yaml, metrics.jsonl, curves.png,
+checkpoint.pt, best.pt and wandb files (offline unless --wandb online).
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a separator (mix-and-separate)",
+        description="Train a separator with mix-and-separate on Solos shards (or the "
+                    "generated stand-in), on CPU, one GPU, or many through torchrun.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=["solos", "synthetic"], default="solos",
+                   help="solos: prepared shards at --data; synthetic: generate and prepare "
+                        "the stand-in under --data (default: work/synthetic)")
+    p.add_argument("--data", help="prepared Solos shard directory (with train/ and val/)")
+    p.add_argument("--config", default="sop",
+                   help="a YAML preset: a path, or a name in configs/ (sop, mhunet, demo)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.batch_size=32 (repeatable)")
+    p.add_argument("--run-dir", default="runs/default", help="where checkpoints and logs go")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--wandb", choices=["online", "offline", "disabled"],
+                   help="wandb mode (default: the config's, offline)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="fail instead of resuming when the run directory has a checkpoint")
+    p.set_defaults(func=run)
+
+
+def resolve_preset(name: str) -> Path:
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        return path
+    candidate = PRESETS_DIR / f"{name}.yaml"
+    if not candidate.exists():
+        known = ", ".join(sorted(p.stem for p in PRESETS_DIR.glob("*.yaml")))
+        raise FileNotFoundError(f"no config preset {name!r} (known: {known})")
+    return candidate
+
+
+def run(args: argparse.Namespace) -> int:
+    from avsep.config import ConfigError, load_config
+    from avsep.training.config import RunConfig
+
+    overrides = list(args.overrides) + [f"data.dataset={args.dataset}"]
+    if args.wandb:
+        overrides.append(f"train.wandb={args.wandb}")
+    try:
+        config = load_config(RunConfig, resolve_preset(args.config), overrides)
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    run_dir = Path(args.run_dir)
+    if args.no_resume and (run_dir / "checkpoint.pt").exists():
+        print(f"error: {run_dir} already has a checkpoint and --no-resume was given",
+              file=sys.stderr)
+        return 2
+    from dataclasses import replace
+
+    if config.data.dataset == "synthetic":
+        from avsep.standin import ensure_standin
+
+        root = Path(args.data or "work/synthetic")
+        paths = ensure_standin(root, config.data.synthetic_preset)
+        config = replace(config, data=replace(config.data, path=str(paths.solos_shards)))
+    else:
+        data = args.data or config.data.path
+        if not data:
+            print("error: --data SHARDS is required with --dataset solos "
+                  "(the output of `avsep prepare solos`)", file=sys.stderr)
+            return 2
+        config = replace(config, data=replace(config.data, path=data))
+
+    from avsep.training.loop import NonFiniteLossError, train
+
+    try:
+        summary = train(config, run_dir, device=args.device, resume=not args.no_resume)
+    except NonFiniteLossError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if summary.get("rank", 0) == 0:
+        print(_format_summary(summary, run_dir))
+    return 0
+
+
+def _format_summary(summary: dict, run_dir: Path) -> str:
+    lines = [f"trained to step {summary['step']} in {summary['minutes']:.1f} min"
+             + (" (stopped by the time limit)" if summary["stopped_early"] else "")]
+    if "val_sdr" in summary:
+        lines.append(
+            f"validation: loss {summary['val_loss']:.4f}  SDR {summary['val_sdr']:.2f} dB  "
+            f"SIR {summary['val_sir']:.2f} dB  SAR {summary['val_sar']:.2f} dB  "
+            f"(mixture SDR {summary['val_sdr_mixture']:.2f} dB)")
+    lines.append(f"checkpoint: {run_dir / 'checkpoint.pt'}   curves: {run_dir / 'curves.png'}")
+    return "\n".join(lines)

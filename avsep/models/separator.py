@@ -1,0 +1,380 @@
+"""The model boundary: a `Separator` owns STFT -> log-frequency warp -> nets -> unwarp -> ISTFT.
+
+Training, evaluation and localization only talk to this API. Shapes use `B` batch, `N`
+sources to extract, `T` samples, `F` = 512 linear bins, `Fw` = 256 warped bins,
+`Tf` = 1 + T // 256 STFT frames.
+
+A training step, for any separator (all on the model's device):
+
+    spec = model.spectrogram(mix)                          # mix (B, T)
+    source_mags = model.warped_magnitudes(sources)         # sources (B, N, T) -> (B, N, Fw, Tf)
+    target = ground_truth_masks(source_mags, spec["warped_mag"],
+                                model.mask_type, model.complementary)
+    weight = loss_weight(spec["warped_mag"]) if model.weighted_loss else None
+    logits = model(spec["log_mag"], condition)             # forward == mask_logits
+    loss = MaskLoss.for_model(model)(logits, target, weight)
+
+`forward` is `mask_logits` so that DDP / torch.compile wrap the training path; inference
+uses `separate`. The condition is per-source frames for `condition_kind == "frames"`
+(SoP) and class indices for `condition_kind == "classes"` (MHU-Net).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal, TypedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avsep.audio import (
+    HOP_LENGTH,
+    ISTFT,
+    N_FFT,
+    NUM_FREQ_BINS,
+    NUM_WARPED_BINS,
+    STFT,
+    LogFreqUnwarp,
+    LogFreqWarp,
+    LogMagnitude,
+    num_frames,
+)
+from avsep.models.synthesizer import Synthesizer
+from avsep.models.unet import AudioUNet
+from avsep.models.vision import DilatedResNetVision
+
+SAMPLE_RATE = 11025
+MASK_THRESHOLD = 0.5
+
+
+class Spectrogram(TypedDict):
+    """What `Separator.spectrogram` returns.
+
+    complex: (B, F, Tf) complex STFT of the mixture.
+    mag: (B, F, Tf) its magnitude.
+    warped_mag: (B, 1, Fw, Tf) magnitude on the log-frequency axis (masks, loss weights).
+    log_mag: (B, 1, Fw, Tf) log(warped_mag + 1e-10), the network input.
+    """
+
+    complex: torch.Tensor
+    mag: torch.Tensor
+    warped_mag: torch.Tensor
+    log_mag: torch.Tensor
+
+
+class Separator(nn.Module):
+    """Common base of all separators: the audio front and back end around the nets.
+
+    Subclasses implement `mask_logits`, `check_condition` and `frame_multiple`, and set:
+
+    Attributes:
+        condition_kind: "frames" (per-source video frames) or "classes" (class indices).
+        mask_type: "binary" or "ratio", the masks the model is trained to predict.
+        complementary: ground-truth masks are complementary (Solos style); for softmax
+            models the predicted masks also sum to one over sources.
+        loss_name: "bce", "l1" or "mse" (see `avsep.losses.MaskLoss`).
+        weighted_loss: whether training weights bins with `avsep.audio.loss_weight`.
+        model_name: the registry name that builds the model (`avsep.create_model`).
+        model_kwargs: the full constructor kwargs; `create_model(model_name, **model_kwargs)`
+            rebuilds the same architecture (checkpoints store both).
+    """
+
+    condition_kind: ClassVar[str]
+    model_name: str
+    model_kwargs: dict[str, Any]
+    sample_rate: int = SAMPLE_RATE
+
+    def __init__(self, mask_type: str, complementary: bool, loss_name: str,
+                 weighted_loss: bool) -> None:
+        super().__init__()
+        if mask_type not in ("binary", "ratio"):
+            raise ValueError(f"unknown mask_type {mask_type!r} (known: 'binary', 'ratio')")
+        self.mask_type = mask_type
+        self.complementary = complementary
+        self.loss_name = loss_name
+        self.weighted_loss = weighted_loss
+        self.stft = STFT(N_FFT, HOP_LENGTH)
+        self.istft = ISTFT(N_FFT, HOP_LENGTH)
+        self.warp = LogFreqWarp(NUM_FREQ_BINS, NUM_WARPED_BINS)
+        self.unwarp = LogFreqUnwarp(NUM_WARPED_BINS, NUM_FREQ_BINS)
+        self.log_magnitude = LogMagnitude()
+
+    # ----------------------------------------------------------------- subclass interface
+    @property
+    def frame_multiple(self) -> int:
+        """The number of STFT frames Tf given to `mask_logits` must be a multiple of this."""
+        raise NotImplementedError
+
+    @property
+    def sigmoid_masks(self) -> bool:
+        """True when masks are sigmoid(logits), so BCE-with-logits applies."""
+        raise NotImplementedError
+
+    def check_condition(self, condition: torch.Tensor, batch: int) -> None:
+        """Raise ValueError if `condition` does not fit a batch of `batch` mixtures."""
+        raise NotImplementedError
+
+    def mask_logits(self, spec: torch.Tensor | Spectrogram, condition: torch.Tensor
+                    ) -> torch.Tensor:
+        """Mask logits in the warped domain.
+
+        Args:
+            spec: the log-magnitude (B, 1, Fw, Tf) or the dict from `spectrogram`.
+            condition: (B, N, 3, T_frames, H, W) frames or (B, N) class indices.
+
+        Returns:
+            (B, N, Fw, Tf) logits; `mask_activation` turns them into masks.
+        """
+        raise NotImplementedError
+
+    def mask_activation(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits (B, N, Fw, Tf) -> masks of the same shape."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------------- shared parts
+    def forward(self, spec: torch.Tensor | Spectrogram, condition: torch.Tensor
+                ) -> torch.Tensor:
+        """Same as `mask_logits` (the training path)."""
+        return self.mask_logits(spec, condition)
+
+    def spectrogram(self, mix: torch.Tensor) -> Spectrogram:
+        """STFT, magnitude, warped magnitude and log-magnitude of mixtures (B, T)."""
+        spec = self.stft(mix)
+        mag = spec.abs()
+        warped = self.warp(mag.unsqueeze(1))
+        return Spectrogram(
+            complex=spec, mag=mag, warped_mag=warped, log_mag=self.log_magnitude(warped)
+        )
+
+    def warped_magnitudes(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Warped magnitudes of several waveforms per item: (B, N, T) -> (B, N, Fw, Tf)."""
+        if waveforms.dim() != 3:
+            raise ValueError(
+                f"warped_magnitudes: expected (batch, sources, samples), "
+                f"got shape {tuple(waveforms.shape)}"
+            )
+        b, n, t = waveforms.shape
+        mag = self.stft(waveforms.reshape(b * n, t)).abs()
+        warped = self.warp(mag)
+        return warped.reshape(b, n, *warped.shape[1:])
+
+    def valid_num_samples(self, num_samples: int) -> int:
+        """The smallest length >= num_samples whose frame count suits `mask_logits`."""
+        frames = num_frames(num_samples)
+        target = math.ceil(frames / self.frame_multiple) * self.frame_multiple
+        return max(num_samples, (target - 1) * HOP_LENGTH)
+
+    def _log_mag_of(self, spec: torch.Tensor | Spectrogram) -> torch.Tensor:
+        log_mag = spec["log_mag"] if isinstance(spec, dict) else spec
+        m = self.frame_multiple
+        if (log_mag.dim() != 4 or log_mag.shape[1] != 1 or log_mag.shape[2] != NUM_WARPED_BINS
+                or log_mag.shape[3] % m):
+            raise ValueError(
+                f"{type(self).__name__}: expected a log-magnitude (batch, 1, {NUM_WARPED_BINS}, "
+                f"frames) with frames a multiple of {m}, got shape {tuple(log_mag.shape)}"
+            )
+        return log_mag
+
+    def reconstruction_masks(self, masks: torch.Tensor) -> torch.Tensor:
+        """Warped masks (..., Fw, Tf) -> linear masks (..., F, Tf) used to rebuild audio.
+
+        Masks are unwarped first; binary masks are then thresholded at 0.5 (or, for masks
+        that sum to one over sources, the most likely source of each bin wins).
+        """
+        linear = self.unwarp(masks)
+        if self.mask_type != "binary":
+            return linear
+        if self.complementary and not self.sigmoid_masks:
+            winner = linear.argmax(dim=1, keepdim=True)
+            return torch.zeros_like(linear).scatter_(1, winner, 1.0)
+        return (linear > MASK_THRESHOLD).to(linear.dtype)
+
+    @torch.no_grad()
+    def separate(self, mix: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """Separate mixtures (B, T) into (B, N, T) waveforms.
+
+        Masks are unwarped to 512 bins, thresholded for binary models, multiplied with the
+        mixture STFT (mixture phase), and inverted with the input length. Inputs whose frame
+        count does not suit the U-Net are zero-padded for the nets and cropped after.
+        Output is not clipped. Runs without gradients; call `.eval()` first.
+        """
+        if mix.dim() != 2:
+            raise ValueError(
+                f"separate: expected mix (batch, samples), got shape {tuple(mix.shape)}"
+            )
+        self.check_condition(condition, mix.shape[0])
+        length = mix.shape[1]
+        padded = F.pad(mix, (0, self.valid_num_samples(length) - length))
+        spec = self.spectrogram(padded)
+        masks = self.mask_activation(self.mask_logits(spec, condition).float())
+        linear = self.reconstruction_masks(masks)  # (B, N, F, Tf)
+        estimates = linear * spec["complex"].unsqueeze(1)
+        b, n = linear.shape[:2]
+        waves = self.istft(estimates.reshape(b * n, *estimates.shape[2:]), padded.shape[1])
+        return waves.reshape(b, n, -1)[..., :length]
+
+
+class SoundOfPixels(Separator):
+    """The Sound of Pixels: dilated ResNet-18 + audio U-Net + synthesizer.
+
+    Args:
+        num_channels: K, shared by the vision net, the U-Net output and the synthesizer.
+        ngf: U-Net channels of the first level.
+        depth: U-Net levels (7 = the original "unet7").
+        vision_arch: "resnet18" or "tiny" (test-only).
+        pretrained: initialise the ResNet from offline ImageNet weights if found.
+        weights_path: explicit ImageNet ResNet-18 file (else $AVSEP_RESNET18_WEIGHTS, then
+            torchvision's cache).
+        mask_type: "binary" (BCE) or "ratio" (L1).
+        complementary: train on complementary ground-truth masks (as Solos did for SoP).
+        output_activation: mask activation, "sigmoid" (the original's default, also for
+            ratio masks) or "relu" (unbounded ratio masks; ratio masks only).
+        weighted_loss: weight the loss per bin with log1p(|mix|) (the released model did).
+
+    Condition: frames (B, N, 3, T_frames, H, W), ImageNet-normalised RGB, T_frames = 3 and
+    224 x 224 by default (any size works; the visual map is ceil(H/16) x ceil(W/16)).
+
+    Submodules: `vision`, `audio_net`, `synthesizer`.
+    """
+
+    condition_kind: ClassVar[str] = "frames"
+    model_name = "sop"
+
+    def __init__(
+        self,
+        num_channels: int = 32,
+        ngf: int = 64,
+        depth: int = 7,
+        vision_arch: str = "resnet18",
+        pretrained: bool = False,
+        weights_path: str | None = None,
+        mask_type: Literal["binary", "ratio"] = "binary",
+        complementary: bool = False,
+        output_activation: Literal["sigmoid", "relu"] = "sigmoid",
+        weighted_loss: bool = True,
+    ) -> None:
+        super().__init__(
+            mask_type=mask_type, complementary=complementary,
+            loss_name="bce" if mask_type == "binary" else "l1", weighted_loss=weighted_loss,
+        )
+        if output_activation not in ("sigmoid", "relu"):
+            raise ValueError(
+                f"unknown output_activation {output_activation!r} (known: 'sigmoid', 'relu')"
+            )
+        if mask_type == "binary" and output_activation != "sigmoid":
+            raise ValueError("binary masks need output_activation='sigmoid'")
+        if not 2 <= depth <= 8:
+            raise ValueError(f"depth must be in [2, 8] for {NUM_WARPED_BINS} bins, got {depth}")
+        self.model_kwargs = dict(
+            num_channels=num_channels, ngf=ngf, depth=depth, vision_arch=vision_arch,
+            pretrained=pretrained, weights_path=weights_path, mask_type=mask_type,
+            complementary=complementary, output_activation=output_activation,
+            weighted_loss=weighted_loss,
+        )
+        self.output_activation = output_activation
+        self.vision = DilatedResNetVision(num_channels, vision_arch, pretrained, weights_path)
+        self.audio_net = AudioUNet(depth=depth, ngf=ngf, out_channels=num_channels)
+        self.synthesizer = Synthesizer(num_channels)
+
+    @property
+    def frame_multiple(self) -> int:
+        return 2**self.audio_net.depth
+
+    @property
+    def sigmoid_masks(self) -> bool:
+        return self.output_activation == "sigmoid"
+
+    def check_condition(self, condition: torch.Tensor, batch: int) -> None:
+        if condition.dim() != 6 or condition.shape[0] != batch or condition.shape[2] != 3:
+            raise ValueError(
+                f"SoundOfPixels: expected frames (batch={batch}, sources, 3, time, height, "
+                f"width), got shape {tuple(condition.shape)}"
+            )
+        if not condition.is_floating_point():
+            raise ValueError(
+                f"SoundOfPixels: frames must be ImageNet-normalised floats, got {condition.dtype}"
+            )
+
+    def mask_activation(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits) if self.sigmoid_masks else F.relu(logits)
+
+    def visual_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Pooled visual vectors per source: (B, N, 3, T, H, W) -> (B, N, K)."""
+        b, n = frames.shape[:2]
+        pooled = self.vision(frames.reshape(b * n, *frames.shape[2:])).pooled
+        return pooled.reshape(b, n, -1)
+
+    def mask_logits(self, spec: torch.Tensor | Spectrogram, condition: torch.Tensor
+                    ) -> torch.Tensor:
+        log_mag = self._log_mag_of(spec)
+        self.check_condition(condition, log_mag.shape[0])
+        audio = self.audio_net(log_mag)  # (B, K, Fw, Tf); the original's sound activation is none
+        return self.synthesizer(self.visual_features(condition), audio)
+
+    # ------------------------------------------------------------------- localization
+    def _check_clip(self, mix: torch.Tensor, frames: torch.Tensor) -> None:
+        if mix.dim() != 2:
+            raise ValueError(f"expected mix (batch, samples), got shape {tuple(mix.shape)}")
+        if frames.dim() != 5 or frames.shape[0] != mix.shape[0] or frames.shape[1] != 3:
+            raise ValueError(
+                f"expected frames (batch={mix.shape[0]}, 3, time, height, width) of one clip "
+                f"per mixture, got shape {tuple(frames.shape)}"
+            )
+
+    def _pixel_inputs(self, mix: torch.Tensor, frames: torch.Tensor
+                      ) -> tuple[Spectrogram, torch.Tensor, torch.Tensor, int]:
+        self._check_clip(mix, frames)
+        length = mix.shape[1]
+        spec = self.spectrogram(F.pad(mix, (0, self.valid_num_samples(length) - length)))
+        audio = self.audio_net(spec["log_mag"])
+        spatial = self.vision(frames).spatial  # (B, K, h, w)
+        return spec, audio, spatial, num_frames(length)
+
+    @torch.no_grad()
+    def pixelwise_masks(self, mix: torch.Tensor, frames: torch.Tensor,
+                        threshold: bool = False) -> torch.Tensor:
+        """One linear-frequency mask per visual location.
+
+        Args:
+            mix: (B, T) mixtures.
+            frames: (B, 3, T_frames, H, W) the clip's frames (no source axis).
+            threshold: binarise masks at 0.5 as for reconstruction (binary models only).
+
+        Returns:
+            (B, h, w, F, Tf) masks, Tf = 1 + T // 256. Memory grows with h * w * F * Tf
+            (100 MB per item at 14 x 14 x 512 x 256): use `pixel_energies` for heatmaps.
+        """
+        spec, audio, spatial, frames_out = self._pixel_inputs(mix, frames)
+        masks = self.mask_activation(self.synthesizer.pixelwise(spatial, audio).float())
+        linear = self.unwarp(masks)[..., :frames_out]
+        if threshold and self.mask_type == "binary":
+            linear = (linear > MASK_THRESHOLD).to(linear.dtype)
+        return linear
+
+    @torch.no_grad()
+    def pixel_energies(self, mix: torch.Tensor, frames: torch.Tensor, per_frame: bool = False,
+                       chunk_size: int = 32) -> torch.Tensor:
+        """Energy of the sound separated at each visual location: the localization heatmap.
+
+        Energy = sum over bins of (mask * |mix|)^2 with soft masks, computed `chunk_size`
+        locations at a time so memory stays bounded.
+
+        Args:
+            mix: (B, T); frames: (B, 3, T_frames, H, W).
+            per_frame: keep the STFT-frame axis (energy over time per location).
+
+        Returns:
+            (B, h, w), or (B, h, w, Tf) with `per_frame`.
+        """
+        spec, audio, spatial, frames_out = self._pixel_inputs(mix, frames)
+        b, k, h, w = spatial.shape
+        locations = spatial.reshape(b, k, h * w).transpose(1, 2)  # (B, h*w, K)
+        power = spec["mag"][..., :frames_out].float().square().unsqueeze(1)  # (B, 1, F, Tf)
+        chunks = []
+        for start in range(0, h * w, chunk_size):
+            logits = self.synthesizer(locations[:, start:start + chunk_size], audio)
+            masks = self.unwarp(self.mask_activation(logits.float()))[..., :frames_out]
+            chunks.append((masks.square() * power).sum(dim=2))  # (B, chunk, Tf)
+        energy = torch.cat(chunks, dim=1).reshape(b, h, w, frames_out)
+        return energy if per_frame else energy.sum(dim=-1)

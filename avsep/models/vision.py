@@ -1,0 +1,190 @@
+"""The SoP vision net: a dilated ResNet-18 mapping frames to K visual channels per location.
+
+ResNet-18 without avgpool/fc, with only layer4 dilated (its stride-2 convs set to stride 1;
+its first 3x3 conv keeps dilation 1, the later 3x3 convs get dilation 2, exactly as the
+original's `_nostride_dilate`), so the output stride is 16 (224x224 -> 14x14). A 3x3 conv
+("projection", the original's `fc`) maps 512 -> K channels.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torchvision
+from torch import nn
+
+RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision's ImageNet (IMAGENET1K_V1) weights
+WEIGHTS_ENV = "AVSEP_RESNET18_WEIGHTS"
+
+
+class VisualFeatures(NamedTuple):
+    """Outputs of `DilatedResNetVision` for one clip of frames per batch item.
+
+    pooled: (B, K) sigmoid of the max over (time, height, width): the SoP visual vector.
+    spatial: (B, K, h, w) sigmoid of the max over time: one K-vector per location.
+    """
+
+    pooled: torch.Tensor
+    spatial: torch.Tensor
+
+
+def imagenet_weights_path(explicit: str | os.PathLike | None = None) -> Path | None:
+    """Where ImageNet ResNet-18 weights would be found offline, or None if nowhere.
+
+    Looks at `explicit`, then $AVSEP_RESNET18_WEIGHTS, then torchvision's cache
+    (torch.hub.get_dir()/checkpoints/resnet18-f37072fd.pth). Never downloads.
+    """
+    candidates: list[Path] = []
+    if explicit:
+        candidates.append(Path(explicit))
+    if os.environ.get(WEIGHTS_ENV):
+        candidates.append(Path(os.environ[WEIGHTS_ENV]))
+    candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_FILE)
+    for path in candidates:
+        if path.is_file():
+            return path
+    return None
+
+
+def _dilate_layer4(layer: nn.Sequential) -> None:
+    """Remove layer4's stride and dilate its 3x3 convs (the original's dilate_scale=16)."""
+    for module in layer.modules():
+        if not isinstance(module, nn.Conv2d):
+            continue
+        if module.stride == (2, 2):
+            module.stride = (1, 1)
+            # The strided conv keeps dilation 1 (dilate // 2 in the original).
+        elif module.kernel_size == (3, 3):
+            module.dilation = (2, 2)
+            module.padding = (2, 2)
+
+
+class DilatedResNet18(nn.Module):
+    """ResNet-18 trunk (conv1 .. layer4) with layer4 dilated: (N, 3, H, W) -> (N, 512, H/16, W/16).
+
+    Parameter names follow torchvision's ResNet, so ImageNet state dicts load directly.
+    """
+
+    out_channels = 512
+
+    def __init__(self) -> None:
+        super().__init__()
+        resnet = torchvision.models.resnet18(weights=None)
+        self.conv1, self.bn1, self.relu, self.maxpool = (
+            resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool
+        )
+        self.layer1, self.layer2, self.layer3, self.layer4 = (
+            resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4
+        )
+        _dilate_layer4(self.layer4)
+
+    def load_imagenet(self, path: Path) -> None:
+        """Load torchvision ResNet-18 weights (its fc is dropped)."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        self.load_state_dict(state, strict=True)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+class TinyBackbone(nn.Module):
+    """A few-thousand-parameter stand-in for the ResNet (output stride 16) for fast tests."""
+
+    out_channels = 32
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = [3, 8, 16, 32, 32]
+        for c_in, c_out in zip(channels[:-1], channels[1:]):
+            layers += [
+                nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.layers(images)
+
+
+class DilatedResNetVision(nn.Module):
+    """Frames -> K visual channels, pooled (SoP vector) and per location.
+
+    Args:
+        num_channels: K, the number of visual/audio channels the synthesizer combines.
+        arch: "resnet18" (the original) or "tiny" (test-only stand-in).
+        pretrained: initialise the ResNet from ImageNet weights when found offline (see
+            `imagenet_weights_path`); if none are found, warn and keep the random init.
+        weights_path: an explicit ImageNet ResNet-18 state-dict file.
+
+    Shapes:
+        forward(frames (B, 3, T, H, W)) -> VisualFeatures(pooled (B, K), spatial (B, K, h, w))
+        with h = ceil(H / 16), w = ceil(W / 16) (14 x 14 for 224 x 224).
+    """
+
+    def __init__(
+        self,
+        num_channels: int = 32,
+        arch: str = "resnet18",
+        pretrained: bool = False,
+        weights_path: str | None = None,
+    ) -> None:
+        super().__init__()
+        if arch == "resnet18":
+            self.backbone: nn.Module = DilatedResNet18()
+            if pretrained:
+                self._init_from_imagenet(weights_path)
+        elif arch == "tiny":
+            self.backbone = TinyBackbone()
+        else:
+            raise ValueError(f"unknown vision arch {arch!r} (known: 'resnet18', 'tiny')")
+        self.projection = nn.Conv2d(self.backbone.out_channels, num_channels, 3, padding=1)
+        self.num_channels = num_channels
+
+    def _init_from_imagenet(self, weights_path: str | None) -> None:
+        path = imagenet_weights_path(weights_path)
+        if path is None:
+            warnings.warn(
+                "ImageNet ResNet-18 weights not found offline (looked at "
+                f"{weights_path or 'no explicit path'}, ${WEIGHTS_ENV}, and "
+                f"{Path(torch.hub.get_dir()) / 'checkpoints' / RESNET18_FILE}); "
+                "the vision net starts from random weights.",
+                stacklevel=3,
+            )
+            return
+        try:
+            self.backbone.load_imagenet(path)
+        except Exception as exc:  # a broken file must not stop model construction
+            warnings.warn(
+                f"{path}: could not load ImageNet ResNet-18 weights ({exc}); "
+                "the vision net starts from random weights.",
+                stacklevel=3,
+            )
+
+    def feature_map(self, frames: torch.Tensor) -> torch.Tensor:
+        """Raw projected features before pooling and sigmoid, (B, K, T, h, w)."""
+        if frames.dim() != 5 or frames.shape[1] != 3:
+            raise ValueError(
+                f"vision input: expected frames (batch, 3, time, height, width), "
+                f"got shape {tuple(frames.shape)}"
+            )
+        b, c, t, h, w = frames.shape
+        images = frames.transpose(1, 2).reshape(b * t, c, h, w)
+        features = self.projection(self.backbone(images))
+        return features.reshape(b, t, *features.shape[1:]).transpose(1, 2)
+
+    def forward(self, frames: torch.Tensor) -> VisualFeatures:
+        features = self.feature_map(frames)
+        over_time = features.amax(dim=2)
+        # Sigmoid after max pooling, as the original (the two commute: sigmoid is monotonic).
+        return VisualFeatures(
+            pooled=torch.sigmoid(over_time.amax(dim=(2, 3))),
+            spatial=torch.sigmoid(over_time),
+        )

@@ -1,0 +1,1 @@
+"""Data preparation for avsep: stand-in data, shard preparation and downloads."""

@@ -1,0 +1,293 @@
+"""Decoding for preparation: probe a file, decode its audio and frames, resample, encode JPEG.
+
+One decoder and one resampler for every dataset, so that Solos videos, URMP stems and URMP
+mixtures line up sample for sample:
+
+- containers are probed with PyAV (stream presence, sizes, rates, declared durations);
+- video frames and mp4 audio are decoded with decord, audio at the file's *native* rate
+  (decord's own resampling delays audio by ~16 samples at 44.1 kHz -> 11025 Hz);
+- WAVs are read with soundfile;
+- every track is resampled with `torchaudio.functional.resample` (a zero-phase windowed
+  sinc), whatever its source.
+
+Anything that cannot be decoded raises `BadInput`, whose message is shown to the user and
+written to the report; nothing here ever substitutes zeros for missing data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class BadInput(Exception):
+    """A source that cannot be prepared.
+
+    Args:
+        code: a short key for counting in the summary (e.g. 'no_audio', 'truncated').
+        message: a one-line reason for the user (str(exc)).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class VideoStreamInfo:
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class AudioStreamInfo:
+    sample_rate: int
+    channels: int
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a container declares (before decoding anything)."""
+
+    duration_s: float
+    video: VideoStreamInfo | None
+    audio: AudioStreamInfo | None
+
+
+def _stream_duration(stream, container_duration_s: float) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return container_duration_s
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Streams, sizes, rates and declared durations of a media file.
+
+    Raises:
+        BadInput: the file is missing, empty, not a media container, or unreadable.
+    """
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput("missing", "file not found")
+    if path.stat().st_size == 0:
+        raise BadInput("empty_file", "empty file (0 bytes)")
+    try:
+        with av.open(str(path)) as container:
+            total = container.duration / 1e6 if container.duration else 0.0
+            video = audio = None
+            if container.streams.video:
+                stream = container.streams.video[0]
+                rate = stream.average_rate or stream.guessed_rate or 0
+                video = VideoStreamInfo(
+                    width=int(stream.codec_context.width),
+                    height=int(stream.codec_context.height),
+                    fps=float(rate),
+                    duration_s=_stream_duration(stream, total),
+                )
+            if container.streams.audio:
+                stream = container.streams.audio[0]
+                audio = AudioStreamInfo(
+                    sample_rate=int(stream.codec_context.sample_rate),
+                    channels=int(stream.codec_context.channels),
+                    duration_s=_stream_duration(stream, total),
+                )
+    except av.error.FFmpegError as exc:
+        raise BadInput("unreadable", f"not a readable media file (corrupt or truncated?): {exc}") from None
+    return MediaInfo(duration_s=total, video=video, audio=audio)
+
+
+def _truncation_tolerance_s(declared_s: float) -> float:
+    # Encoders pad the last audio frame and containers round durations: allow a little slack,
+    # but a file cut short loses far more than this.
+    return max(0.5, 0.02 * declared_s)
+
+
+def decode_audio(path: str | Path, info: AudioStreamInfo) -> np.ndarray:
+    """The whole audio track of a video file as float32 mono at its native rate.
+
+    Channels are averaged here (not by the decoder) so that no hidden resampler or
+    rematrixing step sits between the file and the shards.
+
+    Returns:
+        (T,) float32 at `info.sample_rate`.
+
+    Raises:
+        BadInput: decoding fails or stops well before the declared duration.
+    """
+    import decord
+
+    try:
+        reader = decord.AudioReader(str(path), ctx=decord.cpu(0), sample_rate=-1, mono=False)
+        channels = reader[:].asnumpy()
+    except Exception as exc:  # decord raises DECORDError/RuntimeError with C++ context
+        raise BadInput("decode_error", f"audio decoding failed: {_first_line(exc)}") from None
+    audio = np.ascontiguousarray(channels.mean(axis=0), dtype=np.float32)
+    decoded_s = len(audio) / info.sample_rate
+    if decoded_s + _truncation_tolerance_s(info.duration_s) < info.duration_s:
+        raise BadInput(
+            "truncated",
+            f"audio stops at {decoded_s:.2f} s but the file declares {info.duration_s:.2f} s "
+            "(truncated or corrupt file)"
+        )
+    return audio
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """A WAV (or any soundfile format) as float32 mono and its rate.
+
+    Returns:
+        ((T,) float32, sample_rate)
+    """
+    import soundfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput("missing", "file not found")
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError
+        raise BadInput("unreadable", f"not a readable audio file: {_first_line(exc)}") from None
+    return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate)
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Resample with torchaudio's zero-phase windowed-sinc resampler (no delay).
+
+    Args:
+        audio: (T,) float32.
+
+    Returns:
+        (ceil(T * rate_out / rate_in),) float32.
+    """
+    if rate_in == rate_out:
+        return np.array(audio, dtype=np.float32, copy=True)
+    import torch
+    import torchaudio.functional as F
+
+    with torch.no_grad():
+        out = F.resample(torch.from_numpy(np.ascontiguousarray(audio)), rate_in, rate_out)
+    return out.numpy().astype(np.float32, copy=False)
+
+
+def peak_dbfs(audio: np.ndarray) -> float:
+    """Peak level in dB relative to full scale (-inf for digital silence)."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    return 20.0 * math.log10(peak) if peak > 0 else -math.inf
+
+
+class FrameReader:
+    """Frames of a video file picked by presentation time, decoded with decord.
+
+    Args:
+        path: the video file.
+        threads: decoder threads (1 when several files are decoded in parallel).
+    """
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        import decord
+
+        self.path = Path(path)
+        try:
+            self._reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=threads)
+            stamps = self._reader.get_frame_timestamp(range(len(self._reader)))
+        except Exception as exc:
+            raise BadInput("decode_error", f"video decoding failed: {_first_line(exc)}") from None
+        if len(stamps) == 0:
+            raise BadInput("no_frames", "video stream has no frames")
+        self.frame_start_s = np.asarray(stamps[:, 0], dtype=np.float64)
+        self.frame_end_s = np.asarray(stamps[:, 1], dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.frame_start_s)
+
+    @property
+    def end_s(self) -> float:
+        """End of the last frame's display interval (the video's decodable duration)."""
+        return float(self.frame_end_s[-1])
+
+    def nearest_frames(self, times_s: np.ndarray) -> np.ndarray:
+        """Index of the frame whose presentation time is nearest to each time.
+
+        Args:
+            times_s: (N,) seconds.
+
+        Returns:
+            (N,) int64 frame indices.
+        """
+        starts = self.frame_start_s
+        right = np.clip(np.searchsorted(starts, times_s), 0, len(starts) - 1)
+        left = np.clip(right - 1, 0, len(starts) - 1)
+        pick_left = np.abs(times_s - starts[left]) <= np.abs(starts[right] - times_s)
+        return np.where(pick_left, left, right).astype(np.int64)
+
+    def read(self, indices: Sequence[int], batch: int = 16) -> Iterator[np.ndarray]:
+        """Decode frames in order, `batch` at a time (bounded memory for HD video).
+
+        Yields:
+            (H, W, 3) uint8 RGB frames, one per index.
+        """
+        for begin in range(0, len(indices), batch):
+            wanted = [int(i) for i in indices[begin:begin + batch]]
+            try:
+                frames = self._reader.get_batch(wanted).asnumpy()
+            except Exception as exc:
+                raise BadInput(
+                    "decode_error",
+                    f"video decoding failed near {self.frame_start_s[wanted[0]]:.2f} s "
+                    f"(truncated or corrupt file?): {_first_line(exc)}"
+                ) from None
+            yield from frames
+
+
+def resize_short_side(image: np.ndarray, short_side: int) -> np.ndarray:
+    """Resize so that min(H, W) == short_side, keeping the aspect ratio.
+
+    Args:
+        image: (H, W, 3) uint8.
+
+    Returns:
+        (H', W', 3) uint8 with min(H', W') == short_side.
+    """
+    import cv2
+
+    height, width = image.shape[:2]
+    if min(height, width) == short_side:
+        return image
+    scale = short_side / min(height, width)
+    if height <= width:
+        size = (max(1, round(width * scale)), short_side)
+    else:
+        size = (short_side, max(1, round(height * scale)))
+    # INTER_AREA averages pixels when shrinking (no aliasing); it is bilinear-like when growing.
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    """JPEG bytes of an (H, W, 3) uint8 RGB image."""
+    import cv2
+
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return data.tobytes()
+
+
+def _first_line(exc: BaseException) -> str:
+    """decord errors carry a C++ stack; keep the first meaningful line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    message = lines[0] if lines else type(exc).__name__
+    # "[04:36:42] /path/src/audio/audio_reader.cc:136: Can't find audio stream" -> tail
+    if "] " in message and ".cc:" in message:
+        message = message.split(": ", 1)[-1]
+    return message[:300]

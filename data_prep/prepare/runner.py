@@ -1,0 +1,332 @@
+"""Running work units: skip finished ones, split into parts, parallelize, isolate crashes.
+
+A dataset module (solos.py, urmp.py) lists its `WorkUnit`s and provides a `process`
+function that decodes one unit and writes its samples; `run_units` does the rest:
+
+- units of other `--part`s and units already done (see writer.py) are skipped;
+- the others run in a pool of worker processes (forkserver, with the heavy libraries
+  preloaded), one unit per task; `jobs=0` runs them in this process (debugging);
+- a worker killed by a crashing decoder breaks the pool: the units it was working on are
+  retried one at a time in a fresh process, and a unit that crashes again is reported as
+  unusable instead of stopping the run;
+- `strict` stops at the first unusable input;
+- report.jsonl and summary.json are rebuilt from every done-marker at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from data_prep.prepare.decode import BadInput
+from data_prep.prepare.report import (
+    BAD_INPUT,
+    Issue,
+    UnitResult,
+    format_summary,
+    write_report,
+)
+from data_prep.prepare.settings import PrepareSettings
+from data_prep.prepare.split import Part, unit_tag
+from data_prep.prepare.writer import MarkerStore, UnitShardWriter, atomic_write_text, clear_unit_outputs
+
+RUNNING_DIR = ".running"
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One independent piece of work: a Solos video or a URMP piece.
+
+    Attributes:
+        unit: unique id ('<Class>/<video id>' or the piece folder name).
+        source: the file or folder, relative to RAW.
+        label: class name (Solos) or piece name (URMP), for summaries.
+        split: 'train' / 'val' / 'test'.
+        shard_dir: directory of its shards, relative to OUT ('' for OUT itself).
+        shard_prefix: shard file name prefix, e.g. 'solos-train'.
+        params: unit-specific inputs (e.g. playing spans), JSON-serializable.
+    """
+
+    unit: str
+    source: str
+    label: str
+    split: str
+    shard_dir: str
+    shard_prefix: str
+    params: dict = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return unit_tag(self.unit)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every unit needs besides itself (picklable, sent to worker processes)."""
+
+    src: Path
+    out: Path
+    settings: PrepareSettings
+    shard_dirs: tuple[str, ...]  # every directory (relative to OUT) a unit's shards may be in
+    threads: int = 1  # decoder threads per unit
+
+
+ProcessFn = Callable[[WorkUnit, RunContext, UnitShardWriter, UnitResult], None]
+
+
+def source_signature(path: Path) -> list:
+    """Size and mtime of a file, or of every file in a folder, to notice changed inputs."""
+    if path.is_dir():
+        return [
+            [p.name, p.stat().st_size, p.stat().st_mtime_ns]
+            for p in sorted(path.iterdir())
+            if p.is_file()
+        ]
+    if path.is_file():
+        return [path.stat().st_size, path.stat().st_mtime_ns]
+    return []
+
+
+def fingerprint(unit: WorkUnit, ctx: RunContext) -> str:
+    """Hash of everything that determines a unit's output."""
+    payload = {
+        "settings": ctx.settings.as_dict(),
+        "unit": asdict(unit),
+        "source": source_signature(ctx.src / unit.source),
+        "format": 1,  # bump when the sample layout changes
+    }
+    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def execute_unit(process: ProcessFn, unit: WorkUnit, ctx: RunContext, print_: str) -> UnitResult:
+    """Process one unit from scratch and publish its shards and done-marker (see writer.py)."""
+    store = MarkerStore(ctx.out)
+    running = ctx.out / store.directory.name / RUNNING_DIR / unit.tag
+    atomic_write_text(running, str(os.getpid()))
+    clear_unit_outputs([ctx.out / d for d in ctx.shard_dirs], unit.tag)
+    result = UnitResult(unit=unit.unit, fingerprint=print_, label=unit.label, split=unit.split)
+    writer = UnitShardWriter(
+        ctx.out,
+        ctx.out / unit.shard_dir,
+        unit.shard_prefix,
+        unit.tag,
+        ctx.settings.shard_max_bytes,
+        ctx.settings.shard_max_samples,
+    )
+    try:
+        process(unit, ctx, writer, result)
+        result.shards = writer.commit()
+    except BadInput as exc:
+        writer.abort()
+        _drop_output(result)
+        result.issues.append(Issue(unit.source, BAD_INPUT, exc.code, str(exc)))
+    except Exception as exc:  # a bug or an input nobody foresaw: report it, keep going
+        writer.abort()
+        _drop_output(result)
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        result.issues.append(
+            Issue(
+                unit.source,
+                BAD_INPUT,
+                "unexpected_error",
+                f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno}; "
+                "please report this)",
+            )
+        )
+    store.save(result)
+    running.unlink(missing_ok=True)
+    return result
+
+
+def _drop_output(result: UnitResult) -> None:
+    result.samples, result.audio_seconds, result.shards = 0, 0.0, []
+
+
+def _init_worker() -> None:
+    """Worker set-up: die with the parent, one thread per library (parallelism is the pool)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: no orphan keeps writing
+        except OSError:
+            pass
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def _make_pool(jobs: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("forkserver")
+    # Workers fork from a server that has already imported the decoders: fast start-up.
+    context.set_forkserver_preload(["torch", "torchaudio", "decord", "av", "cv2", "webdataset"])
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker)
+
+
+class _Reporter:
+    """Collects results as they arrive, prints their issues and implements --strict."""
+
+    def __init__(self, bar, strict: bool) -> None:
+        self.bar, self.strict = bar, strict
+        self.results: dict[str, UnitResult] = {}
+        self.stop_reason: str | None = None
+
+    def __call__(self, result: UnitResult) -> None:
+        self.results[result.unit] = result
+        for issue in result.issues:
+            self.bar.write(issue.line(), file=sys.stderr)
+        self.bar.update(1)
+        self.bar.set_postfix(samples=sum(r.samples for r in self.results.values()))
+        if self.strict and result.bad and self.stop_reason is None:
+            self.stop_reason = next(i.line() for i in result.issues if i.kind == BAD_INPUT)
+
+
+Todo = list[tuple[WorkUnit, str]]  # units with their fingerprints
+
+
+def _run_batch(process: ProcessFn, batch: Todo, ctx: RunContext, width: int, reporter) -> Todo:
+    """Run `batch` in a pool of `width` workers; return the units lost to a broken pool."""
+    with _make_pool(width) as pool:
+        futures = {pool.submit(execute_unit, process, u, ctx, fp): (u, fp) for u, fp in batch}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in done:
+                error = future.exception()
+                if error is None:
+                    reporter(future.result())
+                elif isinstance(error, BrokenProcessPool):
+                    broken = True
+                else:
+                    raise error
+            if reporter.stop_reason is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                return []
+            if broken:
+                pool.shutdown(wait=True, cancel_futures=True)
+                return [item for future, item in futures.items() if item[0].unit not in
+                        reporter.results]
+    return []
+
+
+def _crash_result(unit: WorkUnit, fp: str, ctx: RunContext) -> UnitResult:
+    """Done-marker for a unit whose decoder crashed twice, alone in its process."""
+    result = UnitResult(unit.unit, fp, unit.label, unit.split)
+    result.issues.append(
+        Issue(unit.source, BAD_INPUT, "decoder_crash",
+              "the decoder crashed on this file (its worker process died)")
+    )
+    clear_unit_outputs([ctx.out / d for d in ctx.shard_dirs], unit.tag)
+    MarkerStore(ctx.out).save(result)
+    return result
+
+
+def _run_pool(process: ProcessFn, todo: Todo, ctx: RunContext, jobs: int, reporter) -> None:
+    """Run units in worker processes; retry alone the units whose worker crashed."""
+    running_dir = MarkerStore(ctx.out).directory / RUNNING_DIR
+    queue, suspects = list(todo), []
+    while (queue or suspects) and reporter.stop_reason is None:
+        if suspects:
+            batch, width = [suspects.pop(0)], 1
+        else:
+            batch, width, queue = queue, jobs, []
+        for unit, _ in batch:
+            (running_dir / unit.tag).unlink(missing_ok=True)
+        lost = _run_batch(process, batch, ctx, width, reporter)
+        if not lost:
+            continue
+        started = [item for item in lost if (running_dir / item[0].tag).exists()]
+        if not started:
+            raise RuntimeError("worker processes died before starting any work")
+        if len(batch) == 1:
+            unit, fp = batch[0]
+            (running_dir / unit.tag).unlink(missing_ok=True)
+            reporter(_crash_result(unit, fp, ctx))
+            continue
+        suspects += started
+        queue += [item for item in lost if item not in started]
+
+
+def run_units(
+    process: ProcessFn,
+    units: list[WorkUnit],
+    ctx: RunContext,
+    *,
+    jobs: int = 1,
+    part: Part = Part(),
+    strict: bool = False,
+    retry_bad: bool = False,
+    global_issues: list[Issue] = (),
+    label_name: str = "class",
+    unit_name: str = "unit",
+) -> int:
+    """Prepare every unit of this part that is not done yet; return the exit code.
+
+    Returns:
+        0 if this part's units hold at least one sample (now or from an earlier run), 1 if
+        nothing usable was produced or `strict` stopped the run.
+    """
+    from tqdm import tqdm
+
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    store = MarkerStore(ctx.out)
+    prints = {unit.unit: fingerprint(unit, ctx) for unit in units}
+    mine = part.select(units, key=lambda u: u.unit)
+    finished: dict[str, UnitResult] = {}
+    todo: list[tuple[WorkUnit, str]] = []
+    for unit in mine:
+        previous = store.is_complete(unit.unit, prints[unit.unit])
+        if previous is not None and not (retry_bad and previous.bad):
+            finished[unit.unit] = previous
+        else:
+            todo.append((unit, prints[unit.unit]))
+    for issue in global_issues:
+        print(issue.line(), file=sys.stderr)
+    where = f" (part {part}: {len(mine)} of {len(units)})" if part.count > 1 else ""
+    print(
+        f"{len(mine)} {unit_name}s{where}: {len(finished)} already done, {len(todo)} to prepare",
+        file=sys.stderr,
+    )
+    bar = tqdm(total=len(todo), unit=unit_name, dynamic_ncols=True, file=sys.stderr)
+    reporter = _Reporter(bar, strict)
+    try:
+        if jobs <= 0:
+            for unit, fp in todo:
+                reporter(execute_unit(process, unit, ctx, fp))
+                if reporter.stop_reason is not None:
+                    break
+        else:
+            _run_pool(process, todo, ctx, jobs, reporter)
+    finally:
+        bar.close()
+
+    # The report covers every unit of the whole run (all parts) that is done for these settings.
+    everything = [
+        r for r in store.all() if r.unit in prints and r.fingerprint == prints[r.unit]
+    ]
+    summary = write_report(ctx.out, everything, list(global_issues))
+    print(format_summary(summary, label_name), file=sys.stderr)
+    print(f"report: {ctx.out / 'report.jsonl'}", file=sys.stderr)
+    if reporter.stop_reason is not None:
+        print(f"stopped (--strict) at: {reporter.stop_reason}", file=sys.stderr)
+        return 1
+    produced = sum(r.samples for r in [*finished.values(), *reporter.results.values()])
+    if produced == 0:
+        print("error: nothing usable was produced (see the reasons above)", file=sys.stderr)
+        return 1
+    return 0
