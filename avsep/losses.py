@@ -25,11 +25,13 @@ def _check(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None
         )
     if weight is not None:
         try:
-            torch.broadcast_shapes(weight.shape, pred.shape)
+            fits = torch.broadcast_shapes(weight.shape, pred.shape) == pred.shape
         except RuntimeError:
+            fits = False
+        if not fits:
             raise ValueError(
                 f"loss: weight {tuple(weight.shape)} does not broadcast to {tuple(pred.shape)}"
-            ) from None
+            )
 
 
 def weighted_bce_with_logits(

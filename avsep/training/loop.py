@@ -129,20 +129,23 @@ def _restore_rng(state: dict, device: torch.device) -> None:
 
 
 def train(config: RunConfig, run_dir: str | os.PathLike, device: str = "auto",
-          resume: bool = True, progress: bool = True) -> dict:
+          resume: bool = True, progress: bool = True, until_step: int | None = None) -> dict:
     """Train `config` in `run_dir` (created if needed, never deleted); returns a summary.
 
-    Resumes from `run_dir/checkpoint.pt` when it exists and `resume` is true.
+    Resumes from `run_dir/checkpoint.pt` when it exists and `resume` is true. `until_step`
+    stops this invocation (with a checkpoint) once that many steps are done, as a job
+    scheduler's time slice would; a later call continues the same run.
     """
     info = distributed.setup(device)
     run_dir = Path(run_dir)
     try:
-        return _train(config, run_dir, info, resume, progress)
+        return _train(config, run_dir, info, resume, progress, until_step)
     finally:
         distributed.teardown()
 
 
-def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool) -> dict:
+def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool,
+           until_step: int | None) -> dict:
     t = config.train
     if t.batch_size % info.world_size:
         raise ValueError(f"train.batch_size={t.batch_size} is not divisible by the "
@@ -255,7 +258,7 @@ def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool)
                     if last_val["loss"] < best_val:
                         best_val = last_val["loss"]
                         save(run_dir / BEST)
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or (until_step is not None and step >= until_step):
                     stopped_early = True
                     break
             save(checkpoint_path)

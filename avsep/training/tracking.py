@@ -114,6 +114,7 @@ def plot_curves(metrics_path: Path, out_path: Path) -> Path:
         points = [(r["step"], r[key]) for r in val if key in r and math.isfinite(r[key])]
         if points:
             ax.plot(*zip(*points), style, label=label)
+    ax.ticklabel_format(axis="y", useOffset=False)
     ax.set_xlabel("step")
     ax.set_ylabel("dB (validation)")
     ax.legend()

@@ -101,7 +101,8 @@ def probe(path: str | Path) -> MediaInfo:
                     duration_s=_stream_duration(stream, total),
                 )
     except av.error.FFmpegError as exc:
-        raise BadInput("unreadable", f"not a readable media file (corrupt or truncated?): {exc}") from None
+        message = f"not a readable media file (corrupt or truncated?): {exc}"
+        raise BadInput("unreadable", message) from None
     return MediaInfo(duration_s=total, video=video, audio=audio)
 
 
@@ -128,7 +129,7 @@ def decode_audio(path: str | Path, info: AudioStreamInfo) -> np.ndarray:
     try:
         reader = decord.AudioReader(str(path), ctx=decord.cpu(0), sample_rate=-1, mono=False)
         channels = reader[:].asnumpy()
-    except Exception as exc:  # decord raises DECORDError/RuntimeError with C++ context
+    except (decord.DECORDError, RuntimeError) as exc:  # messages carry C++ context
         raise BadInput("decode_error", f"audio decoding failed: {_first_line(exc)}") from None
     audio = np.ascontiguousarray(channels.mean(axis=0), dtype=np.float32)
     decoded_s = len(audio) / info.sample_rate
@@ -154,7 +155,7 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         raise BadInput("missing", "file not found")
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError
+    except (soundfile.SoundFileError, RuntimeError) as exc:
         raise BadInput("unreadable", f"not a readable audio file: {_first_line(exc)}") from None
     return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate)
 
@@ -196,10 +197,11 @@ class FrameReader:
         import decord
 
         self.path = Path(path)
+        self._decord = decord
         try:
             self._reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=threads)
             stamps = self._reader.get_frame_timestamp(range(len(self._reader)))
-        except Exception as exc:
+        except (decord.DECORDError, RuntimeError) as exc:
             raise BadInput("decode_error", f"video decoding failed: {_first_line(exc)}") from None
         if len(stamps) == 0:
             raise BadInput("no_frames", "video stream has no frames")
@@ -239,7 +241,7 @@ class FrameReader:
             wanted = [int(i) for i in indices[begin:begin + batch]]
             try:
                 frames = self._reader.get_batch(wanted).asnumpy()
-            except Exception as exc:
+            except (self._decord.DECORDError, RuntimeError) as exc:
                 raise BadInput(
                     "decode_error",
                     f"video decoding failed near {self.frame_start_s[wanted[0]]:.2f} s "

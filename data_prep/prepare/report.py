@@ -142,13 +142,16 @@ def write_report(out: Path, results: list[UnitResult], global_issues: list[Issue
 
 def format_summary(summary: dict, label_name: str = "class") -> str:
     """Human-readable lines of a summary from `summarize`."""
-    lines = [
+    units = (
         f"units: {summary['units']} ({summary['units_with_samples']} with samples, "
-        f"{summary['units_bad']} unusable)",
+        f"{summary['units_bad']} unusable)"
+    )
+    totals = (
         f"samples: {summary['samples']} {summary['samples_per_split']}, "
         f"{summary['hours']:.2f} h of audio from {summary['source_hours']:.2f} h of source, "
-        f"{summary['shards']} shards, {summary['bytes'] / 1e6:.1f} MB",
-    ]
+        f"{summary['shards']} shards, {summary['bytes'] / 1e6:.1f} MB"
+    )
+    lines = [units, totals]
     for name, entry in summary["per_label"].items():
         lines.append(
             f"  {label_name} {name}: {entry['units']} units, {entry['samples']} samples, "

@@ -38,7 +38,12 @@ from data_prep.prepare.report import (
 )
 from data_prep.prepare.settings import PrepareSettings
 from data_prep.prepare.split import Part, unit_tag
-from data_prep.prepare.writer import MarkerStore, UnitShardWriter, atomic_write_text, clear_unit_outputs
+from data_prep.prepare.writer import (
+    MarkerStore,
+    UnitShardWriter,
+    atomic_write_text,
+    clear_unit_outputs,
+)
 
 RUNNING_DIR = ".running"
 
@@ -130,7 +135,7 @@ def execute_unit(process: ProcessFn, unit: WorkUnit, ctx: RunContext, print_: st
         writer.abort()
         _drop_output(result)
         result.issues.append(Issue(unit.source, BAD_INPUT, exc.code, str(exc)))
-    except Exception as exc:  # a bug or an input nobody foresaw: report it, keep going
+    except Exception as exc:  # noqa: BLE001 - a bug or unforeseen input: report it, go on
         writer.abort()
         _drop_output(result)
         where = traceback.extract_tb(exc.__traceback__)[-1]
@@ -268,7 +273,7 @@ def run_units(
     ctx: RunContext,
     *,
     jobs: int = 1,
-    part: Part = Part(),
+    part: Part | None = None,
     strict: bool = False,
     retry_bad: bool = False,
     global_issues: list[Issue] = (),
@@ -286,6 +291,7 @@ def run_units(
     ctx.out.mkdir(parents=True, exist_ok=True)
     store = MarkerStore(ctx.out)
     prints = {unit.unit: fingerprint(unit, ctx) for unit in units}
+    part = part or Part()
     mine = part.select(units, key=lambda u: u.unit)
     finished: dict[str, UnitResult] = {}
     todo: list[tuple[WorkUnit, str]] = []

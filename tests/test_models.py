@@ -1,0 +1,274 @@
+"""Model registry, SoP and MHU-Net separators: sizes, shapes, reconstruction, errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+import torchvision
+
+import avsep
+from avsep.losses import MaskLoss
+from avsep.models.mhunet import EMPTY_LOGIT
+from avsep.models.synthesizer import Synthesizer
+from avsep.models.unet import AudioUNet
+from avsep.models.vision import DilatedResNetVision
+
+SAMPLES = (32 - 1) * 256  # 32 STFT frames: a multiple of 2**depth for the small models
+
+
+def _n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _mix(batch: int, samples: int = SAMPLES, seed: int = 0) -> torch.Tensor:
+    return torch.randn(batch, samples, generator=torch.Generator().manual_seed(seed)) * 0.1
+
+
+def _frames(batch: int, sources: int, size: int = 48) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(batch, sources, 3, 3, size, size, generator=g)
+
+
+@pytest.fixture(scope="module")
+def sop_default():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return avsep.create_model("sop", pretrained=False)
+
+
+def test_registry_lists_and_rejects_unknown_names():
+    assert {"sop", "mhunet", "avsep_unittest", "mhunet_unittest"} <= set(avsep.list_models())
+    with pytest.raises(ValueError, match=r"unknown model 'sopp' \(known: .*sop"):
+        avsep.create_model("sopp")
+    with pytest.raises(ValueError, match="unknown argument.*nfg.*known: .*ngf"):
+        avsep.create_model("sop", nfg=3)
+
+
+def test_default_sop_has_the_original_parameter_counts(sop_default):
+    assert _n_params(sop_default.audio_net) == 30_274_210
+    assert _n_params(sop_default.vision) == 11_324_000
+    assert _n_params(sop_default.synthesizer) == 33
+    assert sop_default.condition_kind == "frames"
+    assert (sop_default.mask_type, sop_default.loss_name) == ("binary", "bce")
+
+
+def test_default_unet_structure_and_init(sop_default):
+    unet = sop_default.audio_net
+    assert [block.conv.out_channels for block in unet.down] == [64, 128, 256, 512, 512, 512, 512]
+    assert unet.down[0].norm is None and unet.down[-1].norm is None
+    assert all(block.norm is not None for block in unet.down[1:-1])
+    assert unet.up[0].conv.bias is not None and unet.up[0].norm is None
+    assert unet.up[0].conv.out_channels == 32
+    conv = torch.cat([m.weight.flatten() for m in unet.modules()
+                      if isinstance(m, torch.nn.Conv2d)])
+    assert abs(conv.std().item() - 0.001) < 2e-5 and abs(conv.mean().item()) < 1e-5
+    bn = torch.cat([m.weight for m in unet.modules() if isinstance(m, torch.nn.BatchNorm2d)])
+    assert abs(bn.mean().item() - 1) < 0.01 and 0.015 < bn.std().item() < 0.025
+
+
+def test_unet_reaches_2x2_at_depth_7_and_validates_input():
+    unet = AudioUNet(depth=7, ngf=4, out_channels=3)
+    seen = {}
+    unet.down[-1].register_forward_hook(lambda m, i, o: seen.setdefault("bottom", o.shape))
+    assert unet(torch.randn(1, 1, 256, 256)).shape == (1, 3, 256, 256)
+    assert seen["bottom"][2:] == (2, 2)
+    with pytest.raises(ValueError, match=r"multiples of 128.*\(1, 1, 256, 100\)"):
+        unet(torch.randn(1, 1, 256, 100))
+
+
+def test_vision_net_dilates_only_layer4_and_pools_max_then_sigmoid(sop_default):
+    vision = sop_default.vision
+    backbone = vision.backbone
+    assert backbone.layer4[0].conv1.stride == (1, 1) and backbone.layer4[0].conv1.dilation == (1, 1)
+    assert backbone.layer4[0].downsample[0].stride == (1, 1)
+    assert backbone.layer4[0].conv2.dilation == (2, 2) and backbone.layer4[1].conv1.dilation == (2, 2)
+    assert backbone.layer3[0].conv1.stride == (2, 2) and backbone.layer3[0].conv2.dilation == (1, 1)
+    vision.eval()
+    frames = torch.randn(1, 3, 2, 224, 224)
+    with torch.no_grad():
+        out = vision(frames)
+        raw = vision.feature_map(frames)
+    assert out.spatial.shape == (1, 32, 14, 14) and out.pooled.shape == (1, 32)
+    assert torch.allclose(out.pooled, torch.sigmoid(raw.amax(dim=(2, 3, 4))))
+    assert torch.allclose(out.pooled, out.spatial.amax(dim=(2, 3)))
+
+
+def test_vision_net_loads_imagenet_weights_from_env_and_warns_when_absent(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.delenv("AVSEP_RESNET18_WEIGHTS", raising=False)
+    with pytest.warns(UserWarning, match="not found offline"):
+        DilatedResNetVision(8, pretrained=True)
+    reference = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "r18.pth"
+    torch.save(reference.state_dict(), path)
+    monkeypatch.setenv("AVSEP_RESNET18_WEIGHTS", str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vision = DilatedResNetVision(8, pretrained=True)
+    assert torch.equal(vision.backbone.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match="could not load"):
+        DilatedResNetVision(8, pretrained=True)
+
+
+def test_synthesizer_matches_the_inner_product_formula():
+    synth = Synthesizer(4)
+    assert torch.equal(synth.alpha, torch.ones(4)) and torch.equal(synth.beta, torch.zeros(1))
+    with torch.no_grad():
+        synth.alpha.copy_(torch.tensor([0.5, -1.0, 2.0, 0.0]))
+        synth.beta.fill_(0.3)
+    visual = torch.randn(2, 3, 4)
+    audio = torch.randn(2, 4, 5, 6)
+    expected = torch.einsum("bnk,k,bkft->bnft", visual, synth.alpha, audio) + 0.3
+    assert torch.allclose(synth(visual, audio), expected, atol=1e-5)
+    visual_map = torch.randn(2, 4, 3, 2)
+    pixel = synth.pixelwise(visual_map, audio)
+    assert pixel.shape == (2, 3, 2, 5, 6)
+    assert torch.allclose(pixel[1, 2, 0], synth(visual_map[1:2, :, 2, 0][:, None], audio[1:2])[0, 0],
+                          atol=1e-5)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_sop_shapes(batch):
+    model = avsep.create_model("avsep_unittest").eval()
+    mix, frames = _mix(batch), _frames(batch, 2)
+    spec = model.spectrogram(mix)
+    assert spec["complex"].shape == (batch, 512, 32) and spec["complex"].is_complex()
+    assert spec["mag"].shape == (batch, 512, 32)
+    assert spec["warped_mag"].shape == spec["log_mag"].shape == (batch, 1, 256, 32)
+    assert model.mask_logits(spec, frames).shape == (batch, 2, 256, 32)
+    assert model(spec["log_mag"], frames).shape == (batch, 2, 256, 32)
+    assert model.warped_magnitudes(torch.stack([mix, mix], 1)).shape == (batch, 2, 256, 32)
+    assert model.separate(mix, frames).shape == (batch, 2, SAMPLES)
+    assert model.pixelwise_masks(mix, frames[:, 0]).shape == (batch, 3, 3, 512, 32)
+    assert model.pixel_energies(mix, frames[:, 0]).shape == (batch, 3, 3)
+    assert model.pixel_energies(mix, frames[:, 0], per_frame=True).shape == (batch, 3, 3, 32)
+
+
+def test_small_resnet_sop_runs_at_112_pixels():
+    model = avsep.create_model("sop", ngf=4, depth=4, num_channels=8, pretrained=False).eval()
+    out = model.separate(_mix(2, 65535), _frames(2, 2, size=112))
+    assert out.shape == (2, 2, 65535)
+    assert model.vision(_frames(1, 1, size=112)[:, 0]).spatial.shape == (1, 8, 7, 7)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_mhunet_shapes(batch):
+    model = avsep.create_model("mhunet_unittest").eval()
+    classes = torch.tensor([[0, 12, 4], [3, 3, -1], [7, 1, 2]])[:batch]
+    logits = model.mask_logits(model.spectrogram(_mix(batch)), classes)
+    assert logits.shape == (batch, 3, 256, 32)
+    assert model.separate(_mix(batch, 5000), classes).shape == (batch, 3, 5000)
+
+
+def test_default_mhunet_structure():
+    model = avsep.create_model("mhunet")
+    assert model.condition_kind == "classes" and len(model.audio_net.decoders) == 13
+    assert (model.mask_type, model.complementary, model.loss_name) == ("ratio", True, "mse")
+    assert [level[0].out_channels for level in model.audio_net.encoder.levels] == [
+        16, 32, 64, 128, 256, 512]
+    assert model.class_names[12] == "Violin"
+
+
+def test_mhunet_runs_the_decoder_of_each_requested_class():
+    model = avsep.create_model("mhunet_unittest").eval()
+    log_mag = model.spectrogram(_mix(2))["log_mag"]
+    classes = torch.tensor([[5, 2, 5], [2, -1, 9]])
+    with torch.no_grad():
+        logits = model(log_mag, classes)
+        net = model.audio_net
+        x = net.input_norm(log_mag)
+        features = net.encoder(x)
+        direct = {c: net.decoders[c](x, features)[:, 0] for c in (2, 5, 9)}
+    assert torch.allclose(logits[0, 0], direct[5][0], atol=1e-5)
+    assert torch.allclose(logits[0, 1], direct[2][0], atol=1e-5)
+    assert torch.equal(logits[0, 0], logits[0, 2])  # same class, same mask
+    assert torch.allclose(logits[1, 0], direct[2][1], atol=1e-5)
+    assert torch.allclose(logits[1, 2], direct[9][1], atol=1e-5)
+    assert (logits[1, 1] == EMPTY_LOGIT).all()
+    masks = model.mask_activation(logits)
+    assert torch.allclose(masks.sum(dim=1), torch.ones(2, 256, 32), atol=1e-5)
+    assert masks[1, 1].max() < 1e-6
+
+
+def test_complementary_mhunet_estimates_add_up_to_the_mixture():
+    model = avsep.create_model("mhunet_unittest").eval()
+    mix = _mix(2, 9000)
+    estimates = model.separate(mix, torch.tensor([[0, 1, 2], [4, 8, 11]]))
+    assert torch.allclose(estimates.sum(dim=1), mix, atol=1e-4)
+
+
+@pytest.mark.parametrize("beta, expect_mixture", [(0.1, True), (-0.1, False)])
+def test_sop_binary_masks_are_thresholded_at_one_half(beta, expect_mixture):
+    # With alpha = 0 every mask equals sigmoid(beta): just above or below the threshold.
+    model = avsep.create_model("avsep_unittest").eval()
+    with torch.no_grad():
+        model.synthesizer.alpha.zero_()
+        model.synthesizer.beta.fill_(beta)
+    mix = _mix(2, 7000)
+    estimates = model.separate(mix, _frames(2, 2))
+    expected = mix if expect_mixture else torch.zeros_like(mix)
+    for n in range(2):
+        assert torch.allclose(estimates[:, n], expected, atol=1e-5)
+
+
+def test_sop_ratio_variant_trains_with_l1_and_keeps_soft_masks():
+    model = avsep.create_model("avsep_unittest", mask_type="ratio").eval()
+    assert model.loss_name == "l1"
+    with torch.no_grad():
+        model.synthesizer.alpha.zero_()
+    estimates = model.separate(_mix(1, 7000), _frames(1, 2))
+    assert torch.allclose(estimates[:, 0], 0.5 * _mix(1, 7000), atol=1e-5)  # sigmoid(0) = 0.5
+
+
+def test_training_step_produces_gradients_everywhere():
+    model = avsep.create_model("avsep_unittest").train()
+    mix_sources = _mix(2, SAMPLES).reshape(2, 1, -1).repeat(1, 2, 1) * torch.tensor([[[1.0], [0.3]]])
+    spec = model.spectrogram(mix_sources.sum(1))
+    target = avsep.models.separator.__dict__  # noqa: F841 (module import check)
+    from avsep.audio import loss_weight
+    from avsep.masks import ground_truth_masks
+
+    gt = ground_truth_masks(model.warped_magnitudes(mix_sources), spec["warped_mag"],
+                            model.mask_type, model.complementary)
+    loss = MaskLoss.for_model(model)(model(spec, _frames(2, 2)), gt,
+                                     loss_weight(spec["warped_mag"]))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_model_kwargs_rebuild_the_same_architecture():
+    model = avsep.create_model("avsep_unittest", mask_type="ratio")
+    rebuilt = avsep.create_model(model.model_name, **model.model_kwargs)
+    assert rebuilt.mask_type == "ratio"
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in model.state_dict().items()}
+
+
+def test_wrong_shapes_give_clear_errors():
+    sop = avsep.create_model("avsep_unittest").eval()
+    mhu = avsep.create_model("mhunet_unittest").eval()
+    with pytest.raises(ValueError, match=r"frames \(batch=2, sources, 3.*got shape \(2, 3, 3, 48, 48\)"):
+        sop.separate(_mix(2), _frames(2, 1)[:, 0])
+    with pytest.raises(ValueError, match=r"expected mix \(batch, samples\), got shape \(7936,\)"):
+        sop.separate(_mix(1)[0], _frames(1, 1))
+    with pytest.raises(ValueError, match=r"multiple of 8, got shape \(1, 1, 256, 30\)"):
+        sop.mask_logits(torch.zeros(1, 1, 256, 30), _frames(1, 1))
+    with pytest.raises(ValueError, match=r"class indices .*got shape \(2,\)"):
+        mhu.separate(_mix(2), torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match=r"in \[0, 13\) or -1"):
+        mhu.separate(_mix(1), torch.tensor([[13]]))
+    with pytest.raises(ValueError, match="must be integers"):
+        mhu.separate(_mix(1), torch.tensor([[1.0]]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_separation_on_gpu_matches_cpu():
+    model = avsep.create_model("avsep_unittest").eval()
+    mix, frames = _mix(2), _frames(2, 2)
+    cpu = model.separate(mix, frames)
+    gpu = model.cuda().separate(mix.cuda(), frames.cuda()).cpu()
+    assert torch.allclose(cpu, gpu, atol=1e-4)
