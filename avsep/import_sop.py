@@ -103,14 +103,14 @@ def convert_sop_state_dicts(
     if "scale" not in synthesizer:
         raise ValueError(f"{synth_name}: not a SoP InnerProd synthesizer (no 'scale' entry)")
     depth = _sound_depth(sound, sound_name)
-    kwargs = dict(
-        num_channels=int(synthesizer["scale"].shape[0]),
-        ngf=int(sound[_level_prefix(0) + "0.weight"].shape[0]),
-        depth=depth,
-        vision_arch="resnet18",
-        pretrained=False,
-        mask_type="binary",
-    )
+    kwargs = {
+        "num_channels": int(synthesizer["scale"].shape[0]),
+        "ngf": int(sound[_level_prefix(0) + "0.weight"].shape[0]),
+        "depth": depth,
+        "vision_arch": "resnet18",
+        "pretrained": False,
+        "mask_type": "binary",
+    }
 
     mapped: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []

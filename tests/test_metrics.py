@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from avsep.metrics import bss_eval_sources, is_silent, si_sdr, summarize
+from avsep.metrics import _solve, bss_eval_sources, is_silent, si_sdr, summarize
 
 mir_eval_separation = pytest.importorskip("mir_eval.separation")
 
@@ -129,16 +129,20 @@ def test_single_source_matches_mir_eval_with_infinite_sir() -> None:
 
 def test_batched_equals_per_item() -> None:
     rng = np.random.default_rng(5)
-    # 2 x 5 = 10 items: more than one internal chunk.
-    references = rng.standard_normal((2, 5, 2, 6000))
+    references = rng.standard_normal((2, 3, 2, 6000))
     estimates = np.stack([
         np.stack([degrade(rng, item, leakage=0.3, noise=rng.uniform(0.1, 1.0)) for item in row])
         for row in references
     ])
     batched = our_metrics(references, estimates)
-    assert batched.shape == (3, 2, 5, 2)
+    assert batched.shape == (3, 2, 3, 2)
+    # 6 items in chunks of 4: the last chunk is partial.
+    chunked = bss_eval_sources(
+        torch.from_numpy(references), torch.from_numpy(estimates), chunk_size=4
+    )
+    np.testing.assert_allclose(chunked["sdr"].numpy(), batched[0], rtol=0, atol=1e-9)
     for row in range(2):
-        for column in range(5):
+        for column in range(3):
             single = our_metrics(references[row, column], estimates[row, column])
             np.testing.assert_allclose(batched[:, row, column], single, rtol=0, atol=1e-9)
 
@@ -195,10 +199,22 @@ def test_perfect_estimate_saturates_at_float64_precision() -> None:
         (torch.zeros(2, 100, dtype=torch.complex64), torch.zeros(2, 100), "must be real"),
         (np.zeros((2, 100)), torch.zeros(2, 100), "must be a torch.Tensor"),
     ],
+    ids=["shape-mismatch", "one-dim", "no-samples", "no-sources", "complex", "numpy"],
 )
 def test_bad_input_is_rejected_clearly(references, estimates, message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         bss_eval_sources(references, estimates)
+
+
+def test_singular_system_falls_back_to_least_squares() -> None:
+    """mir_eval falls back to lstsq when the Gram matrix is singular; so do we."""
+    matrices = torch.tensor([[[2.0, 0.0], [0.0, 0.0]], [[2.0, 1.0], [1.0, 3.0]]],
+                            dtype=torch.float64)
+    rhs = torch.tensor([[[4.0], [0.0]], [[1.0], [2.0]]], dtype=torch.float64)
+    solution = _solve(matrices, rhs)
+    for index in range(2):
+        expected = np.linalg.lstsq(matrices[index].numpy(), rhs[index].numpy(), rcond=None)[0]
+        np.testing.assert_allclose(solution[index].numpy(), expected, atol=1e-12)
 
 
 def test_si_sdr_matches_hand_computation() -> None:

@@ -9,7 +9,9 @@ import torch
 import torchvision
 
 import avsep
+from avsep.audio import loss_weight
 from avsep.losses import MaskLoss
+from avsep.masks import ground_truth_masks
 from avsep.models.mhunet import EMPTY_LOGIT
 from avsep.models.synthesizer import Synthesizer
 from avsep.models.unet import AudioUNet
@@ -71,7 +73,11 @@ def test_default_unet_structure_and_init(sop_default):
 def test_unet_reaches_2x2_at_depth_7_and_validates_input():
     unet = AudioUNet(depth=7, ngf=4, out_channels=3)
     seen = {}
-    unet.down[-1].register_forward_hook(lambda m, i, o: seen.setdefault("bottom", o.shape))
+
+    def record(module, inputs, output):
+        seen["bottom"] = output.shape
+
+    unet.down[-1].register_forward_hook(record)
     assert unet(torch.randn(1, 1, 256, 256)).shape == (1, 3, 256, 256)
     assert seen["bottom"][2:] == (2, 2)
     with pytest.raises(ValueError, match=r"multiples of 128.*\(1, 1, 256, 100\)"):
@@ -225,13 +231,9 @@ def test_sop_ratio_variant_trains_with_l1_and_keeps_soft_masks():
 
 def test_training_step_produces_gradients_everywhere():
     model = avsep.create_model("avsep_unittest").train()
-    mix_sources = _mix(2, SAMPLES).reshape(2, 1, -1).repeat(1, 2, 1) * torch.tensor([[[1.0], [0.3]]])
-    spec = model.spectrogram(mix_sources.sum(1))
-    target = avsep.models.separator.__dict__  # noqa: F841 (module import check)
-    from avsep.audio import loss_weight
-    from avsep.masks import ground_truth_masks
-
-    gt = ground_truth_masks(model.warped_magnitudes(mix_sources), spec["warped_mag"],
+    sources = torch.stack([_mix(2, SAMPLES, seed=3), 0.3 * _mix(2, SAMPLES, seed=4)], dim=1)
+    spec = model.spectrogram(sources.sum(1))
+    gt = ground_truth_masks(model.warped_magnitudes(sources), spec["warped_mag"],
                             model.mask_type, model.complementary)
     loss = MaskLoss.for_model(model)(model(spec, _frames(2, 2)), gt,
                                      loss_weight(spec["warped_mag"]))

@@ -165,10 +165,11 @@ class MHUNetSeparator(Separator):
                          weighted_loss=weighted_loss)
         if not 2 <= depth <= 8:
             raise ValueError(f"depth must be in [2, 8] for 256 bins, got {depth}")
-        self.model_kwargs = dict(
-            num_classes=num_classes, depth=depth, ngf=ngf, dropout=dropout,
-            mask_type=mask_type, complementary=complementary, weighted_loss=weighted_loss,
-        )
+        self.model_kwargs = {
+            "num_classes": num_classes, "depth": depth, "ngf": ngf, "dropout": dropout,
+            "mask_type": mask_type, "complementary": complementary,
+            "weighted_loss": weighted_loss,
+        }
         self.audio_net = MultiHeadUNet(num_classes, depth, ngf, dropout)
 
     @property

@@ -266,12 +266,12 @@ class SoundOfPixels(Separator):
             raise ValueError("binary masks need output_activation='sigmoid'")
         if not 2 <= depth <= 8:
             raise ValueError(f"depth must be in [2, 8] for {NUM_WARPED_BINS} bins, got {depth}")
-        self.model_kwargs = dict(
-            num_channels=num_channels, ngf=ngf, depth=depth, vision_arch=vision_arch,
-            pretrained=pretrained, weights_path=weights_path, mask_type=mask_type,
-            complementary=complementary, output_activation=output_activation,
-            weighted_loss=weighted_loss,
-        )
+        self.model_kwargs = {
+            "num_channels": num_channels, "ngf": ngf, "depth": depth,
+            "vision_arch": vision_arch, "pretrained": pretrained, "weights_path": weights_path,
+            "mask_type": mask_type, "complementary": complementary,
+            "output_activation": output_activation, "weighted_loss": weighted_loss,
+        }
         self.output_activation = output_activation
         self.vision = DilatedResNetVision(num_channels, vision_arch, pretrained, weights_path)
         self.audio_net = AudioUNet(depth=depth, ngf=ngf, out_channels=num_channels)
@@ -345,7 +345,7 @@ class SoundOfPixels(Separator):
             (B, h, w, F, Tf) masks, Tf = 1 + T // 256. Memory grows with h * w * F * Tf
             (100 MB per item at 14 x 14 x 512 x 256): use `pixel_energies` for heatmaps.
         """
-        spec, audio, spatial, frames_out = self._pixel_inputs(mix, frames)
+        _, audio, spatial, frames_out = self._pixel_inputs(mix, frames)
         masks = self.mask_activation(self.synthesizer.pixelwise(spatial, audio).float())
         linear = self.unwarp(masks)[..., :frames_out]
         if threshold and self.mask_type == "binary":

@@ -8,7 +8,9 @@ original's `_nostride_dilate`), so the output stride is 16 (224x224 -> 14x14). A
 
 from __future__ import annotations
 
+import itertools
 import os
+import pickle
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -102,7 +104,7 @@ class TinyBackbone(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         channels = [3, 8, 16, 32, 32]
-        for c_in, c_out in zip(channels[:-1], channels[1:]):
+        for c_in, c_out in itertools.pairwise(channels):
             layers += [
                 nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(c_out),
@@ -161,7 +163,8 @@ class DilatedResNetVision(nn.Module):
             return
         try:
             self.backbone.load_imagenet(path)
-        except Exception as exc:  # a broken file must not stop model construction
+        # A broken file must not stop model construction.
+        except (OSError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError) as exc:
             warnings.warn(
                 f"{path}: could not load ImageNet ResNet-18 weights ({exc}); "
                 "the vision net starts from random weights.",

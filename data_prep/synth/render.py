@@ -1,15 +1,17 @@
 """Note lists -> float audio with libfluidsynth, in process and deterministic.
 
 FluidSynth is driven through pyfluidsynth's ctypes handle and asked for float output, which is
-linear (no dithering, no clipping). Settings that break "stems sum to the mix" or repeatable
-renders are fixed here:
-- reverb and chorus are off (they are shared effects: with them on, separately rendered
-  parts do not add up to the rendered ensemble);
-- note events are placed on FluidSynth's 64-sample block boundaries and every render is a
-  whole number of blocks, so a render does not depend on what was rendered before it;
-- every program is primed once (every key x several velocities) after the soundfont is
-  loaded, because the first use of a sample renders slightly differently (~ -40 dB);
-- polyphony is 1024 so priming many programs never steals voices.
+linear (no dithering, no clipping). What makes renders exactly repeatable, whatever was
+rendered before in the same process (measured: otherwise renders differ by up to ~1e-4):
+- reverb and chorus are off (shared effects: with them on, separately rendered parts do not
+  add up to the ensemble);
+- every render uses a fresh synth that shares the one loaded soundfont, because a synth
+  remembers state across renders even after a reset (previous notes per channel, voice slots);
+- note events are placed on FluidSynth's 64-sample block boundaries and renders are whole
+  blocks long (events only take effect at block boundaries anyway);
+- every program is primed once after loading (every key at several velocities): the first use
+  of a sample sets up per-sample data lazily and renders slightly differently (~ -40 dB);
+- polyphony is 1024 so dense renders never steal voices.
 """
 
 from __future__ import annotations
@@ -52,10 +54,19 @@ def check_soundfont(path: str | Path) -> Path:
 
 
 Track = tuple[np.ndarray, int]  # (notes (N, 4) [start_s, end_s, pitch, velocity], GM program)
+_CHANNELS = [c for c in range(16) if c != 9]  # channel 9 (10 in MIDI terms) is percussion
+_FLUID_WARN = 2
+
+
+def _bind(lib: ctypes.CDLL, name: str, restype: object, *argtypes: object):
+    function = getattr(lib, name)
+    function.argtypes = list(argtypes)
+    function.restype = restype
+    return function
 
 
 class FluidRenderer:
-    """A FluidSynth instance with one soundfont loaded, rendering note lists to mono float32.
+    """One loaded soundfont, rendering note lists to mono float32 audio.
 
     Args:
         soundfont: path of a General MIDI .sf2/.sf3 file.
@@ -74,28 +85,38 @@ class FluidRenderer:
         import fluidsynth
 
         path = check_soundfont(soundfont)
-        self.sample_rate = int(sample_rate)
-        self._synth = fluidsynth.Synth(
-            gain=gain,
-            samplerate=self.sample_rate,
-            **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 1024},
+        lib = fluidsynth._fl
+        void_p, c_int = ctypes.c_void_p, ctypes.c_int
+        # Fresh synths warn about every channel before a soundfont is attached: keep errors only.
+        _bind(lib, "fluid_set_log_function", void_p, c_int, void_p, void_p)(_FLUID_WARN, None, None)
+        self._write_float = _bind(
+            lib, "fluid_synth_write_float", c_int,
+            void_p, c_int, void_p, c_int, c_int, void_p, c_int, c_int,
         )
-        self._sfid = self._synth.sfload(str(path))
-        if self._sfid < 0:
-            self._synth.delete()
+        self._add_sfont = _bind(lib, "fluid_synth_add_sfont", c_int, void_p, void_p)
+        self._remove_sfont = _bind(lib, "fluid_synth_remove_sfont", c_int, void_p, void_p)
+        get_sfont = _bind(lib, "fluid_synth_get_sfont_by_id", void_p, void_p, c_int)
+        self._fluidsynth = fluidsynth
+        self.sample_rate = int(sample_rate)
+        self.gain = float(gain)
+        self._owner = self._new_synth()  # owns the loaded soundfont
+        sfid = self._owner.sfload(str(path))
+        if sfid < 0:
+            self._owner.delete()
             raise SoundfontError(f"{path}: FluidSynth could not load this soundfont")
-        self._write_float = fluidsynth._fl.fluid_synth_write_float
-        self._write_float.argtypes = [
-            ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-            ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-        ]
-        self._write_float.restype = ctypes.c_int
+        self._sfont = get_sfont(self._owner.synth, sfid)
         self._prime(sorted(set(programs)))
 
+    def _new_synth(self):
+        return self._fluidsynth.Synth(
+            gain=self.gain, samplerate=self.sample_rate, channels=16,
+            **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 1024},
+        )
+
     def close(self) -> None:
-        if self._synth is not None:
-            self._synth.delete()
-            self._synth = None
+        if self._owner is not None:
+            self._owner.delete()
+            self._owner = None
 
     def __enter__(self) -> FluidRenderer:
         return self
@@ -104,66 +125,67 @@ class FluidRenderer:
         self.close()
 
     def _prime(self, programs: Sequence[int]) -> None:
-        """Play every key at several velocities once per program (see the module docstring)."""
-        step = 0.004
-        keys_velocities = [(k, v) for v in (1, 16, 32, 48, 64, 80, 96, 112, 127) for k in range(128)]
-        times = np.arange(len(keys_velocities)) * step
-        notes = np.array(
-            [[t, t + 0.01, k, v] for t, (k, v) in zip(times, keys_velocities)], dtype=np.float64
-        )
-        length = int((times[-1] + 0.1) * self.sample_rate)
-        for program in programs:
-            self.render([(notes, program)], length)
+        """Start every key at several velocities once per program (see the module docstring).
 
-    def _write(self, left: np.ndarray, right: np.ndarray, start: int, stop: int) -> None:
+        The lazy per-sample set-up happens when a voice starts, so notes are cut after one
+        block, which keeps priming fast (~0.1 s for 13 programs).
+        """
+        synth = self._owner
+        block = np.zeros(BLOCK, np.float32), np.zeros(BLOCK, np.float32)
+        for program in programs:
+            synth.program_select(0, 1, 0, int(program))
+            for key in range(128):
+                for velocity in (1, 16, 32, 48, 64, 80, 96, 112, 127):
+                    synth.noteon(0, key, velocity)
+                self._write(synth, *block, 0, BLOCK)
+                synth.all_sounds_off(0)
+                self._write(synth, *block, 0, BLOCK)
+
+    def _write(self, synth, left: np.ndarray, right: np.ndarray, start: int, stop: int) -> None:
         if stop > start:
             self._write_float(
-                self._synth.synth, stop - start,
+                synth.synth, stop - start,
                 left[start:].ctypes.data, 0, 1, right[start:].ctypes.data, 0, 1,
             )
 
     def render(self, tracks: Sequence[Track], num_samples: int) -> np.ndarray:
         """Render tracks together (one MIDI channel each) to mono float32 of shape (num_samples,).
 
-        One track renders a stem; the sum of separately rendered stems equals the joint
-        render of the same tracks up to float rounding (reverb and chorus are off).
+        One track renders one stem. The same tracks always give the same samples, bit for bit.
         """
-        if self._synth is None:
+        if self._owner is None:
             raise RuntimeError("renderer is closed")
-        if len(tracks) > 15:
-            raise ValueError(f"at most 15 tracks per render, got {len(tracks)}")
+        if len(tracks) > len(_CHANNELS):
+            raise ValueError(f"at most {len(_CHANNELS)} tracks per render, got {len(tracks)}")
         total = -(-int(num_samples) // BLOCK) * BLOCK
         left = np.zeros(total, np.float32)
         right = np.zeros(total, np.float32)
-        events: list[tuple[int, int, int, int, int]] = []  # (sample, on?, channel, key, velocity)
-        for channel, (notes, program) in enumerate(tracks):
-            # channel 9 is percussion in General MIDI; skip it
-            channel = channel if channel < 9 else channel + 1
-            self._synth.program_select(channel, self._sfid, 0, int(program))
-            for start_s, end_s, pitch, velocity in np.asarray(notes, dtype=np.float64):
-                on = int(round(start_s * self.sample_rate / BLOCK)) * BLOCK
-                off = max(int(round(end_s * self.sample_rate / BLOCK)) * BLOCK, on + BLOCK)
-                if on >= total:
-                    continue
-                events.append((on, 1, channel, int(pitch), int(velocity)))
-                events.append((off, 0, channel, int(pitch), 0))
-        events.sort()  # at equal times note-offs (0) come before note-ons (1)
-        cursor = 0
-        for sample, is_on, channel, key, velocity in events:
-            sample = min(sample, total)
-            self._write(left, right, cursor, sample)
-            cursor = max(cursor, sample)
-            if is_on:
-                self._synth.noteon(channel, key, velocity)
-            else:
-                self._synth.noteoff(channel, key)
-        self._write(left, right, cursor, total)
-        self._reset()
+        synth = self._new_synth()
+        try:
+            sfid = self._add_sfont(synth.synth, self._sfont)
+            events: list[tuple[int, int, int, int, int]] = []  # (sample, on?, channel, key, vel)
+            for channel, (notes, program) in zip(_CHANNELS, tracks):
+                synth.program_select(channel, sfid, 0, int(program))
+                for start_s, end_s, pitch, velocity in np.asarray(notes, dtype=np.float64):
+                    on = int(round(start_s * self.sample_rate / BLOCK)) * BLOCK
+                    off = max(int(round(end_s * self.sample_rate / BLOCK)) * BLOCK, on + BLOCK)
+                    if on >= total:
+                        continue
+                    events.append((on, 1, channel, int(pitch), int(velocity)))
+                    events.append((off, 0, channel, int(pitch), 0))
+            events.sort()  # at equal times note-offs (0) come before note-ons (1)
+            cursor = 0
+            for sample, is_on, channel, key, velocity in events:
+                sample = min(sample, total)
+                self._write(synth, left, right, cursor, sample)
+                cursor = max(cursor, sample)
+                if is_on:
+                    synth.noteon(channel, key, velocity)
+                else:
+                    synth.noteoff(channel, key)
+            self._write(synth, left, right, cursor, total)
+        finally:
+            # detach the shared soundfont first: deleting a synth frees the fonts it holds
+            self._remove_sfont(synth.synth, self._sfont)
+            synth.delete()
         return (0.5 * (left[:num_samples] + right[:num_samples])).astype(np.float32)
-
-    def _reset(self) -> None:
-        # Silence every voice and run the synth on until they are freed, so the next render
-        # starts from the same state whatever came before.
-        self._synth.system_reset()
-        scratch = np.zeros(BLOCK * 256, np.float32)
-        self._write(scratch, scratch.copy(), 0, len(scratch))

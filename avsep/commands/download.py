@@ -1,0 +1,58 @@
+"""`avsep download solos`: fetch the Solos videos from YouTube with yt-dlp."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """\
+examples:
+  avsep download solos --out data/solos
+  avsep download solos --out data/solos --classes Violin Cello --limit 5
+  avsep download solos --out data/solos --retry-unavailable
+
+Writes RAW/<Class>/<id>.mp4 and copies the playing spans to RAW/solos_timestamps.json.
+Run it again to resume: videos already present are skipped; ids that cannot be downloaded
+are listed with the reason in RAW/unavailable.json and skipped next time. URMP is not on
+YouTube: download it from its authors' site and unpack it as RAW/NN_Title_c1_c2/.
+"""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "download", help="download the Solos videos (yt-dlp)",
+        description="Download the Solos videos with yt-dlp into RAW/<Class>/<id>.mp4.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    datasets = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    solos = datasets.add_parser(
+        "solos", help="Solos (YouTube)", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    solos.add_argument("--out", type=Path, required=True, help="RAW folder")
+    solos.add_argument("--ids", type=Path,
+                       help="{Class: [video id, ...]} JSON (default: the packaged Solos list)")
+    solos.add_argument("--url-template", default="https://www.youtube.com/watch?v={id}",
+                       help="video URL with {id} for the id (default: YouTube)")
+    solos.add_argument("--classes", nargs="+", help="only these classes")
+    solos.add_argument("--limit", type=int, help="at most this many download attempts")
+    solos.add_argument("--retry-unavailable", action="store_true",
+                       help="try again the ids recorded in RAW/unavailable.json")
+    solos.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from data_prep.download import download_solos
+
+    try:
+        summary = download_solos(
+            args.out, args.ids, url_template=args.url_template,
+            retry_unavailable=args.retry_unavailable, classes=args.classes, limit=args.limit,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary.line(), file=sys.stderr)
+    if summary.unavailable or summary.known_unavailable:
+        print(f"unavailable ids and reasons: {args.out / 'unavailable.json'}", file=sys.stderr)
+    wanted = summary.downloaded or summary.present
+    return 0 if wanted and not summary.failed else 1

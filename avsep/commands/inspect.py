@@ -1,0 +1,33 @@
+"""`avsep inspect SHARDS`: what a prepared shard folder holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "inspect", help="summarize a prepared shard folder (classes, videos, hours, bytes)",
+        description="Summarize prepared Solos or URMP shards: classes, videos or pieces, "
+                    "hours, samples, bytes; flags duplicate keys, unreadable shards and "
+                    "unfinished temporary files.")
+    parser.add_argument("shards", help="a folder written by `avsep prepare`")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from data_prep.inspect import format_inspection, summarize_shards
+
+    try:
+        summary = summarize_shards(args.shards)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2) if args.json else format_inspection(summary))
+    if summary["shards"] == 0:
+        print(f"error: no shards (*.tar) under {args.shards}", file=sys.stderr)
+        return 1
+    return 1 if summary["unreadable"] or summary["duplicate_keys"] else 0

@@ -1,0 +1,282 @@
+"""Reading URMP evaluation shards: an index of segments, then one segment at a time.
+
+URMP shards (docs/contracts.md) hold one webdataset sample per (piece, 65535-sample segment):
+`mix.npy` (T,), `stems.npy` (P, T), frames `p<k>.<i:03d>.jpg` per player k (0 = leftmost,
+the player of `AuSep_1`) at 8 fps, and a `json` header. The index is built from the tar
+headers only (no data is read), so ranks and piece filters can pick their segments before
+anything is decoded; each segment is then read with positioned reads, which lets several
+threads decode from the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tarfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from avsep.data.clips import (
+    ClipSpec,
+    ShardFormatError,
+    augment_frames,
+    clip_frame_indices,
+    decode_jpeg,
+    load_npy,
+)
+
+_FRAME_MEMBER = re.compile(r"^p(\d+)\.(\d+)\.jpg$")
+_SEGMENT_KEY = re.compile(r"^(?P<piece>.+)__seg(?P<segment>\d+)$")
+_REQUIRED_HEADER = ("instruments", "players", "valid_samples", "start_s", "sample_rate", "fps")
+
+
+class NoUrmpShardsError(FileNotFoundError):
+    """The shard folder is missing or holds no URMP shards."""
+
+
+@dataclass(frozen=True)
+class SegmentEntry:
+    """Where one segment's members sit in its shard (from the tar headers).
+
+    Attributes:
+        shard: the tar file.
+        key: the sample key, `<piece>__seg<idx:04d>`.
+        piece: the piece part of the key (dots of the folder name replaced by dashes).
+        members: member extension (`json`, `mix.npy`, `p0.000.jpg`, ...) -> (offset, size)
+            of its data in the file.
+    """
+
+    shard: Path
+    key: str
+    piece: str
+    members: dict[str, tuple[int, int]]
+
+
+@dataclass
+class UrmpSegment:
+    """One decoded segment.
+
+    Attributes:
+        key, piece, segment, start_s: identity (`piece` is the header's folder name).
+        instruments: URMP codes in player order (P,).
+        valid_samples: real audio samples; the rest of the segment is zero padding.
+        mix: float32 (T,) the real mixture (AuMix).
+        stems: float32 (P, T) the players' separate recordings (AuSep).
+        frames: uint8 (P, 3, num_frames, S, S) the players' evaluation crops, or None when
+            frames were not requested (class-conditioned models).
+    """
+
+    key: str
+    piece: str
+    segment: int
+    start_s: float
+    instruments: list[str]
+    valid_samples: int
+    mix: np.ndarray
+    stems: np.ndarray
+    frames: np.ndarray | None
+
+    @property
+    def players(self) -> int:
+        return len(self.instruments)
+
+
+def find_shards(shard_dir: str | os.PathLike) -> list[Path]:
+    """The `*.tar` files directly in `shard_dir`, sorted; clear errors when there are none."""
+    shard_dir = Path(shard_dir)
+    if not shard_dir.is_dir():
+        raise NoUrmpShardsError(
+            f"{shard_dir}: no such shard folder (make URMP shards with "
+            "`avsep prepare urmp --src RAW --out SHARDS`)"
+        )
+    shards = sorted(p for p in shard_dir.glob("*.tar") if p.is_file())
+    if not shards:
+        hint = ""
+        if (shard_dir / "train").is_dir() or (shard_dir / "val").is_dir():
+            hint = " (it looks like a Solos shard folder)"
+        raise NoUrmpShardsError(
+            f"{shard_dir}: no URMP shards (*.tar) in this folder{hint}; make them with "
+            "`avsep prepare urmp --src RAW --out SHARDS`"
+        )
+    return shards
+
+
+def index_shard(shard: Path) -> list[SegmentEntry]:
+    """Segments of one shard in file order, from its tar headers."""
+    grouped: dict[str, dict[str, tuple[int, int]]] = {}
+    try:
+        with tarfile.open(shard, "r:") as tar:
+            for info in tar:
+                if not info.isfile():
+                    continue
+                name = info.name.rsplit("/", 1)[-1]
+                key, dot, ext = name.partition(".")
+                if not dot:
+                    raise ShardFormatError(f"{shard}: member {info.name!r} has no extension")
+                grouped.setdefault(key, {})[ext] = (info.offset_data, info.size)
+    except tarfile.TarError as exc:
+        raise ShardFormatError(f"{shard}: not a readable tar file ({exc})") from None
+    entries = []
+    for key, members in grouped.items():
+        if "mix.npy" not in members or "stems.npy" not in members:
+            kind = " (a Solos sample)" if "audio.npy" in members else ""
+            raise ShardFormatError(
+                f"{shard}: sample {key!r}{kind} has no mix.npy/stems.npy: not a URMP shard"
+            )
+        match = _SEGMENT_KEY.match(key)
+        if match is None:
+            raise ShardFormatError(f"{shard}: sample key {key!r} is not <piece>__seg<index>")
+        entries.append(SegmentEntry(shard, key, match["piece"], members))
+    return entries
+
+
+def index_urmp_shards(shard_dir: str | os.PathLike) -> list[SegmentEntry]:
+    """All segments of all shards in `shard_dir`, in sorted-shard then file order."""
+    return [entry for shard in find_shards(shard_dir) for entry in index_shard(shard)]
+
+
+def select_pieces(entries: Sequence[SegmentEntry], limit_pieces: int | None = None,
+                  pieces: Iterable[str] | None = None) -> list[SegmentEntry]:
+    """Keep the segments of the named `pieces` and/or of the first `limit_pieces` pieces.
+
+    Pieces are named by their folder name (`01_Jupiter_vn_vc`); dots in names may be given
+    as dashes, as in the sample keys. Unknown names are an error listing the known ones.
+    """
+    order = list(dict.fromkeys(entry.piece for entry in entries))
+    chosen = order
+    if pieces is not None:
+        wanted = [name.replace(".", "-") for name in pieces]
+        unknown = [name for name in wanted if name not in order]
+        if unknown:
+            raise ValueError(
+                f"unknown piece(s) {', '.join(unknown)} (in these shards: {', '.join(order)})"
+            )
+        chosen = [name for name in order if name in wanted]
+    if limit_pieces is not None:
+        if limit_pieces < 1:
+            raise ValueError(f"limit_pieces must be at least 1, got {limit_pieces}")
+        chosen = chosen[:limit_pieces]
+    keep = set(chosen)
+    return [entry for entry in entries if entry.piece in keep]
+
+
+def _read_member(fd: int, entry: SegmentEntry, ext: str) -> bytes:
+    try:
+        offset, size = entry.members[ext]
+    except KeyError:
+        raise ShardFormatError(f"{entry.shard}: sample {entry.key!r} has no member {ext!r}"
+                               ) from None
+    data = os.pread(fd, size, offset)
+    if len(data) != size:
+        raise ShardFormatError(f"{entry.shard}: member {entry.key}.{ext} is truncated")
+    return data
+
+
+def player_frame_counts(entry: SegmentEntry) -> dict[int, int]:
+    """Player index -> number of frames stored for that player (frames 0 .. n-1)."""
+    found: dict[int, set[int]] = {}
+    for ext in entry.members:
+        match = _FRAME_MEMBER.match(ext)
+        if match:
+            found.setdefault(int(match[1]), set()).add(int(match[2]))
+    counts = {}
+    for player, indices in found.items():
+        if indices != set(range(len(indices))):
+            raise ShardFormatError(
+                f"{entry.shard}: sample {entry.key!r}: frames of player {player} are not "
+                "numbered 000 .. n-1 without gaps"
+            )
+        counts[player] = len(indices)
+    return counts
+
+
+def read_segment(entry: SegmentEntry, spec: ClipSpec | None, sample_rate: int) -> UrmpSegment:
+    """Decode one segment; `spec` gives the frame geometry, or None to skip the frames.
+
+    The frames of each player are the `spec.num_frames` frames `spec.frame_stride` apart
+    around the centre of the segment's real audio (the centre of `valid_samples`, so that the
+    zero-padded last segment looks at frames of the music it holds), with the evaluation
+    transform (short side to `spec.image_size`, centre crop).
+
+    Raises:
+        ShardFormatError: a member is missing or does not match the format; the message
+            names the shard file and the sample.
+    """
+    where = f"{entry.shard}: sample {entry.key!r}"
+    fd = os.open(entry.shard, os.O_RDONLY)
+    try:
+        try:
+            header = json.loads(_read_member(fd, entry, "json"))
+        except json.JSONDecodeError as exc:
+            raise ShardFormatError(f"{where}: unreadable json header ({exc})") from None
+        missing = [name for name in _REQUIRED_HEADER if name not in header]
+        if missing:
+            raise ShardFormatError(f"{where}: json header lacks {', '.join(missing)}")
+        mix = load_npy(_read_member(fd, entry, "mix.npy"))
+        stems = load_npy(_read_member(fd, entry, "stems.npy"))
+        instruments = [str(code) for code in header["instruments"]]
+        players = len(instruments)
+        if int(header["players"]) != players:
+            raise ShardFormatError(
+                f"{where}: json says {header['players']} players but lists "
+                f"{players} instruments"
+            )
+        if int(header["sample_rate"]) != sample_rate:
+            raise ShardFormatError(
+                f"{where}: audio at {header['sample_rate']} Hz, the model expects {sample_rate} Hz"
+            )
+        if mix.ndim != 1 or stems.shape != (players, mix.shape[0]):
+            raise ShardFormatError(
+                f"{where}: expected mix.npy (T,) and stems.npy ({players}, T), got "
+                f"{mix.shape} and {stems.shape}"
+            )
+        valid = int(header["valid_samples"])
+        if not 0 < valid <= mix.shape[0]:
+            raise ShardFormatError(
+                f"{where}: valid_samples {valid} is outside 1 .. {mix.shape[0]}"
+            )
+        frames = None
+        if spec is not None:
+            frames = _read_frames(fd, entry, header, players, valid, spec)
+    finally:
+        os.close(fd)
+    return UrmpSegment(
+        key=entry.key,
+        piece=str(header.get("piece", entry.piece)),
+        segment=int(header.get("segment", int(_SEGMENT_KEY.match(entry.key)["segment"]))),
+        start_s=float(header["start_s"]),
+        instruments=instruments,
+        valid_samples=valid,
+        mix=mix.astype(np.float32, copy=False),
+        stems=stems.astype(np.float32, copy=False),
+        frames=frames,
+    )
+
+
+def _read_frames(fd: int, entry: SegmentEntry, header: dict, players: int, valid: int,
+                 spec: ClipSpec) -> np.ndarray:
+    """(P, 3, spec.num_frames, S, S) uint8 crops of every player."""
+    counts = player_frame_counts(entry)
+    if sorted(counts) != list(range(players)):
+        raise ShardFormatError(
+            f"{entry.shard}: sample {entry.key!r}: expected frames of players 0 .. "
+            f"{players - 1} (p<k>.<i>.jpg), found players {sorted(counts)}"
+        )
+    spec = replace(spec, fps=int(header["fps"]), sample_rate=int(header["sample_rate"]))
+    crops = []
+    for player in range(players):
+        indices = clip_frame_indices(valid // 2, counts[player], spec)
+        images = []
+        for i in indices:
+            ext = f"p{player}.{i:03d}.jpg"
+            try:
+                images.append(decode_jpeg(_read_member(fd, entry, ext)))
+            except ShardFormatError as exc:
+                raise ShardFormatError(f"{entry.shard}: sample {entry.key!r}, {ext}: {exc}"
+                                       ) from None
+        crops.append(augment_frames(images, spec, rng=None))
+    return np.stack(crops)
