@@ -65,10 +65,12 @@ class STFT(nn.Module):
                 f"STFT input: need more than {self.n_fft // 2} samples for reflect padding, "
                 f"got {waveform.shape[-1]}"
             )
-        # The FFT runs in float32 even under autocast: half-precision FFTs are inaccurate.
+        # The FFT runs in float32 (float64 for a double model) even under autocast:
+        # half-precision FFTs are inaccurate.
+        dtype = torch.float64 if self.window.dtype == torch.float64 else torch.float32
         return torch.stft(
-            waveform.float(), n_fft=self.n_fft, hop_length=self.hop_length,
-            window=self.window, center=True, pad_mode="reflect", return_complex=True,
+            waveform.to(dtype), n_fft=self.n_fft, hop_length=self.hop_length,
+            window=self.window.to(dtype), center=True, pad_mode="reflect", return_complex=True,
         )
 
 
@@ -95,8 +97,8 @@ class ISTFT(nn.Module):
                 f"ISTFT input: expected {expected_bins} frequency bins, got shape {tuple(spec.shape)}"
             )
         return torch.istft(
-            spec, n_fft=self.n_fft, hop_length=self.hop_length, window=self.window,
-            center=True, length=length,
+            spec, n_fft=self.n_fft, hop_length=self.hop_length,
+            window=self.window.to(spec.real.dtype), center=True, length=length,
         )
 
 

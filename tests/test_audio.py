@@ -54,6 +54,13 @@ def test_stft_istft_round_trip():
     assert rel_error < 1e-5
 
 
+def test_double_precision_round_trip():
+    x = _signal(2, 4000).double()
+    y = ISTFT().double()(STFT().double()(x), length=x.shape[1])
+    assert y.dtype == torch.float64
+    assert (y - x).norm() / x.norm() < 1e-12
+
+
 def test_stft_rejects_wrong_rank_with_shapes_in_message():
     with pytest.raises(ValueError, match=r"\(batch, samples\).*\(2, 3, 1000\)"):
         STFT()(torch.zeros(2, 3, 1000))

@@ -56,6 +56,13 @@ def test_default_sop_has_the_original_parameter_counts(sop_default):
     assert (sop_default.mask_type, sop_default.loss_name) == ("binary", "bce")
 
 
+def test_valid_num_samples_pads_to_whole_unet_blocks(sop_default):
+    assert sop_default.frame_multiple == 128
+    assert sop_default.valid_num_samples(65535) == 65535  # 256 frames
+    assert sop_default.valid_num_samples(65000) == 255 * 256  # 254 -> 256 frames
+    assert sop_default.valid_num_samples(70000) == 383 * 256  # 274 -> 384 frames
+
+
 def test_default_unet_structure_and_init(sop_default):
     unet = sop_default.audio_net
     assert [block.conv.out_channels for block in unet.down] == [64, 128, 256, 512, 512, 512, 512]

@@ -148,6 +148,8 @@ class MHUNetSeparator(Separator):
     """
 
     condition_kind: ClassVar[str] = "classes"
+    # Decoders of classes absent from a batch get no gradient.
+    find_unused_parameters: ClassVar[bool] = True
     model_name = "mhunet"
     class_names: tuple[str, ...] = SOLOS_CLASSES
 

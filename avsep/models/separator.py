@@ -78,9 +78,12 @@ class Separator(nn.Module):
         model_name: the registry name that builds the model (`avsep.create_model`).
         model_kwargs: the full constructor kwargs; `create_model(model_name, **model_kwargs)`
             rebuilds the same architecture (checkpoints store both).
+        find_unused_parameters: True when a step may leave parameters without gradients
+            (MHU-Net runs only the requested decoders): pass it to DistributedDataParallel.
     """
 
     condition_kind: ClassVar[str]
+    find_unused_parameters: ClassVar[bool] = False
     model_name: str
     model_kwargs: dict[str, Any]
     sample_rate: int = SAMPLE_RATE

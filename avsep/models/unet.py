@@ -11,9 +11,9 @@ Structure (the original `Unet` with `num_downs = depth`), written iteratively:
   3x3 conv to c_{i-1} channels -> BatchNorm; its output is concatenated with the skip of
   level i. The outermost decoder conv has a bias, no BatchNorm, and gives K channels.
 
-The skip connection of level i carries LeakyReLU(x), not x: the original's in-place
-LeakyReLU overwrites the tensor that its `torch.cat([x, model(x)])` then concatenates.
-This is kept so that imported original weights give the original's outputs.
+The skip connection of level i carries LeakyReLU(x), as in the original, whose in-place
+LeakyReLU overwrites the tensor that `torch.cat([x, model(x)])` then concatenates; the
+decoder's ReLU that follows makes this the same as skipping x itself.
 
 Init as the original: conv weights N(0, 0.001), BatchNorm weight N(1, 0.02), bias 0.
 """

@@ -177,7 +177,9 @@ def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool,
         model = model.to(memory_format=torch.channels_last)
 
     separator = model
-    net = DistributedDataParallel(model) if info.distributed else model
+    net = (DistributedDataParallel(
+        model, find_unused_parameters=getattr(model, "find_unused_parameters", False))
+        if info.distributed else model)
     if t.compile:
         net = torch.compile(net)
     step_fn = MixAndSeparate(separator, config.data.mixing).to(info.device)

@@ -101,7 +101,8 @@ def probe(path: str | Path) -> MediaInfo:
                     duration_s=_stream_duration(stream, total),
                 )
     except av.error.FFmpegError as exc:
-        message = f"not a readable media file (corrupt or truncated?): {exc}"
+        detail = getattr(exc, "strerror", None) or str(exc)
+        message = f"not a readable media file (corrupt or truncated?): {detail}"
         raise BadInput("unreadable", message) from None
     return MediaInfo(duration_s=total, video=video, audio=audio)
 

@@ -116,6 +116,7 @@ def summarize(results: list[UnitResult], global_issues: list[Issue] = ()) -> dic
         "samples": sum(r.samples for r in results),
         "hours": sum(r.audio_seconds for r in results) / 3600,
         "source_hours": sum(r.source_seconds for r in results) / 3600,
+        "cpu_hours": sum(r.extra.get("cpu_s", 0.0) for r in results) / 3600,
         "bytes": sum(s.bytes for r in results for s in r.shards),
         "shards": sum(len(r.shards) for r in results),
         "samples_per_split": dict(sorted(per_split.items())),

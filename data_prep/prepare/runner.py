@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -113,13 +114,14 @@ def fingerprint(unit: WorkUnit, ctx: RunContext) -> str:
     return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def execute_unit(process: ProcessFn, unit: WorkUnit, ctx: RunContext, print_: str) -> UnitResult:
+def execute_unit(process: ProcessFn, unit: WorkUnit, ctx: RunContext, unit_print: str) -> UnitResult:
     """Process one unit from scratch and publish its shards and done-marker (see writer.py)."""
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
     store = MarkerStore(ctx.out)
-    running = ctx.out / store.directory.name / RUNNING_DIR / unit.tag
+    running = store.directory / RUNNING_DIR / unit.tag
     atomic_write_text(running, str(os.getpid()))
     clear_unit_outputs([ctx.out / d for d in ctx.shard_dirs], unit.tag)
-    result = UnitResult(unit=unit.unit, fingerprint=print_, label=unit.label, split=unit.split)
+    result = UnitResult(unit=unit.unit, fingerprint=unit_print, label=unit.label, split=unit.split)
     writer = UnitShardWriter(
         ctx.out,
         ctx.out / unit.shard_dir,
@@ -148,6 +150,8 @@ def execute_unit(process: ProcessFn, unit: WorkUnit, ctx: RunContext, print_: st
                 "please report this)",
             )
         )
+    result.extra["cpu_s"] = round(time.process_time() - cpu_start, 3)
+    result.extra["wall_s"] = round(time.perf_counter() - wall_start, 3)
     store.save(result)
     running.unlink(missing_ok=True)
     return result
@@ -234,7 +238,7 @@ def _crash_result(unit: WorkUnit, fp: str, ctx: RunContext) -> UnitResult:
     result = UnitResult(unit.unit, fp, unit.label, unit.split)
     result.issues.append(
         Issue(unit.source, BAD_INPUT, "decoder_crash",
-              "the decoder crashed on this file (its worker process died)")
+              "the worker process died twice on this file (a decoder crash, or out of memory)")
     )
     clear_unit_outputs([ctx.out / d for d in ctx.shard_dirs], unit.tag)
     MarkerStore(ctx.out).save(result)
@@ -249,7 +253,7 @@ def _run_pool(process: ProcessFn, todo: Todo, ctx: RunContext, jobs: int, report
         if suspects:
             batch, width = [suspects.pop(0)], 1
         else:
-            batch, width, queue = queue, jobs, []
+            batch, width, queue = queue, min(jobs, len(queue)), []
         for unit, _ in batch:
             (running_dir / unit.tag).unlink(missing_ok=True)
         lost = _run_batch(process, batch, ctx, width, reporter)

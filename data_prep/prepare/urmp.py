@@ -144,10 +144,13 @@ def process_urmp_piece(
     video_name = f"Vid_{folder.name}.mp4"
     if not (folder / video_name).is_file():
         raise BadInput("missing_video", f"missing video {video_name}")
-    info = probe(folder / video_name)
-    if info.video is None:
-        raise BadInput("no_video", f"{video_name} has no video stream")
-    frames = FrameReader(folder / video_name, threads=ctx.threads)
+    try:
+        info = probe(folder / video_name)
+        if info.video is None:
+            raise BadInput("no_video", "no video stream")
+        frames = FrameReader(folder / video_name, threads=ctx.threads)
+    except BadInput as exc:  # say which of the piece's files is concerned
+        raise BadInput(exc.code, f"{video_name}: {exc}") from None
 
     mix = resample(mix_native, native_rate, rate)
     stems = np.stack([resample(s, native_rate, rate) for s in stems_native])

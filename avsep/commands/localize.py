@@ -1,0 +1,84 @@
+"""`avsep localize`: where does each sound come from? Heatmaps over a video."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """\
+examples:
+  avsep localize concert.mp4 --checkpoint runs/sop/best.pt --out out/concert
+  avsep localize concert.mp4 --checkpoint best.pt --out out --fps 12 --colormap magma \\
+      --opacity 0.6 --normalize frame
+
+Writes OUT/overlay.mp4 (heatmaps over the frames, H.264, with the video's audio as AAC),
+OUT/keyframes/*.png (one every --keyframe-every seconds), OUT/contact_sheet.png, and
+OUT/heatmaps.npz + heatmaps.json (the raw energies, their times and the geometry).
+
+How: the audio is cut into 65535-sample windows (~5.9 s, half a window apart); in each,
+the model separates one sound per location of its vision map and the energy of that sound
+is measured per STFT frame. Output frame i (time i / fps) shows the energies of the STFT
+frames around its time, averaged over the windows covering it. A window's visual input is
+the training clip (3 frames, 3 s apart, around its centre), each whole frame resized so
+its short side is the model's image size, with no crop, so every player stays in view.
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "localize", help="render sound-localization heatmaps over a video",
+        description="Pixel-wise separation of a video's sound: the energy of the sound "
+                    "separated at each visual location, over time, drawn over the frames.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("video", type=Path, help="the video (with an audio track)")
+    p.add_argument("--checkpoint", required=True, type=Path,
+                   help="a Sound of Pixels checkpoint (avsep train / avsep import-sop)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--fps", type=float, default=8.0, help="output frame rate (default 8)")
+    p.add_argument("--colormap", default="inferno",
+                   help="a matplotlib colour map name (default inferno)")
+    p.add_argument("--opacity", type=float, default=0.5,
+                   help="heatmap opacity over the frames, 0..1 (default 0.5)")
+    p.add_argument("--normalize", choices=["global", "frame"], default="global",
+                   help="display scale: one for the whole video (default) or per frame")
+    p.add_argument("--keyframe-every", type=float, default=2.0, metavar="SECONDS",
+                   help="seconds between PNG key frames (default 2)")
+    p.add_argument("--max-short-side", type=int, default=720, metavar="PIXELS",
+                   help="downscale the rendered video to this short side (0: keep; "
+                        "default 720)")
+    p.add_argument("--hop", type=int, metavar="SAMPLES",
+                   help="samples between analysis windows at 11025 Hz (default: half a window)")
+    p.add_argument("--batch-size", type=int, default=2, help="windows per model call")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from avsep.inference import VideoInputError, localize_video, render_localization
+    from avsep.inference.render import colormap_lut
+
+    try:
+        colormap_lut(args.colormap)
+        if not 0.0 <= args.opacity <= 1.0:
+            raise ValueError(f"--opacity must be in [0, 1], got {args.opacity}")
+        if args.fps <= 0:
+            raise ValueError(f"--fps must be positive, got {args.fps}")
+        if args.keyframe_every <= 0:
+            raise ValueError(f"--keyframe-every must be positive, got {args.keyframe_every}")
+        localization = localize_video(args.video, args.checkpoint, fps=args.fps, hop=args.hop,
+                                      batch_size=args.batch_size, device=args.device,
+                                      progress=not args.quiet)
+        files = render_localization(
+            localization, args.video, args.out, colormap=args.colormap, opacity=args.opacity,
+            normalize=args.normalize, keyframe_every_s=args.keyframe_every,
+            max_short_side=args.max_short_side or None, progress=not args.quiet)
+        localization.save(args.out / "heatmaps.npz")
+    except (VideoInputError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {files.video} ({len(localization)} frames at {localization.fps:g} fps), "
+          f"{len(files.keyframes)} key frames, {files.contact_sheet}, "
+          f"{args.out / 'heatmaps.npz'}")
+    return 0

@@ -1,0 +1,27 @@
+"""Evaluation on URMP real mixtures: the protocol, oracle baselines and reports.
+
+    from avsep.checkpoint import load_checkpoint
+    from avsep.evaluation import clip_spec_from_config, evaluate_urmp
+
+    model, checkpoint = load_checkpoint("runs/sop/best.pt", map_location="cuda")
+    result = evaluate_urmp(model, "shards/urmp", "results/sop",
+                           clip_spec=clip_spec_from_config(checkpoint["config"]))
+    print(result.summary()["overall"]["scores"]["model"]["sdr"])
+"""
+
+from avsep.evaluation.oracle import IdealMaskSeparator
+from avsep.evaluation.reader import NoUrmpShardsError, UrmpSegment, index_urmp_shards
+from avsep.evaluation.report import format_markdown, format_table, write_results
+from avsep.evaluation.summary import METHODS, METRICS, PairScore, summarize_pairs
+from avsep.evaluation.urmp import (
+    SKIP_REASONS,
+    EvaluationResult,
+    clip_spec_from_config,
+    evaluate_urmp,
+)
+
+__all__ = [
+    "METHODS", "METRICS", "SKIP_REASONS", "EvaluationResult", "IdealMaskSeparator",
+    "NoUrmpShardsError", "PairScore", "UrmpSegment", "clip_spec_from_config", "evaluate_urmp",
+    "format_markdown", "format_table", "index_urmp_shards", "summarize_pairs", "write_results",
+]

@@ -1,0 +1,192 @@
+"""How well heatmaps point at the right player: localization accuracy on URMP-style pieces.
+
+Definition. For an ensemble video whose players stand side by side at equal widths (URMP
+layout, player k = `AuSep_k`), at every output frame time t (as in `localize_video`):
+
+1. The model separates one sound per vision-map location: M_l = mask_l * |X|, the pixel-wise
+   mask of location l times the mixture magnitude, on the 512 linear bins of the STFT frames
+   centred within half a frame period of t (the heatmap's frames).
+2. "Player k's heatmap" at location l is the cosine similarity between M_l and the magnitude
+   |S_k| of player k's ground-truth stem on the same bins: high where the location's sound
+   looks like player k's part (it rewards keeping k's bins and dropping the others'),
+   whatever the loudness. Where windows overlap, similarities are averaged with the
+   overlap-add taper, as heatmaps are.
+3. Player k is evaluated at t if the stem is active there: it holds at least
+   `activity_db` (-20 dB) of the mixture's energy on those bins. The pair is a hit when the
+   location with the highest similarity lies inside player k's crop (its cell centre
+   falls in the k-th equal-width column).
+
+Accuracy = hits / evaluated pairs. Chance = the expected accuracy of a location drawn
+uniformly at random from the vision map, averaged over the same pairs (the share of cells
+whose centre lies in player k's column, about 1 / players). A random-weight model scores
+near chance; a model that separates by what it sees scores above it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avsep.audio import HOP_LENGTH
+from avsep.inference.loading import prepare_model
+from avsep.inference.localize import cell_centres, check_pixelwise, output_times, window_inputs
+from avsep.inference.video import VideoSource, model_frame_size
+from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
+from avsep.mixing import FrameNormalize
+
+
+@dataclass
+class PieceLocalization:
+    """Localization accuracy on one piece.
+
+    Attributes:
+        piece: the piece's folder name.
+        players: number of players.
+        hits, evaluated: per player, hits and evaluated (frame, player) pairs.
+        chance: per player, the share of vision-map cells inside that player's column.
+        frames: output frames scored.
+    """
+
+    piece: str
+    players: int
+    hits: list[int] = field(default_factory=list)
+    evaluated: list[int] = field(default_factory=list)
+    chance: list[float] = field(default_factory=list)
+    frames: int = 0
+
+    @property
+    def accuracy(self) -> float:
+        total = sum(self.evaluated)
+        return sum(self.hits) / total if total else math.nan
+
+    @property
+    def chance_accuracy(self) -> float:
+        """Expected accuracy of a uniformly random location over the evaluated pairs."""
+        total = sum(self.evaluated)
+        if not total:
+            return math.nan
+        return sum(c * n for c, n in zip(self.chance, self.evaluated)) / total
+
+
+def summarize_localization(pieces: list[PieceLocalization]) -> dict:
+    """Pooled accuracy and chance over all evaluated pairs of all pieces."""
+    evaluated = sum(sum(p.evaluated) for p in pieces)
+    hits = sum(sum(p.hits) for p in pieces)
+    chance = sum(sum(c * n for c, n in zip(p.chance, p.evaluated)) for p in pieces)
+    return {
+        "pieces": len(pieces), "pairs": evaluated, "hits": hits,
+        "accuracy": hits / evaluated if evaluated else math.nan,
+        "chance": chance / evaluated if evaluated else math.nan,
+    }
+
+
+def _read_stems(folder: Path, codes: list[str], number: str, title: str, rate: int,
+                length: int) -> np.ndarray:
+    """The AuSep stems at `rate`, cut or padded to `length`: (P, length) float32."""
+    from data_prep.prepare.decode import BadInput, read_wav, resample
+
+    stems = []
+    for k, code in enumerate(codes, start=1):
+        path = folder / f"AuSep_{k}_{code}_{number}_{title}.wav"
+        try:
+            audio, native = read_wav(path)
+        except BadInput as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        audio = resample(audio, native, rate)[:length]
+        stems.append(np.pad(audio, (0, length - len(audio))))
+    return np.stack(stems)
+
+
+def score_piece(
+    folder: str | Path,
+    model,
+    *,
+    fps: float = 8.0,
+    hop: int | None = None,
+    activity_db: float = -20.0,
+    device: str | torch.device = "auto",
+    progress: bool = False,
+) -> PieceLocalization:
+    """Localization accuracy on one URMP-style piece folder (see the module docstring).
+
+    Args:
+        folder: RAW/NN_Title_c1_c2 with Vid_<folder>.mp4 and AuSep_<k>_<code>_NN_Title.wav.
+        model: a checkpoint path, a Sound of Pixels separator or an `InferenceModel`.
+        fps: output frames per second scored.
+        hop: samples between windows (default: half a window).
+        activity_db: a player is scored at a frame if its stem holds at least this much of
+            the mixture's energy there.
+    """
+    from tqdm import tqdm
+
+    from data_prep.prepare.urmp import parse_piece_name, player_bounds
+
+    folder = Path(folder)
+    number, title, codes = parse_piece_name(folder.name)
+    runner = prepare_model(model, device)
+    check_pixelwise(runner.model)
+    model_, spec, rate = runner.model, runner.spec, runner.model.sample_rate
+    source = VideoSource(folder / f"Vid_{folder.name}.mp4", rate)
+    times = output_times(source.duration_s, fps)
+    total = max(len(source.audio), math.ceil(source.duration_s * rate))
+    stems = _read_stems(folder, codes, number, title, rate, total)
+    plan = WindowPlan.cover(total, spec.clip_samples, hop)
+    normalize = FrameNormalize().to(runner.device)
+    players = len(codes)
+    similarity: FrameAverager | None = None
+    activity = FrameAverager(len(times), (players,))
+    for index in tqdm(range(len(plan)), desc=folder.name, unit="window", disable=not progress):
+        mix, frames = window_inputs(runner, source, plan, [index], normalize)
+        stem_window = torch.from_numpy(plan.extract(stems, index)).to(runner.device)
+        with torch.no_grad():
+            masks = model_.pixelwise_masks(mix, frames)[0]  # (h, w, F, Tf)
+            mix_mag = model_.spectrogram(mix)["mag"][0]  # (F, Tf)
+            stem_mag = model_.spectrogram(stem_window)["mag"]  # (P, F, Tf)
+        separated = masks * mix_mag
+        h, w, _, tf = separated.shape
+        spans = stft_frame_spans(plan, index, times, rate, fps, HOP_LENGTH, tf)
+        scores = np.empty((len(spans.out), players, h, w), dtype=np.float32)
+        shares = np.empty((len(spans.out), players), dtype=np.float32)
+        for n, (lo, hi) in enumerate(zip(spans.lo.tolist(), spans.hi.tolist())):
+            located = separated[..., lo:hi].reshape(h * w, -1)
+            reference = stem_mag[..., lo:hi].reshape(players, -1)
+            dots = located @ reference.T  # (h*w, P)
+            norms = located.norm(dim=1, keepdim=True) * reference.norm(dim=1) + 1e-12
+            scores[n] = (dots / norms).T.reshape(players, h, w).cpu().numpy()
+            mix_energy = float(mix_mag[..., lo:hi].square().sum())
+            stem_energy = reference.square().sum(dim=1).cpu().numpy()
+            shares[n] = stem_energy / mix_energy if mix_energy > 0 else 0.0
+        if similarity is None:
+            similarity = FrameAverager(len(times), (players, h, w))
+        similarity.add(spans, scores)
+        activity.add(spans, shares)
+    score_maps, share = similarity.result(), activity.result()
+    map_size = score_maps.shape[2:]
+    _, xs = cell_centres(model_frame_size(source.frame_size, spec.image_size), map_size,
+                         source.frame_size)
+    columns = player_bounds(source.frame_size[1], players)
+    inside = np.stack([(xs >= x0) & (xs < x1) for x0, x1 in columns])  # (P, w)
+    result = PieceLocalization(folder.name, players, frames=len(times))
+    threshold = 10.0 ** (activity_db / 10.0)
+    for k in range(players):
+        active = share[:, k] >= threshold
+        peaks = score_maps[active, k].reshape(-1, map_size[0] * map_size[1]).argmax(axis=1)
+        peak_columns = peaks % map_size[1]
+        result.hits.append(int(inside[k, peak_columns].sum()))
+        result.evaluated.append(int(active.sum()))
+        result.chance.append(float(inside[k].mean()))
+    return result
+
+
+def score_pieces(raw: str | Path, model, **kwargs) -> list[PieceLocalization]:
+    """`score_piece` on every piece folder (NN_Title_c1_c2) of a raw URMP directory."""
+    raw = Path(raw)
+    folders = sorted(p for p in raw.iterdir() if p.is_dir() and (p / f"Vid_{p.name}.mp4").is_file())
+    if not folders:
+        raise ValueError(f"no URMP piece folders with a Vid_<folder>.mp4 video in {raw}")
+    runner = prepare_model(model, kwargs.pop("device", "auto"))
+    return [score_piece(folder, runner, **kwargs) for folder in folders]

@@ -1,0 +1,93 @@
+"""A model ready for inference: the separator, its clip geometry and its device.
+
+The clip geometry (window length, frames per clip, their stride, image size) is what the
+model was trained with: it is read from the checkpoint's training config
+(`config["data"]`), and defaults to the Sound of Pixels values for a model given directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from avsep.data.clips import ClipSpec
+from avsep.models import Separator
+
+
+@dataclass
+class InferenceModel:
+    """A separator in eval mode on `device`, with the clip geometry it was trained with.
+
+    Attributes:
+        model: the separator.
+        spec: window length (`clip_samples`), `num_frames`, `frame_stride`, `fps`,
+            `image_size` of its visual input; `sample_rate` is the model's.
+        device: where it runs.
+        source: the checkpoint path, or "<model>" when given as an object.
+    """
+
+    model: Separator
+    spec: ClipSpec
+    device: torch.device
+    source: str
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """"auto" -> cuda if available, else cpu; anything else as given."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+def clip_spec_from_config(config: dict[str, Any] | None, sample_rate: int) -> ClipSpec:
+    """The ClipSpec of a training config dict (its `data` section); defaults elsewhere."""
+    data = (config or {}).get("data", {}) or {}
+    names = {f.name for f in dataclasses.fields(ClipSpec)}
+    values = {k: data[k] for k in names if k in data and k != "sample_rate"}
+    return ClipSpec(sample_rate=sample_rate, **values)
+
+
+def prepare_model(
+    model: Separator | str | Path | InferenceModel,
+    device: str | torch.device = "auto",
+    spec: ClipSpec | None = None,
+) -> InferenceModel:
+    """Load a checkpoint (or take a model object) and put it in eval mode on `device`.
+
+    Args:
+        model: a checkpoint path, a separator, or an already prepared model (returned as is
+            unless `spec` is given).
+        device: "auto", "cpu", "cuda", ...
+        spec: clip geometry overriding the checkpoint's.
+    """
+    if isinstance(model, InferenceModel):
+        return model if spec is None else dataclasses.replace(model, spec=spec)
+    resolved = resolve_device(device)
+    if isinstance(model, (str, Path)):
+        from avsep.checkpoint import load_checkpoint
+
+        separator, payload = load_checkpoint(model, map_location="cpu")
+        spec = spec or clip_spec_from_config(payload.get("config"), separator.sample_rate)
+        source = str(model)
+    else:
+        separator = model
+        spec = spec or ClipSpec(sample_rate=separator.sample_rate)
+        source = "<model>"
+    if spec.sample_rate != separator.sample_rate:
+        raise ValueError(
+            f"clip spec sample rate {spec.sample_rate} Hz differs from the model's "
+            f"{separator.sample_rate} Hz"
+        )
+    return InferenceModel(separator.to(resolved).eval(), spec, resolved, source)

@@ -1,0 +1,244 @@
+"""Drawing heatmaps over frames and writing the results: MP4 (H.264 + AAC), PNG key frames,
+contact sheet.
+
+Display scale: energies are divided by a reference level and clipped to [0, 1] before the
+colour map: `normalize="global"` uses the 99.5th percentile over the whole video (quiet
+moments look dim, loud ones bright), `"frame"` each frame's own maximum (always shows where,
+even when quiet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from avsep.inference.localize import Localization
+from avsep.inference.video import VideoSource
+
+AUDIO_FRAME = 1024  # samples per AAC frame
+
+
+def colormap_lut(name: str) -> np.ndarray:
+    """A matplotlib colour map as a (256, 3) uint8 lookup table."""
+    import matplotlib
+
+    try:
+        cmap = matplotlib.colormaps[name]
+    except KeyError:
+        examples = "inferno, magma, viridis, jet, turbo, hot"
+        raise ValueError(f"unknown colour map {name!r} (matplotlib names, e.g. {examples})"
+                         ) from None
+    return (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255.0 + 0.5).astype(np.uint8)
+
+
+def overlay(frame: np.ndarray, heat: np.ndarray, lut: np.ndarray, opacity: float) -> np.ndarray:
+    """Blend a colour-mapped heat image over a frame.
+
+    Args:
+        frame: (H, W, 3) uint8 RGB.
+        heat: (H, W) values in [0, 1].
+        lut: (256, 3) uint8 colour map.
+        opacity: weight of the heat colours, in [0, 1].
+
+    Returns:
+        (H, W, 3) uint8.
+    """
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity must be in [0, 1], got {opacity}")
+    if heat.shape != frame.shape[:2]:
+        raise ValueError(f"heat {heat.shape} does not match frame {frame.shape[:2]}")
+    colours = lut[np.clip(np.rint(heat * 255.0), 0, 255).astype(np.uint8)]
+    mixed = (1.0 - opacity) * frame.astype(np.float32) + opacity * colours.astype(np.float32)
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+def display_scale(heatmaps: np.ndarray, normalize: Literal["global", "frame"]) -> np.ndarray:
+    """Reference level per output frame (N,): heatmap / level is shown in [0, 1]."""
+    if normalize == "global":
+        level = float(np.percentile(heatmaps, 99.5)) if heatmaps.size else 0.0
+        levels = np.full(len(heatmaps), level)
+    elif normalize == "frame":
+        levels = heatmaps.reshape(len(heatmaps), -1).max(axis=1).astype(np.float64)
+    else:
+        raise ValueError(f"normalize must be 'global' or 'frame', got {normalize!r}")
+    # A silent video (or frame) has zero energy everywhere: show it as zero, not as noise.
+    return np.where(levels > 0, levels, np.inf)
+
+
+def even_size(frame_size: tuple[int, int], max_short_side: int | None) -> tuple[int, int]:
+    """Output (H, W): downscaled so that the short side is at most `max_short_side`, even
+    (H.264 with 4:2:0 chroma needs even sides)."""
+    h, w = frame_size
+    if max_short_side and min(h, w) > max_short_side:
+        scale = max_short_side / min(h, w)
+        h, w = round(h * scale), round(w * scale)
+    return max(2, h - h % 2), max(2, w - w % 2)
+
+
+def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: float,
+              audio: np.ndarray | None = None, sample_rate: int | None = None,
+              crf: int = 20) -> Path:
+    """Write RGB frames as H.264 (yuv420p) and optional mono audio as AAC into an MP4.
+
+    Args:
+        path: the .mp4 to write.
+        frames: (H, W, 3) uint8 RGB frames of one even size.
+        fps: frame rate (any positive number; stored as a fraction).
+        audio: (T,) float32 in [-1, 1], or None for a silent file.
+        sample_rate: rate of `audio`.
+        crf: H.264 quality (lower is better).
+    """
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=rate)
+        video.pix_fmt = "yuv420p"
+        video.options = {"crf": str(crf), "preset": "veryfast"}
+        sound = None
+        if audio is not None:
+            if sample_rate is None:
+                raise ValueError("write_mp4: audio needs its sample_rate")
+            sound = container.add_stream("aac", rate=int(sample_rate))
+            sound.layout = "mono"
+        count = 0
+        for frame in frames:
+            if count == 0:
+                video.height, video.width = frame.shape[:2]
+            image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            image.pts = count
+            container.mux(video.encode(image))
+            count += 1
+        if count == 0:
+            raise ValueError(f"{path}: no frames to write")
+        container.mux(video.encode(None))
+        if sound is not None:
+            samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(1, -1)
+            for start in range(0, samples.shape[1], AUDIO_FRAME):
+                chunk = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(samples[:, start:start + AUDIO_FRAME]),
+                    format="fltp", layout="mono")
+                chunk.sample_rate = int(sample_rate)
+                chunk.pts = start
+                container.mux(sound.encode(chunk))
+            container.mux(sound.encode(None))
+    return path
+
+
+def contact_sheet(images: list[np.ndarray], labels: list[str], columns: int = 4,
+                  width: int = 320) -> np.ndarray:
+    """A grid of images (each scaled to `width`) with a label under each: (H, W, 3) uint8."""
+    import cv2
+
+    if not images:
+        raise ValueError("contact sheet: no images")
+    h, w = images[0].shape[:2]
+    cell_h, label_h = round(h * width / w), 22
+    rows = -(-len(images) // columns)
+    sheet = np.full((rows * (cell_h + label_h), min(columns, len(images)) * width, 3), 255,
+                    np.uint8)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        top, left = (i // columns) * (cell_h + label_h), (i % columns) * width
+        sheet[top:top + cell_h, left:left + width] = cv2.resize(
+            image, (width, cell_h), interpolation=cv2.INTER_AREA)
+        cv2.putText(sheet, label, (left + 4, top + cell_h + 16), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return sheet
+
+
+def write_png(path: str | Path, image: np.ndarray) -> Path:
+    """Write an RGB (H, W, 3) uint8 image as PNG."""
+    import cv2
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"{path}: could not write PNG")
+    return path
+
+
+@dataclass
+class RenderedFiles:
+    """What `render_localization` wrote."""
+
+    video: Path
+    keyframes: list[Path] = field(default_factory=list)
+    contact_sheet: Path | None = None
+
+
+def overlay_frames(localization: Localization, source: VideoSource, colormap: str = "inferno",
+                   opacity: float = 0.5, normalize: Literal["global", "frame"] = "global",
+                   size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """The video's frames at the localization's times with the heatmaps drawn over them.
+
+    Yields:
+        (H, W, 3) uint8 RGB at `size` (default: the video's frame size).
+    """
+    import cv2
+
+    lut = colormap_lut(colormap)
+    levels = display_scale(localization.heatmaps, normalize)
+    size = size or source.frame_size
+    for i, frame in enumerate(source.frames_at(localization.times_s)):
+        if frame.shape[:2] != size:
+            frame = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        heat = localization.frame_heatmap(i, size) / levels[i]
+        yield overlay(frame, np.clip(heat, 0.0, 1.0), lut, opacity)
+
+
+def render_localization(
+    localization: Localization,
+    video: str | Path | VideoSource,
+    out_dir: str | Path,
+    *,
+    colormap: str = "inferno",
+    opacity: float = 0.5,
+    normalize: Literal["global", "frame"] = "global",
+    keyframe_every_s: float = 2.0,
+    max_short_side: int | None = 720,
+    progress: bool = True,
+) -> RenderedFiles:
+    """Write OUT/overlay.mp4 (heatmaps over the frames at the localization's fps, with the
+    video's original audio: native rate, mono), OUT/keyframes/*.png (one every
+    `keyframe_every_s` seconds) and OUT/contact_sheet.png."""
+    from tqdm import tqdm
+
+    colormap_lut(colormap)  # fail before decoding anything
+    if keyframe_every_s <= 0:
+        raise ValueError(f"keyframe interval must be positive, got {keyframe_every_s}")
+    source = video if isinstance(video, VideoSource) else VideoSource(video,
+                                                                      localization.sample_rate)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    size = even_size(source.frame_size, max_short_side)
+    step = max(1, round(keyframe_every_s * localization.fps))
+    wanted = set(range(0, len(localization), step))
+    keyframes: list[tuple[int, np.ndarray]] = []
+
+    def frames() -> Iterator[np.ndarray]:
+        frame_iter = overlay_frames(localization, source, colormap, opacity, normalize, size)
+        for i, image in enumerate(tqdm(frame_iter, total=len(localization), desc="render",
+                                       unit="frame", disable=not progress)):
+            if i in wanted:
+                keyframes.append((i, image))
+            yield image
+
+    mp4 = write_mp4(out_dir / "overlay.mp4", frames(), localization.fps,
+                    source.native_audio, source.native_rate)
+    files = RenderedFiles(video=mp4)
+    labels = []
+    for i, image in keyframes:
+        t = localization.times_s[i]
+        files.keyframes.append(write_png(out_dir / "keyframes" / f"frame_{i:05d}_{t:07.2f}s.png",
+                                         image))
+        labels.append(f"{t:.2f} s")
+    files.contact_sheet = write_png(out_dir / "contact_sheet.png",
+                                    contact_sheet([im for _, im in keyframes], labels))
+    return files

@@ -1,0 +1,124 @@
+"""Time one training step of a separator and measure its peak memory.
+
+A step is what training does: STFT of the mixture and the sources on the device, warped
+ground-truth masks and loss weights, forward, the model's loss (for `sop`: weighted BCE on
+binary masks in the warped domain), backward and an SGD update. Prints seconds per step
+(median of the timed steps) and peak memory (CUDA: torch.cuda.max_memory_allocated; CPU:
+growth of the process's peak RSS over the run, which includes allocator caching).
+
+    python benchmarks/models.py                                   # sop, CPU, batch 4, 2 sources
+    python benchmarks/models.py --device cuda --batch 80 --bf16 --channels-last
+    python benchmarks/models.py --model mhunet --sources 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import resource
+import statistics
+import time
+import warnings
+
+import torch
+from tqdm import tqdm
+
+from avsep.audio import loss_weight
+from avsep.losses import MaskLoss
+from avsep.masks import ground_truth_masks
+from avsep.models import Separator, create_model
+
+SAMPLES = 65535
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_batch(model: Separator, batch: int, sources: int, image_size: int, frames: int,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    waves = torch.randn(batch, sources, SAMPLES, generator=g) * 0.1
+    if model.condition_kind == "frames":
+        condition = torch.randn(batch, sources, 3, frames, image_size, image_size, generator=g)
+    else:
+        condition = torch.stack([torch.randperm(13, generator=g)[:sources] for _ in range(batch)])
+    return waves.to(device), condition.to(device)
+
+
+def train_step(model: Separator, loss_fn: MaskLoss, optimizer: torch.optim.Optimizer,
+               sources: torch.Tensor, condition: torch.Tensor, bf16: bool) -> float:
+    spec = model.spectrogram(sources.sum(dim=1))
+    with torch.no_grad():
+        target = ground_truth_masks(model.warped_magnitudes(sources), spec["warped_mag"],
+                                    model.mask_type, model.complementary)
+        weight = loss_weight(spec["warped_mag"]) if model.weighted_loss else None
+    autocast = (torch.autocast(sources.device.type, dtype=torch.bfloat16) if bf16
+                else contextlib.nullcontext())
+    with autocast:
+        logits = model(spec["log_mag"], condition)
+    loss = loss_fn(logits.float(), target, weight)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()  # also synchronises the device
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="sop", help="registered model name")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--sources", type=int, default=2)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--frames", type=int, default=3, help="frames per source")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--bf16", action="store_true", help="autocast the nets to bfloat16")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch)")
+    args = parser.parse_args()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    rss_before = peak_rss_mib()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a missing ImageNet file does not matter for timing
+        model = create_model(args.model, **({"pretrained": False} if args.model == "sop" else {}))
+    model.to(device).train()
+    if args.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    loss_fn = MaskLoss.for_model(model)
+    sources, condition = make_batch(model, args.batch, args.sources, args.image_size,
+                                    args.frames, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"{args.model}: {n_params:,} parameters on {device}, batch {args.batch} x "
+          f"{args.sources} sources, {args.frames} frames of {args.image_size}px, "
+          f"bf16={args.bf16}, channels_last={args.channels_last}, "
+          f"threads={torch.get_num_threads()}")
+    times = []
+    for i in tqdm(range(args.warmup + args.iters), desc="steps"):
+        start = time.perf_counter()
+        loss = train_step(model, loss_fn, optimizer, sources, condition, args.bf16)
+        if i >= args.warmup:
+            times.append(time.perf_counter() - start)
+    print(f"loss after {len(times) + args.warmup} steps: {loss:.4f}")
+    print(f"seconds per training step: median {statistics.median(times):.3f}, "
+          f"min {min(times):.3f}, max {max(times):.3f} over {len(times)} steps")
+    print(f"samples per second: {args.batch / statistics.median(times):.2f}")
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) / 2**30
+        print(f"peak CUDA memory allocated: {peak:.2f} GiB")
+    else:
+        print(f"peak RSS growth: {peak_rss_mib() - rss_before:.0f} MiB "
+              f"(peak RSS {peak_rss_mib():.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()

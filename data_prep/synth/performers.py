@@ -1,0 +1,357 @@
+"""Procedural performer video: a player per part over a cluttered, moving background.
+
+Each performer (head, torso, arms) holds the sprite of its class (`sprites.SPECS`). Its
+instrument moves with the part's note onsets: every onset gives a decaying jolt (tilt, lift,
+nod), strings bow back and forth note by note, the trombone slide follows the pitch. Outside
+playing passages the instrument is lowered and still. The background is blurred colour noise
+with random shapes and a few drifting blobs, seen through a slowly panning camera.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .sprites import SPECS, SpriteSpec, draw_sprite
+
+ONSET_DECAY_S = 0.15  # time constant of the jolt after each onset
+REST_AFTER_S = 0.8  # rests longer than this (either side) lower the instrument
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Per-frame motion drivers of one part, each of shape (F,) for frame times t_f.
+
+    Attributes:
+        jolt: exp(-(t - last onset)/tau) * velocity/127, 0 before the first onset.
+        direction: +1/-1 alternating note by note (bow direction, jolt side).
+        progress: fraction of the current note elapsed (0..1; 1 after it ended).
+        pitch: normalised pitch of the current note (0 = lowest of the part, 1 = highest).
+        playing: 1 while playing, 0 in long rests, ramps in between.
+    """
+
+    jolt: np.ndarray
+    direction: np.ndarray
+    progress: np.ndarray
+    pitch: np.ndarray
+    playing: np.ndarray
+
+
+def motion_from_notes(
+    notes: np.ndarray,
+    times: np.ndarray,
+    spans: Sequence[tuple[float, float]] | None = None,
+) -> Motion:
+    """Motion drivers for notes (N, 4) [start_s, end_s, pitch, velocity] at frame times (F,).
+
+    If `spans` ([start_s, end_s] playing passages) are given, the performer plays inside them
+    and rests outside; otherwise rests are rests of the part longer than REST_AFTER_S.
+    """
+    f = len(times)
+    if len(notes) == 0:
+        zeros = np.zeros(f)
+        return Motion(zeros, np.ones(f), np.ones(f), zeros, zeros)
+    start, end, pitch, velocity = (notes[:, i] for i in range(4))
+    index = np.searchsorted(start, times, side="right") - 1
+    started = index >= 0
+    i = np.maximum(index, 0)
+    since = times - start[i]
+    jolt = np.where(started, np.exp(-since / ONSET_DECAY_S) * velocity[i] / 127.0, 0.0)
+    direction = np.where(i % 2 == 0, 1.0, -1.0)
+    duration = np.maximum(end[i] - start[i], 1e-3)
+    progress = np.where(started, np.clip(since / duration, 0.0, 1.0), 1.0)
+    span = max(float(pitch.max() - pitch.min()), 1.0)
+    pitch_norm = np.where(started, (pitch[i] - pitch.min()) / span, 0.5)
+    # distance to the nearest sounding note: 0 inside one, else time to the previous end or
+    # the next start, whichever is nearer
+    latest_end = np.maximum.accumulate(end)
+    since_end = np.where(started, times - latest_end[i], np.inf)
+    nxt = np.minimum(index + 1, len(start) - 1)
+    until_next = np.where(index + 1 < len(start), start[nxt] - times, np.inf)
+    gap = np.clip(np.minimum(since_end, until_next), 0.0, None)
+    playing = np.clip(1.0 - (gap - REST_AFTER_S) / 0.4, 0.0, 1.0)
+    if spans is not None:
+        playing = playing_in_spans(spans, times)
+    return Motion(jolt, direction, progress, pitch_norm, playing)
+
+
+def playing_in_spans(spans: Sequence[tuple[float, float]], times: np.ndarray,
+                     ramp_s: float = 0.3) -> np.ndarray:
+    """(F,) 1 inside the spans, 0 outside, with linear ramps of `ramp_s` just outside them
+    (the instrument is raised before the first note and lowered after the last)."""
+    playing = np.zeros(len(times))
+    for start, end in spans:
+        inside = np.clip((times - (start - ramp_s)) / ramp_s, 0, 1) * np.clip(
+            ((end + ramp_s) - times) / ramp_s, 0, 1)
+        playing = np.maximum(playing, inside)
+    return playing
+
+
+class Scene:
+    """Cluttered background larger than the frame, a camera path over it and drifting blobs.
+
+    Args:
+        width, height: frame size in pixels.
+        rng: randomness for this clip.
+        margin: extra background on each side for the camera to pan over.
+    """
+
+    def __init__(self, width: int, height: int, rng: np.random.Generator, margin: int = 16):
+        self.width, self.height, self.margin = width, height, margin
+        big_w, big_h = width + 2 * margin, height + 2 * margin
+        # a smooth colour gradient, a mid-frequency texture on it, then random shapes whose
+        # colours lean towards the gradient: busy, but quieter than the performers
+        base = rng.integers(50, 210, (3, 4, 3)).astype(np.uint8)
+        canvas = cv2.resize(base, (big_w, big_h), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+        texture = rng.normal(0, 1, (big_h // 6 + 1, big_w // 6 + 1, 3)).astype(np.float32)
+        texture = cv2.resize(texture, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+        canvas = np.clip(canvas + 18 * cv2.GaussianBlur(texture, (0, 0), 2), 0, 255)
+        canvas = canvas.astype(np.uint8)
+        for _ in range(int(rng.integers(20, 40))):
+            x, y = int(rng.integers(0, big_w)), int(rng.integers(0, big_h))
+            local = canvas[min(y, big_h - 1), min(x, big_w - 1)].astype(np.float64)
+            colour = tuple(int(c) for c in 0.5 * local + 0.5 * rng.integers(0, 256, 3))
+            size = int(rng.integers(4, max(5, big_h // 4)))
+            kind = int(rng.integers(0, 3))
+            if kind == 0:
+                cv2.rectangle(canvas, (x, y), (x + size, y + int(rng.integers(4, size + 5))),
+                              colour, -1)
+            elif kind == 1:
+                cv2.circle(canvas, (x, y), size // 2, colour, -1, cv2.LINE_AA)
+            else:
+                end = (int(rng.integers(0, big_w)), int(rng.integers(0, big_h)))
+                cv2.line(canvas, (x, y), end, colour, int(rng.integers(1, 4)), cv2.LINE_AA)
+        self.canvas = cv2.GaussianBlur(canvas, (3, 3), 0)
+        self.pan = rng.uniform(0.05, 0.12, 2), rng.uniform(0, 2 * np.pi, 2)
+        count = int(rng.integers(2, 5))
+        self.blob_start = rng.uniform(0, 1, (count, 2)) * (big_w, big_h)
+        self.blob_velocity = rng.uniform(-12, 12, (count, 2))  # pixels per second
+        self.blob_colour = rng.integers(40, 220, (count, 3))
+        self.blob_radius = rng.integers(height // 20 + 2, height // 8 + 3, count)
+
+    def camera(self, t: float) -> tuple[int, int]:
+        """Top-left corner of the view into the background at time t (slow sinusoidal pan)."""
+        freq, phase = self.pan
+        x = self.margin * (1 + 0.8 * np.sin(2 * np.pi * freq[0] * t + phase[0]))
+        y = self.margin * (1 + 0.6 * np.sin(2 * np.pi * freq[1] * t + phase[1]))
+        return int(round(x)), int(round(y))
+
+    def view(self, t: float) -> tuple[np.ndarray, tuple[int, int]]:
+        """The background (H, W, 3) seen at time t, and the camera offset used."""
+        x, y = self.camera(t)
+        image = self.canvas[y:y + self.height, x:x + self.width].copy()
+        size = np.array(self.canvas.shape[1::-1])
+        for start, velocity, colour, radius in zip(
+            self.blob_start, self.blob_velocity, self.blob_colour, self.blob_radius
+        ):
+            cx, cy = (start + velocity * t) % size - (x, y)
+            cv2.circle(image, (int(cx), int(cy)), int(radius), tuple(int(c) for c in colour), -1,
+                       cv2.LINE_AA)
+        return image, (x - self.margin, y - self.margin)
+
+
+def _blend_rgba(dst: np.ndarray, sprite: np.ndarray, matrix: np.ndarray) -> None:
+    """Warp an RGBA sprite by the 2x3 affine `matrix` (sprite -> frame pixels) and alpha-blend
+    it into the RGB frame `dst` in place, touching only its bounding box."""
+    h, w = sprite.shape[:2]
+    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ matrix.T
+    x0, y0 = np.floor(corners.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(corners.max(axis=0)).astype(int)
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1, dst.shape[1]), min(y1, dst.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    local = matrix.copy()
+    local[:, 2] -= (x0, y0)
+    warped = cv2.warpAffine(sprite, local, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+    alpha = warped[..., 3:4].astype(np.float32) * (1.0 / 255.0)
+    region = dst[y0:y1, x0:x1]
+    region[:] = (region * (1.0 - alpha) + warped[..., :3] * alpha).astype(np.uint8)
+
+
+def _affine(anchor_px: tuple[float, float], target: tuple[float, float],
+            angle_deg: float) -> np.ndarray:
+    """2x3 matrix rotating about `anchor_px` (sprite pixels) and moving it to `target`."""
+    matrix = cv2.getRotationMatrix2D(anchor_px, angle_deg, 1.0)
+    matrix[:, 2] += np.array(target) - np.array(anchor_px)
+    return matrix
+
+
+class Performer:
+    """One player of class `name` standing in a cell of the frame.
+
+    Args:
+        name: Solos class name.
+        motion: per-frame drivers of the part this player plays.
+        cell: (x offset, width) of the player's cell in the frame.
+        height: frame height in pixels.
+        rng: randomness for this player's looks (clothes, size, colour jitter, position).
+    """
+
+    def __init__(self, name: str, motion: Motion, cell: tuple[int, int], height: int,
+                 rng: np.random.Generator) -> None:
+        self.spec: SpriteSpec = SPECS[name]
+        self.motion = motion
+        self.height = height
+        self.scale = float(rng.uniform(0.92, 1.06))
+        self.sprite = draw_sprite(name, height, rng, self.scale)
+        self.skin = tuple(int(c) for c in rng.integers(80, 235, 3))
+        self.shirt = tuple(int(c) for c in rng.integers(0, 256, 3))
+        self.hair = tuple(int(c) for c in rng.integers(0, 120, 3))
+        x, width = cell
+        self.x = x + width * float(rng.uniform(0.42, 0.58))
+        self.head_y = height * float(rng.uniform(0.24, 0.3))
+        self.sway_phase = float(rng.uniform(0, 2 * np.pi))
+
+    def draw(self, frame: np.ndarray, index: int, t: float, shift: tuple[int, int]) -> None:
+        """Draw the performer at frame `index` (time t) into `frame`; `shift` is the camera."""
+        m = self.motion
+        jolt, side, playing = m.jolt[index], m.direction[index], m.playing[index]
+        h = self.height * self.scale
+        head_x = self.x - shift[0] + 0.006 * self.height * np.sin(0.7 * t + self.sway_phase)
+        head_y = self.head_y - shift[1] + 0.02 * h * jolt * playing
+        self._draw_body(frame, head_x, head_y, h)
+
+        spec = self.spec
+        drop, rest_angle = spec.rest
+        angle = spec.angle + (1.0 - playing) * rest_angle
+        angle += playing * jolt * (7.0 * side if spec.motion == "bow" else 9.0)
+        target_x = head_x + spec.hold[0] * h
+        target_y = head_y + spec.hold[1] * h + (1.0 - playing) * drop * h
+        if spec.motion in ("valves", "keys"):
+            target_y -= playing * jolt * 0.035 * h
+        else:
+            target_x += playing * jolt * side * 0.02 * h
+        sh, sw = self.sprite.shape[:2]
+        anchor = (spec.anchor[0] * sw, spec.anchor[1] * sh)
+        matrix = _affine(anchor, (target_x, target_y), angle)
+        hands = self._hands(matrix, index, playing)
+        shoulder_y = head_y + 0.16 * h
+        for (hx, hy), sx in zip(hands, (head_x - 0.13 * h, head_x + 0.13 * h)):
+            cv2.line(frame, (int(sx), int(shoulder_y)), (int(hx), int(hy)), self.shirt,
+                     max(2, int(0.045 * h)), cv2.LINE_AA)
+        _blend_rgba(frame, self.sprite, matrix)
+        if spec.motion == "bow" and playing > 0.05:
+            self._draw_bow(frame, matrix, index, playing)
+        elif spec.motion == "slide" and playing > 0.05:
+            self._draw_slide(frame, matrix, index)
+        for hx, hy in hands:
+            cv2.circle(frame, (int(hx), int(hy)), max(2, int(0.028 * h)), self.skin, -1,
+                       cv2.LINE_AA)
+
+    def _draw_body(self, frame: np.ndarray, x: float, y: float, h: float) -> None:
+        cv2.ellipse(frame, (int(x), int(y + 0.62 * h)), (int(0.2 * h), int(0.48 * h)), 0, 180, 360,
+                    self.shirt, -1, cv2.LINE_AA)
+        cv2.rectangle(frame, (int(x - 0.2 * h), int(y + 0.62 * h)), (int(x + 0.2 * h), self.height),
+                      self.shirt, -1)
+        cv2.rectangle(frame, (int(x - 0.03 * h), int(y + 0.06 * h)),
+                      (int(x + 0.03 * h), int(y + 0.16 * h)), self.skin, -1)  # neck
+        cv2.circle(frame, (int(x), int(y)), int(0.085 * h), self.skin, -1, cv2.LINE_AA)
+        cv2.ellipse(frame, (int(x), int(y - 0.02 * h)), (int(0.088 * h), int(0.075 * h)), 0, 180,
+                    360, self.hair, -1, cv2.LINE_AA)
+
+    def _sprite_point(self, matrix: np.ndarray, fx: float, fy: float) -> np.ndarray:
+        sh, sw = self.sprite.shape[:2]
+        return matrix @ np.array([fx * sw, fy * sh, 1.0])
+
+    def _bow_stroke(self, index: int) -> float:
+        """Bow position along its length, -1..1: one full stroke per note, alternating."""
+        m = self.motion
+        return float(m.direction[index] * (2.0 * m.progress[index] - 1.0))
+
+    def _hands(self, matrix: np.ndarray, index: int, playing: float) -> list[np.ndarray]:
+        """Left and right hand positions on screen."""
+        spec = self.spec
+        if spec.motion == "bow":
+            left = self._sprite_point(matrix, 0.5, 0.25)
+            bridge = self._sprite_point(matrix, 0.5, 0.74)
+            right = bridge + (self._bow_axis(matrix) * self._bow_stroke(index) * 0.45
+                              * self._bow_length() * playing)
+            return [left, right]
+        if spec.motion == "slide":
+            grip = self._sprite_point(matrix, 0.5, 0.7)
+            return [self._sprite_point(matrix, 0.28, 0.4), grip + self._slide_offset(matrix, index)]
+        if spec.aspect >= 1:  # horizontal instruments: hands along the tube
+            return [self._sprite_point(matrix, 0.35, 0.6), self._sprite_point(matrix, 0.6, 0.6)]
+        return [self._sprite_point(matrix, 0.5, 0.3), self._sprite_point(matrix, 0.5, 0.65)]
+
+    def _bow_length(self) -> float:
+        return 1.15 * max(self.sprite.shape[:2]) * (0.75 if self.spec.length > 0.6 else 1.0)
+
+    def _bow_axis(self, matrix: np.ndarray) -> np.ndarray:
+        """Unit vector of the bow on screen: across the strings, slightly tilted."""
+        axis = matrix[:, :2] @ np.array([np.cos(0.15), np.sin(0.15)])
+        return axis / np.linalg.norm(axis)
+
+    def _draw_bow(self, frame: np.ndarray, matrix: np.ndarray, index: int, playing: float) -> None:
+        bridge = self._sprite_point(matrix, 0.5, 0.72)
+        axis = self._bow_axis(matrix)
+        length = self._bow_length()
+        centre = bridge - axis * self._bow_stroke(index) * 0.45 * length * playing
+        p0, p1 = centre - axis * length / 2, centre + axis * length / 2
+        normal = np.array([-axis[1], axis[0]]) * max(2.0, 0.012 * self.height)
+        cv2.line(frame, tuple(int(v) for v in p0), tuple(int(v) for v in p1), (240, 232, 210),
+                 max(1, int(0.008 * self.height)), cv2.LINE_AA)
+        cv2.line(frame, tuple(int(v) for v in p0 + normal), tuple(int(v) for v in p1 + normal),
+                 (60, 35, 20), max(2, int(0.012 * self.height)), cv2.LINE_AA)
+
+    def _slide_offset(self, matrix: np.ndarray, index: int) -> np.ndarray:
+        # lower notes need a longer slide: move the outer slide out along the instrument
+        extension = (1.0 - self.motion.pitch[index]) * 0.3 * self.sprite.shape[1]
+        return matrix[:, :2] @ np.array([-extension, 0.0])
+
+    def _draw_slide(self, frame: np.ndarray, matrix: np.ndarray, index: int) -> None:
+        offset = self._slide_offset(matrix, index)
+        top = self._sprite_point(matrix, 0.08, 0.62) + offset
+        bottom = self._sprite_point(matrix, 0.08, 0.78) + offset
+        end_top = self._sprite_point(matrix, 0.55, 0.62) + offset
+        end_bottom = self._sprite_point(matrix, 0.55, 0.78) + offset
+        colour = tuple(int(c * 0.9) for c in self.sprite[..., :3].reshape(-1, 3)[
+            np.argmax(self.sprite[..., 3].reshape(-1))])
+        width = max(2, int(0.012 * self.height))
+        for a, b in ((top, end_top), (bottom, end_bottom), (top, bottom)):
+            cv2.line(frame, tuple(int(v) for v in a), tuple(int(v) for v in b), colour, width,
+                     cv2.LINE_AA)
+
+
+def frame_times(num_frames: int, fps: float) -> np.ndarray:
+    """Time in seconds shown by each frame, (F,)."""
+    return np.arange(num_frames, dtype=np.float64) / fps
+
+
+def render_frames(
+    players: Sequence[tuple[str, np.ndarray]],
+    num_frames: int,
+    fps: float,
+    cell_width: int,
+    height: int,
+    rng: np.random.Generator,
+    spans: Sequence[tuple[float, float]] | None = None,
+) -> Iterator[np.ndarray]:
+    """Frames (H, W, 3) uint8 RGB of players side by side, left to right in the given order.
+
+    Args:
+        players: (class name, notes (N, 4) on the video's timeline) per player.
+        num_frames, fps: length and rate of the video.
+        cell_width: width of each player's cell; the frame is cell_width * len(players) wide.
+        height: frame height.
+        rng: randomness for the scene and the players' looks.
+        spans: playing passages in seconds (all players); None = follow each part's rests.
+    """
+    times = frame_times(num_frames, fps)
+    width = cell_width * len(players)
+    scene = Scene(width, height, rng)
+    performers = [
+        Performer(name, motion_from_notes(notes, times, spans), (k * cell_width, cell_width), height,
+                  rng)
+        for k, (name, notes) in enumerate(players)
+    ]
+    for index, t in enumerate(times):
+        frame, shift = scene.view(float(t))
+        for performer in performers:
+            performer.draw(frame, index, float(t), shift)
+        yield frame

@@ -1,0 +1,154 @@
+"""Sizes of the stand-in datasets: the settings of each layout and the named presets.
+
+- `tiny`: for tests; both layouts together take well under 30 s on 2 cores.
+- `bench`: enough to train a small demo model on CPU; a few minutes to make on 2 cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from fractions import Fraction
+
+from avsep.classes import SOLOS_CLASSES
+
+from .render import DEFAULT_SOUNDFONT
+
+SOLOS_FPS = 25  # Solos timestamps are counted in frames at 25 fps
+URMP_FPS = Fraction(30000, 1001)
+
+
+@dataclass(frozen=True)
+class SolosSettings:
+    """Solos-layout stand-in: `clips_per_class` clips of `seconds` for each class.
+
+    Attributes:
+        clips_per_class: clips per class; their ids are the first ones of solos_ids.json.
+        seconds: length of every clip.
+        music_pieces: how many pieces of the Solos music pool the clips draw excerpts from.
+        span_seconds: (min, max) length of one playing span.
+        gap_seconds: (min, max) length of a non-playing gap (silence, instrument lowered).
+        frame_height: frame height; the width is 4/3 of it.
+        fps, sample_rate: video frame rate and audio rate of the mp4s.
+        classes: the classes to make.
+    """
+
+    clips_per_class: int = 8
+    seconds: float = 36.0
+    music_pieces: int = 40
+    span_seconds: tuple[float, float] = (7.0, 20.0)
+    gap_seconds: tuple[float, float] = (1.0, 2.5)
+    frame_height: int = 240
+    fps: int = SOLOS_FPS
+    sample_rate: int = 44100
+    classes: tuple[str, ...] = SOLOS_CLASSES
+
+    def __post_init__(self) -> None:
+        if self.clips_per_class < 1 or self.seconds <= 0 or self.music_pieces < 1:
+            raise ValueError(f"clips-per-class, seconds and music pieces must be positive: {self}")
+        if self.frame_height % 6:
+            raise ValueError(f"frame height must be a multiple of 6, got {self.frame_height}")
+        unknown = sorted(set(self.classes) - set(SOLOS_CLASSES))
+        if unknown:
+            raise ValueError(f"unknown classes {unknown} (known: {', '.join(SOLOS_CLASSES)})")
+
+    @property
+    def frame_width(self) -> int:
+        return self.frame_height * 4 // 3
+
+
+@dataclass(frozen=True)
+class UrmpSettings:
+    """URMP-layout stand-in: `pieces` ensemble pieces of at most `seconds` each.
+
+    Piece 01 is a duet of two different instruments and piece 02 a violin duet (`vn_vn`,
+    a repeated instrument as in URMP); piece 03 has `max_players`; the others draw their
+    player count from [min_players, max_players], duets most often (probability halves with
+    each extra player). Pieces shorter than `seconds` at their tempo are used whole.
+
+    Attributes:
+        pieces: number of pieces.
+        seconds: longest piece.
+        min_players, max_players: ensemble sizes, 2..5.
+        frame_height: frame height; every player's cell is 5/6 of it wide.
+        fps, sample_rate: video rate and rate of the WAVs and of the mp4 audio.
+    """
+
+    pieces: int = 10
+    seconds: float = 45.0
+    min_players: int = 2
+    max_players: int = 3
+    frame_height: int = 240
+    fps: Fraction = URMP_FPS
+    sample_rate: int = 48000
+
+    def __post_init__(self) -> None:
+        if self.pieces < 1 or self.seconds <= 0:
+            raise ValueError(f"pieces and seconds must be positive: {self}")
+        if not 2 <= self.min_players <= self.max_players <= 5:
+            raise ValueError(
+                f"players must satisfy 2 <= min <= max <= 5, got {self.min_players}..{self.max_players}"
+            )
+        if self.frame_height % 12:
+            raise ValueError(f"frame height must be a multiple of 12, got {self.frame_height}")
+
+    @property
+    def cell_width(self) -> int:
+        return self.frame_height * 5 // 6
+
+
+@dataclass(frozen=True)
+class Preset:
+    solos: SolosSettings
+    urmp: UrmpSettings
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        SolosSettings(clips_per_class=1, seconds=10.0, music_pieces=4, span_seconds=(7.0, 9.0)),
+        UrmpSettings(pieces=3, seconds=15.0, min_players=2, max_players=3),
+    ),
+    "bench": Preset(SolosSettings(), UrmpSettings()),
+}
+DEFAULT_PRESET = "bench"
+
+
+def solos_settings(preset: str = DEFAULT_PRESET, **overrides: object) -> SolosSettings:
+    """The Solos settings of `preset` with the non-None `overrides` applied."""
+    return dataclasses.replace(_preset(preset).solos, **_given(overrides))
+
+
+def urmp_settings(preset: str = DEFAULT_PRESET, **overrides: object) -> UrmpSettings:
+    """The URMP settings of `preset` with the non-None `overrides` applied."""
+    return dataclasses.replace(_preset(preset).urmp, **_given(overrides))
+
+
+def _preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})") from None
+
+
+def _given(overrides: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in overrides.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to make a layout (not what): seed, soundfont, loudness and parallelism.
+
+    Attributes:
+        seed: everything random derives from it; the same seed and settings give
+            byte-identical WAVs.
+        soundfont: General MIDI soundfont to render with.
+        jobs: worker processes (1 = in this process).
+        level_dbfs: active RMS of every stem (and of Solos clips) before mixing.
+        progress: show a progress bar.
+    """
+
+    seed: int = 0
+    soundfont: str = DEFAULT_SOUNDFONT
+    jobs: int = 1
+    level_dbfs: float = -20.0
+    progress: bool = True
