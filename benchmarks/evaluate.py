@@ -43,6 +43,7 @@ def main() -> None:
     else:
         from avsep import create_model
 
+        torch.manual_seed(0)
         model = create_model(args.model, **({"pretrained": False} if args.model == "sop"
                                             else {}))
         spec, name = clip_spec_from_config(None), f"fresh {args.model}"
@@ -58,8 +59,9 @@ def main() -> None:
     total = time.perf_counter() - started
     segments = max(result.segments, 1)
     players = len(result.pairs) / segments
+    skipped = ", ".join(f"{k} {v}" for k, v in result.skipped.items() if v) or "none"
     print(f"{result.segments} segments ({players:.2f} players on average), "
-          f"{len(result.scored_pairs)} scored pairs")
+          f"{len(result.scored_pairs)} scored pairs, skipped segments: {skipped}")
     print(f"{'':<9}{'seconds':>10}{'per segment':>14}")
     print(f"{'total':<9}{total:>10.2f}{total / segments:>14.3f}")
     for phase in ("data", "model", "oracle", "metrics"):

@@ -29,6 +29,7 @@ from avsep.evaluation import (
     IdealMaskSeparator,
     NoUrmpShardsError,
     evaluate_urmp,
+    index_urmp_shards,
     write_results,
 )
 from avsep.evaluation.report import csv_columns
@@ -293,6 +294,39 @@ def test_class_conditioned_model_gets_the_players_classes(shards):
     assert result.info["frames"] is None
 
 
+class NanSeparator(RecordingSeparator):
+    def separate(self, mix, condition):
+        out = self.inner.separate(mix, condition)
+        out[-1, 0, 100] = float("nan")
+        return out
+
+
+def test_non_finite_estimates_are_an_error_naming_the_segment(shards):
+    with pytest.raises(FloatingPointError, match="not finite.*01_Alpha_fl_vc__seg0001"):
+        evaluate_urmp(NanSeparator(small_sop()), shards, batch_size=2, limit_pieces=1,
+                      clip_spec=SMALL_FRAMES, progress=False)
+
+
+class NoisyPaddingSeparator(RecordingSeparator):
+    """Adds loud noise to the estimates wherever the mixture is zero padding."""
+
+    def separate(self, mix, condition):
+        out = self.inner.separate(mix, condition)
+        padding = (mix.abs().flip(-1).cumsum(-1).flip(-1) == 0)[:, None]
+        return out + padding * torch.randn(out.shape, generator=torch.Generator().manual_seed(0))
+
+
+def test_scores_ignore_the_zero_padding_of_the_last_segment(shards, result):
+    noisy = evaluate_urmp(NoisyPaddingSeparator(small_sop()), shards, batch_size=2,
+                          pieces=["02_Sonata_vn_vn"], clip_spec=SMALL_FRAMES, progress=False)
+    reference = [p for p in result.pairs if p.piece == "02_Sonata_vn_vn"]
+    assert [p.valid_samples for p in noisy.pairs] == [SEGMENT, SEGMENT, 20000, 20000]
+    for ours, theirs in zip(noisy.pairs, reference):
+        for metric in ("sdr", "sir", "sar", "si_sdr"):
+            assert ours.scores["model"][metric] == pytest.approx(
+                theirs.scores["model"][metric], abs=1e-3)
+
+
 def test_limit_and_unknown_pieces(shards):
     result = evaluate_urmp(small_sop(), shards, limit_pieces=1, clip_spec=SMALL_FRAMES,
                            progress=False)
@@ -300,6 +334,17 @@ def test_limit_and_unknown_pieces(shards):
     assert result.segments == 2
     with pytest.raises(ValueError, match="unknown piece.*99_Nope.*01_Alpha_fl_vc"):
         evaluate_urmp(small_sop(), shards, pieces=["99_Nope"], progress=False)
+
+
+def test_segments_are_ordered_by_piece_whatever_the_shard_names(tmp_path):
+    write_urmp_shards(tmp_path, [Piece("02_Beta_vn_va", ["vn", "va"], segments=1),
+                                 Piece("01_Alpha_fl_vc", ["fl", "vc"], segments=2)])
+    keys = [entry.key for entry in index_urmp_shards(tmp_path)]
+    assert keys == ["01_Alpha_fl_vc__seg0000", "01_Alpha_fl_vc__seg0001",
+                    "02_Beta_vn_va__seg0000"]
+    (tmp_path / "urmp-002-000.tar").write_bytes((tmp_path / "urmp-000-000.tar").read_bytes())
+    with pytest.raises(ShardFormatError, match="02_Beta_vn_va__seg0000' appears twice"):
+        index_urmp_shards(tmp_path)
 
 
 def test_ranks_split_segments_and_merge_to_the_single_process_result(shards, result,
@@ -329,6 +374,28 @@ def test_ranks_split_segments_and_merge_to_the_single_process_result(shards, res
                 assert ours.scores[method][metric] == pytest.approx(value, abs=1e-6)
     assert merged.skipped == result.skipped
     assert merged.info["world_size"] == 2
+
+
+def test_prepared_stand_in_shards(request):
+    """The real pipeline's URMP shards (`avsep synth urmp` + `avsep prepare urmp`, through
+    the shared `prepared_tiny` fixture when present): every player is scored and the ideal
+    ratio mask beats the unprocessed mixture."""
+    try:
+        prepared = request.getfixturevalue("prepared_tiny")
+    except pytest.FixtureLookupError:
+        pytest.skip("no prepared_tiny fixture (stand-in URMP shards) in this checkout")
+    shard_dir = prepared["urmp"]
+    result = evaluate_urmp(small_sop(), shard_dir, batch_size=2, clip_spec=SMALL_FRAMES,
+                           limit_pieces=2, progress=False)
+    players = {}
+    for sample in wds.WebDataset(sorted(str(p) for p in Path(shard_dir).glob("*.tar")),
+                                 shardshuffle=False).decode():
+        players[sample["__key__"]] = sample["json"]["instruments"]
+    for key in {p.key for p in result.pairs}:
+        assert [p.instrument for p in result.pairs if p.key == key] == players[key]
+    scores = result.summary()["overall"]["scores"]
+    assert result.scored_pairs
+    assert scores["irm"]["sdr"]["mean"] > scores["mixture"]["sdr"]["mean"]
 
 
 # ------------------------------------------------------------------------------- reports

@@ -6,6 +6,7 @@ import contextlib
 import glob
 import io
 import json
+import math
 import os
 import signal
 from fractions import Fraction
@@ -266,6 +267,16 @@ def test_urmp_good_piece_survives_bad_neighbours(bad_urmp_run):
     samples = list(wds.WebDataset(sorted(glob.glob(str(out / "*.tar"))),
                                   shardshuffle=False).decode())
     assert {s["json"]["piece"] for s in samples} == {"01_Good_vn_vc"}
+    # 7 s of audio, a 210-frame video at 29.97 fps: one full segment + a zero-padded tail.
+    usable = min(7 * 11025, math.floor(210 * 1001 / 30000 * 11025))
+    first, last = sorted(samples, key=lambda s: s["json"]["segment"])
+    assert first["json"]["valid_samples"] == 65535
+    assert last["json"]["valid_samples"] == usable - 65535
+    valid = last["json"]["valid_samples"]
+    assert last["mix.npy"].shape == (65535,) and last["stems.npy"].shape == (2, 65535)
+    assert np.abs(last["mix.npy"][:valid]).max() > 0.1 and not last["mix.npy"][valid:].any()
+    assert not last["stems.npy"][:, valid:].any()
+    assert last["json"]["num_frames"] == math.ceil(valid * 8 / 11025)
     summary = json.loads((out / "summary.json").read_text())
     assert sum(summary["bad_input"].values()) == len(URMP_CASES)
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import webdataset as wds
 
+from data_prep.prepare.alignment import best_lag, lag_scores, motion_energy, onset_envelope
 from data_prep.prepare.decode import decode_audio, probe, resample
 from data_prep.prepare.report import UnitResult
 from data_prep.prepare.settings import PrepareSettings, parse_size
@@ -170,14 +171,22 @@ def test_solos_samples_have_8_fps_frames_and_11025_hz_audio(solos_samples):
 
 
 def test_solos_samples_lie_inside_playing_spans(solos_samples, solos_raw_spans):
-    gap_tested = False
+    """Chunks tile the playing spans exactly: nothing from before, after or between them."""
+    covered: dict[str, list[tuple[float, float]]] = {}
     for sample in solos_samples["train"] + solos_samples["val"]:
         meta = sample["json"]
         start, end = meta["start_s"], meta["start_s"] + meta["num_samples"] / RATE
-        spans = solos_raw_spans[meta["video_id"]]
-        assert any(a - 1e-6 <= start and end <= b + 1e-6 for a, b in spans), (meta, spans)
-        gap_tested |= len(spans) > 1
-    assert gap_tested, "the stand-in should have a video with a gap between spans"
+        covered.setdefault(meta["video_id"], []).append((start, end))
+        assert any(a - 1 / RATE <= start and end <= b + 1 / RATE
+                   for a, b in solos_raw_spans[meta["video_id"]]), meta
+    not_playing = 0.0
+    for video_id, spans in solos_raw_spans.items():
+        chunks = sorted(covered[video_id])
+        assert all(x[1] == pytest.approx(y[0]) for x, y in itertools.pairwise(chunks))
+        assert sum(b - a for a, b in chunks) == pytest.approx(sum(b - a for a, b in spans),
+                                                              abs=2 / RATE)
+        not_playing += spans[0][0]
+    assert not_playing > 0.5, "the stand-in should start some videos with a non-playing gap"
 
 
 def test_solos_split_is_by_video(solos_samples):
@@ -189,6 +198,23 @@ def test_solos_split_is_by_video(solos_samples):
         assert all(split_of(s["json"]["video_id"], 0.25) == split for s in samples)
     keys = [s["__key__"] for s in solos_samples["train"] + solos_samples["val"]]
     assert len(keys) == len(set(keys)) and not any("." in k for k in keys)
+
+
+def _motion_and_onsets(sample: dict, audio_shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    names = sorted(k for k in sample if k.endswith(".jpg"))
+    motion = motion_energy(np.stack([sample[k] for k in names]))
+    audio = np.roll(sample["audio.npy"], audio_shift)
+    return motion, onset_envelope(audio, RATE, 8, len(motion))
+
+
+def test_audio_onsets_line_up_with_motion_in_the_frames(solos_samples):
+    """The stand-in's instruments jolt on note onsets: lag between them within one frame."""
+    samples = solos_samples["train"] + solos_samples["val"]
+    lags, scores = lag_scores([_motion_and_onsets(s) for s in samples])
+    assert abs(int(lags[np.argmax(scores)])) <= 1, dict(zip(lags.tolist(), scores.round(2)))
+    # The measurement can see a misalignment: audio delayed by 3 frames reads as lag -3.
+    shifted = [_motion_and_onsets(s, audio_shift=3 * RATE // 8) for s in samples]
+    assert abs(best_lag(shifted) + 3) <= 1
 
 
 # ------------------------------------------------------------------------- resume
@@ -234,3 +260,40 @@ def test_resume_after_kill_gives_the_same_shards_without_redoing_work(
         assert sorted(resumed) == sorted(clean)  # nothing duplicated or missing
         for key, sample in clean.items():
             np.testing.assert_array_equal(resumed[key]["audio.npy"], sample["audio.npy"])
+
+
+def test_parts_of_a_job_array_add_up_to_the_whole_run(synth_tiny, prepared_tiny, tmp_path):
+    from avsep.cli import main as avsep_main
+
+    out = tmp_path / "parts"
+    for index in range(2):
+        code = avsep_main(["prepare", "solos", "--src", str(synth_tiny["solos"]), "--out",
+                           str(out), "--jobs", "0", "--val-fraction", "0.25",
+                           "--part", f"{index}/2"])
+        assert code == 0
+        done = len(list((out / "manifest").glob("*.json")))
+        assert 0 < done <= 13 and (index == 1 or done < 13)  # part 0 alone is not everything
+    assert sorted(_shard_state(out)) == sorted(_shard_state(prepared_tiny["solos"]))
+    summary = json.loads((out / "summary.json").read_text())
+    reference = json.loads((prepared_tiny["solos"] / "summary.json").read_text())
+    assert summary["samples"] == reference["samples"]
+
+
+def test_inspect_summarizes_solos_shards(prepared_tiny, solos_samples, capsys):
+    from avsep.cli import main as avsep_main
+
+    out = prepared_tiny["solos"]
+    assert avsep_main(["inspect", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    samples = solos_samples["train"] + solos_samples["val"]
+    assert summary["kind"] == "solos"
+    assert summary["samples"] == len(samples)
+    assert summary["videos"] == len({s["json"]["video_id"] for s in samples})
+    assert len(summary["labels"]) == len({s["json"]["class"] for s in samples})
+    assert summary["bytes"] == sum(p.stat().st_size for p in out.rglob("*.tar"))
+    hours = sum(len(s["audio.npy"]) for s in samples) / RATE / 3600
+    assert summary["hours"] == pytest.approx(hours)
+    assert summary["splits"] == {"train": len(solos_samples["train"]),
+                                 "val": len(solos_samples["val"])}
+    assert avsep_main(["inspect", str(out)]) == 0
+    assert "videos: " in capsys.readouterr().out

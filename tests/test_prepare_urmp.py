@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import json
 from pathlib import Path
 
 import av
@@ -13,6 +14,7 @@ import soundfile
 import webdataset as wds
 from scipy.signal import correlate, resample_poly
 
+from data_prep.prepare.alignment import lag_scores, motion_energy, onset_envelope
 from data_prep.prepare.urmp import parse_piece_name, player_bounds
 
 RATE = 11025
@@ -144,3 +146,46 @@ def test_stems_match_an_independent_resampler(urmp):
     assert _lag(prepared[:n], reference[:n]) == 0
     residual = np.sum((prepared[:n] - reference[:n]) ** 2) / np.sum(reference[:n] ** 2)
     assert 10 * np.log10(residual) < -30
+
+
+def test_each_player_crop_moves_with_its_own_stem(urmp):
+    """Crop k's motion follows stem k's onsets within one frame (29.97 fps source, 8 fps)."""
+    _, pieces = urmp
+    pairs = []
+    for samples in pieces.values():
+        for sample in samples:
+            for k in range(sample["json"]["players"]):
+                names = sorted(n for n in sample if n.startswith(f"p{k}."))
+                motion = motion_energy(np.stack([sample[n] for n in names]))
+                stem = sample["stems.npy"][k]
+                pairs.append((motion, onset_envelope(stem, RATE, 8, len(motion))))
+    lags, scores = lag_scores(pairs)
+    assert abs(int(lags[np.argmax(scores)])) <= 1, dict(zip(lags.tolist(), scores.round(2)))
+
+
+def test_short_tails_are_dropped_and_reported(urmp, prepared_tiny):
+    _, pieces = urmp
+    report = [json.loads(line) for line in
+              (prepared_tiny["urmp"] / "report.jsonl").read_text().splitlines()]
+    dropped = {r["unit"]: r["seconds"] for r in report if r["code"] == "tail_dropped"}
+    for name, samples in pieces.items():
+        last = samples[-1]["json"]
+        if name in dropped:
+            assert 0 < dropped[name] < 1.0 and last["valid_samples"] == CLIP
+        else:
+            assert last["valid_samples"] >= RATE
+
+
+def test_inspect_summarizes_urmp_shards(urmp, prepared_tiny, capsys):
+    from avsep.cli import main as avsep_main
+
+    _, pieces = urmp
+    assert avsep_main(["inspect", str(prepared_tiny["urmp"]), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["kind"] == "urmp"
+    assert summary["pieces"] == len(pieces)
+    assert summary["samples"] == sum(len(v) for v in pieces.values())
+    valid = sum(s["json"]["valid_samples"] for v in pieces.values() for s in v)
+    assert summary["hours"] == pytest.approx(valid / RATE / 3600)
+    classes = {c for v in pieces.values() for c in v[0]["json"]["classes"]}
+    assert set(summary["labels"]) == classes

@@ -85,12 +85,16 @@ def run(args: argparse.Namespace) -> int:
         except (FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except FloatingPointError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         if info.is_main:
             print(format_table(result))
             timing = result.timing
             per_segment = timing["wall"] / max(result.segments, 1)
-            print(f"{timing['wall']:.1f} s ({per_segment:.2f} s per segment: model "
-                  f"{timing['model']:.1f} s, metrics {timing['metrics']:.1f} s)")
+            ranks = f", summed over {info.world_size} ranks" if info.distributed else ""
+            print(f"{timing['wall']:.1f} s ({per_segment:.2f} s per segment; model "
+                  f"{timing['model']:.1f} s, metrics {timing['metrics']:.1f} s{ranks})")
             print(f"results: {Path(args.out) / 'results.md'}")
     finally:
         distributed.teardown()

@@ -46,6 +46,7 @@ class SegmentEntry:
         shard: the tar file.
         key: the sample key, `<piece>__seg<idx:04d>`.
         piece: the piece part of the key (dots of the folder name replaced by dashes).
+        segment: the segment index in the key.
         members: member extension (`json`, `mix.npy`, `p0.000.jpg`, ...) -> (offset, size)
             of its data in the file.
     """
@@ -53,6 +54,7 @@ class SegmentEntry:
     shard: Path
     key: str
     piece: str
+    segment: int
     members: dict[str, tuple[int, int]]
 
 
@@ -98,6 +100,9 @@ def find_shards(shard_dir: str | os.PathLike) -> list[Path]:
         hint = ""
         if (shard_dir / "train").is_dir() or (shard_dir / "val").is_dir():
             hint = " (it looks like a Solos shard folder)"
+        nested = sorted({p.parent for p in shard_dir.glob("*/*.tar")})
+        if len(nested) == 1:
+            hint += f" (did you mean {nested[0]}?)"
         raise NoUrmpShardsError(
             f"{shard_dir}: no URMP shards (*.tar) in this folder{hint}; make them with "
             "`avsep prepare urmp --src RAW --out SHARDS`"
@@ -130,18 +135,28 @@ def index_shard(shard: Path) -> list[SegmentEntry]:
         match = _SEGMENT_KEY.match(key)
         if match is None:
             raise ShardFormatError(f"{shard}: sample key {key!r} is not <piece>__seg<index>")
-        entries.append(SegmentEntry(shard, key, match["piece"], members))
+        entries.append(SegmentEntry(shard, key, match["piece"], int(match["segment"]), members))
     return entries
 
 
 def index_urmp_shards(shard_dir: str | os.PathLike) -> list[SegmentEntry]:
-    """All segments of all shards in `shard_dir`, in sorted-shard then file order."""
-    return [entry for shard in find_shards(shard_dir) for entry in index_shard(shard)]
+    """All segments of all shards in `shard_dir`, ordered by piece name, then segment."""
+    entries = [entry for shard in find_shards(shard_dir) for entry in index_shard(shard)]
+    seen: dict[str, SegmentEntry] = {}
+    for entry in entries:
+        if entry.key in seen:
+            raise ShardFormatError(
+                f"sample {entry.key!r} appears twice: in {seen[entry.key].shard} and "
+                f"{entry.shard}"
+            )
+        seen[entry.key] = entry
+    return sorted(entries, key=lambda e: (e.piece, e.segment))
 
 
 def select_pieces(entries: Sequence[SegmentEntry], limit_pieces: int | None = None,
                   pieces: Iterable[str] | None = None) -> list[SegmentEntry]:
-    """Keep the segments of the named `pieces` and/or of the first `limit_pieces` pieces.
+    """Keep the segments of the named `pieces` and/or of the first `limit_pieces` pieces
+    (in the order of `entries`: by name).
 
     Pieces are named by their folder name (`01_Jupiter_vn_vc`); dots in names may be given
     as dashes, as in the sample keys. Unknown names are an error listing the known ones.
@@ -247,7 +262,7 @@ def read_segment(entry: SegmentEntry, spec: ClipSpec | None, sample_rate: int) -
     return UrmpSegment(
         key=entry.key,
         piece=str(header.get("piece", entry.piece)),
-        segment=int(header.get("segment", int(_SEGMENT_KEY.match(entry.key)["segment"]))),
+        segment=int(header.get("segment", entry.segment)),
         start_s=float(header["start_s"]),
         instruments=instruments,
         valid_samples=valid,

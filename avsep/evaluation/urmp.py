@@ -201,6 +201,10 @@ class SegmentScorer:
         watch = self.stopwatch
         estimates = {"model": watch.measure("model", self.separator.separate, mix, condition)}
         estimates["model"] = estimates["model"].float()
+        finite = torch.isfinite(estimates["model"]).flatten(1).all(1).tolist()
+        if not all(finite):
+            bad = ", ".join(s.key for s, ok in zip(segments, finite) if not ok)
+            raise FloatingPointError(f"the model's estimates are not finite for segment(s) {bad}")
         estimates.update(watch.measure("oracle", self.oracle, mix, stems))
         estimates["mixture"] = mix.unsqueeze(1).expand_as(stems)
         stacked = torch.stack([estimates[m] for m in METHODS], dim=1)  # (B, M, P, T)
@@ -294,7 +298,8 @@ def evaluate_urmp(
         info: extra entries for `result.info` (e.g. the checkpoint path).
 
     Returns:
-        the merged `EvaluationResult` (on every rank).
+        the merged `EvaluationResult` (on every rank). The separator is left in eval mode on
+        `device`. Inside a process group every rank must call this (scores are gathered).
 
     Raises:
         NoUrmpShardsError: `shard_dir` is missing or has no shards.
@@ -312,15 +317,14 @@ def evaluate_urmp(
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         rank, world_size = torch.distributed.get_rank(), torch.distributed.get_world_size()
 
+    watch = _Stopwatch(device)
+    scorer = SegmentScorer(separator, device, watch)
     entries = select_pieces(index_urmp_shards(shard_dir), limit_pieces, pieces)
     mine = [(order, e) for order, e in enumerate(entries) if order % world_size == rank]
     spec = clip_spec or SOP_FRAMES
-    frames_spec = spec if separator.condition_kind == "frames" else None
+    frames_spec = spec if scorer.condition_kind == "frames" else None
     read = partial(read_segment, spec=frames_spec,
                    sample_rate=int(getattr(separator, "sample_rate", 11025)))
-
-    watch = _Stopwatch(device)
-    scorer = SegmentScorer(separator, device, watch)
     pairs: list[PairScore] = []
     skipped: Counter[str] = Counter()
     buckets: dict[int, list[tuple[int, UrmpSegment]]] = {}

@@ -5,16 +5,22 @@ layout, player k = `AuSep_k`), at every output frame time t (as in `localize_vid
 
 1. The model separates one sound per vision-map location: M_l = mask_l * |X|, the pixel-wise
    mask of location l times the mixture magnitude, on the 512 linear bins of the STFT frames
-   centred within half a frame period of t (the heatmap's frames).
-2. "Player k's heatmap" at location l is the cosine similarity between M_l and the magnitude
-   |S_k| of player k's ground-truth stem on the same bins: high where the location's sound
-   looks like player k's part (it rewards keeping k's bins and dropping the others'),
-   whatever the loudness. Where windows overlap, similarities are averaged with the
-   overlap-add taper, as heatmaps are.
-3. Player k is evaluated at t if the stem is active there: it holds at least
-   `activity_db` (-20 dB) of the mixture's energy on those bins. The pair is a hit when the
-   location with the highest similarity lies inside player k's crop (its cell centre
-   falls in the k-th equal-width column).
+   centred within half a frame period of t (the frames of the heatmap at t).
+2. Each bin is attributed to the players by the ground-truth stems: R_k = |S_k|^2 /
+   sum_j |S_j|^2 is player k's share of the bin's energy.
+3. "Player k's heatmap" is the location's separated energy weighted by how much of each bin
+   is player k's, minus what belongs to the other players:
+
+       H_k(l, t) = sum over bins of |M_l|^2 * (R_k - (1 - R_k))
+
+   i.e. the energy the location takes from player k minus the energy it takes from the
+   others. It is high where the location keeps player k's bins and drops the others'; a
+   location that keeps everything, or nothing, scores low. Where windows overlap, values
+   are averaged with the overlap-add taper, as heatmaps are.
+4. Player k is evaluated at t if its stem is active there: it holds at least `activity_db`
+   (-20 dB) of the mixture's energy on those bins. The pair is a hit when the location
+   with the highest H_k lies inside player k's crop (its cell centre falls in the k-th
+   equal-width column).
 
 Accuracy = hits / evaluated pairs. Chance = the expected accuracy of a location drawn
 uniformly at random from the vision map, averaged over the same pairs (the share of cells
@@ -137,7 +143,7 @@ def score_piece(
     plan = WindowPlan.cover(total, spec.clip_samples, hop)
     normalize = FrameNormalize().to(runner.device)
     players = len(codes)
-    similarity: FrameAverager | None = None
+    player_maps: FrameAverager | None = None
     activity = FrameAverager(len(times), (players,))
     for index in tqdm(range(len(plan)), desc=folder.name, unit="window", disable=not progress):
         mix, frames = window_inputs(runner, source, plan, [index], normalize)
@@ -146,25 +152,30 @@ def score_piece(
             masks = model_.pixelwise_masks(mix, frames)[0]  # (h, w, F, Tf)
             mix_mag = model_.spectrogram(mix)["mag"][0]  # (F, Tf)
             stem_mag = model_.spectrogram(stem_window)["mag"]  # (P, F, Tf)
-        separated = masks * mix_mag
+        separated = masks.mul_(mix_mag).square_()  # (h, w, F, Tf): energy per location
         h, w, _, tf = separated.shape
+        located = separated.reshape(h * w, -1, tf)
+        stem_power = stem_mag.square()  # (P, F, Tf)
+        total = stem_power.sum(dim=0, keepdim=True)
+        share = torch.where(total > 0, stem_power / total.clamp_min(1e-30), 0.5)
+        weights = 2.0 * share - 1.0  # R_k - (1 - R_k); 0 where no stem has energy
+        per_frame = {
+            "score": torch.stack([(located * wk).sum(dim=1) for wk in weights], dim=1),
+            "stems": stem_power.sum(dim=1),  # (P, Tf)
+            "mix": mix_mag.square().sum(dim=0),  # (Tf,)
+        }
         spans = stft_frame_spans(plan, index, times, rate, fps, HOP_LENGTH, tf)
-        scores = np.empty((len(spans.out), players, h, w), dtype=np.float32)
-        shares = np.empty((len(spans.out), players), dtype=np.float32)
-        for n, (lo, hi) in enumerate(zip(spans.lo.tolist(), spans.hi.tolist())):
-            located = separated[..., lo:hi].reshape(h * w, -1)
-            reference = stem_mag[..., lo:hi].reshape(players, -1)
-            dots = located @ reference.T  # (h*w, P)
-            norms = located.norm(dim=1, keepdim=True) * reference.norm(dim=1) + 1e-12
-            scores[n] = (dots / norms).T.reshape(players, h, w).cpu().numpy()
-            mix_energy = float(mix_mag[..., lo:hi].square().sum())
-            stem_energy = reference.square().sum(dim=1).cpu().numpy()
-            shares[n] = stem_energy / mix_energy if mix_energy > 0 else 0.0
-        if similarity is None:
-            similarity = FrameAverager(len(times), (players, h, w))
-        similarity.add(spans, scores)
+        means = {name: spans.mean_over_frames(v.cpu().numpy()) for name, v in per_frame.items()}
+        # (n, h*w, P) -> (n, P, h, w)
+        scores = means["score"].transpose(0, 2, 1).reshape(len(spans.out), players, h, w)
+        mix_energy = means["mix"][:, None]
+        shares = np.divide(means["stems"], mix_energy, out=np.zeros_like(means["stems"]),
+                           where=mix_energy > 0)
+        if player_maps is None:
+            player_maps = FrameAverager(len(times), (players, h, w))
+        player_maps.add(spans, scores)
         activity.add(spans, shares)
-    score_maps, share = similarity.result(), activity.result()
+    score_maps, share = player_maps.result(), activity.result()
     map_size = score_maps.shape[2:]
     _, xs = cell_centres(model_frame_size(source.frame_size, spec.image_size), map_size,
                          source.frame_size)

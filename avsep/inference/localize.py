@@ -27,7 +27,7 @@ import torch
 
 from avsep.audio import HOP_LENGTH
 from avsep.inference.loading import InferenceModel, prepare_model
-from avsep.inference.video import VideoSource, model_frame_size
+from avsep.inference.video import VideoSource, check_batch_size, model_frame_size, open_video
 from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
 from avsep.mixing import FrameNormalize
 
@@ -182,8 +182,9 @@ def localize_video(
 
     runner = prepare_model(model, device)
     check_pixelwise(runner.model)
+    check_batch_size(batch_size)
     spec, rate = runner.spec, runner.model.sample_rate
-    source = video if isinstance(video, VideoSource) else VideoSource(video, rate)
+    source = open_video(video, rate)
     times = output_times(source.duration_s, fps)
     total = max(len(source.audio), math.ceil(source.duration_s * rate))
     plan = WindowPlan.cover(total, spec.clip_samples, hop)

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 
 from avsep.inference.localize import Localization
-from avsep.inference.video import VideoSource
+from avsep.inference.video import VideoSource, open_video
 
 AUDIO_FRAME = 1024  # samples per AAC frame
 
@@ -213,8 +213,7 @@ def render_localization(
     colormap_lut(colormap)  # fail before decoding anything
     if keyframe_every_s <= 0:
         raise ValueError(f"keyframe interval must be positive, got {keyframe_every_s}")
-    source = video if isinstance(video, VideoSource) else VideoSource(video,
-                                                                      localization.sample_rate)
+    source = open_video(video, localization.sample_rate)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     size = even_size(source.frame_size, max_short_side)

@@ -33,7 +33,7 @@ from avsep.inference.regions import (
     regions_from_heatmap,
     urmp_instruments,
 )
-from avsep.inference.video import VideoSource
+from avsep.inference.video import VideoSource, check_batch_size, open_video
 from avsep.inference.windows import OverlapAdd, WindowPlan
 from avsep.mixing import FrameNormalize
 
@@ -194,8 +194,9 @@ def separate_video(
     from data_prep.prepare.decode import resample
 
     runner = prepare_model(model, device)
+    check_batch_size(batch_size)
     rate, spec = runner.model.sample_rate, runner.spec
-    source = video if isinstance(video, VideoSource) else VideoSource(video, rate)
+    source = open_video(video, rate)
     chosen, how = resolve_regions(regions, source, runner, players, classes, progress)
     by_class = runner.model.condition_kind == "classes"
     if by_class:

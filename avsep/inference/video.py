@@ -135,3 +135,18 @@ def model_frame_size(frame_size: tuple[int, int], image_size: int) -> tuple[int,
     h, w = frame_size
     scale = image_size / min(h, w)
     return max(image_size, round(h * scale)), max(image_size, round(w * scale))
+
+
+def open_video(video: str | Path | VideoSource, sample_rate: int) -> VideoSource:
+    """`video` opened at `sample_rate`, or the given source if it already is at that rate."""
+    if not isinstance(video, VideoSource):
+        return VideoSource(video, sample_rate)
+    if video.sample_rate != sample_rate:
+        raise ValueError(f"{video.path}: opened at {video.sample_rate} Hz, the model works at "
+                         f"{sample_rate} Hz")
+    return video
+
+
+def check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")

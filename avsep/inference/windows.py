@@ -132,13 +132,14 @@ class FrameSpans:
     weight: np.ndarray  # (n,) float32
 
     def mean_over_frames(self, values: np.ndarray) -> np.ndarray:
-        """Average of `values` (..., Tf) over each span -> (n, ...)."""
-        cumulative = np.concatenate(
-            [np.zeros(values.shape[:-1] + (1,), values.dtype), np.cumsum(values, axis=-1)], -1
-        )
+        """Average of `values` (..., Tf) over each span -> (n, ...) float32."""
+        # Running sums in float64: a quiet span after a loud one is a small difference of
+        # two large sums.
+        running = np.cumsum(values, axis=-1, dtype=np.float64)
+        cumulative = np.concatenate([np.zeros(values.shape[:-1] + (1,)), running], axis=-1)
         sums = cumulative[..., self.hi] - cumulative[..., self.lo]  # (..., n)
-        means = sums / (self.hi - self.lo).astype(values.dtype)
-        return np.moveaxis(means, -1, 0)
+        means = sums / (self.hi - self.lo)
+        return np.moveaxis(means, -1, 0).astype(np.float32)
 
 
 def stft_frame_spans(

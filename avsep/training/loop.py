@@ -178,7 +178,7 @@ def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool,
 
     separator = model
     net = (DistributedDataParallel(
-        model, find_unused_parameters=getattr(model, "find_unused_parameters", False))
+        model, find_unused_parameters=model.find_unused_parameters)
         if info.distributed else model)
     if t.compile:
         net = torch.compile(net)

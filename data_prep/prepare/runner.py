@@ -87,6 +87,11 @@ class RunContext:
     threads: int = 1  # decoder threads per unit
 
 
+def decoder_threads(jobs: int) -> int:
+    """Video decoder threads per unit: the cores left over by the worker processes."""
+    return max(1, (os.cpu_count() or 1) // max(jobs, 1))
+
+
 ProcessFn = Callable[[WorkUnit, RunContext, UnitShardWriter, UnitResult], None]
 
 

@@ -33,7 +33,7 @@ from data_prep.prepare.decode import (
     resize_short_side,
 )
 from data_prep.prepare.report import NOTE, SKIPPED, Issue, UnitResult
-from data_prep.prepare.runner import RunContext, WorkUnit
+from data_prep.prepare.runner import RunContext, WorkUnit, decoder_threads
 from data_prep.prepare.settings import SOLOS_TIMESTAMP_FPS, PrepareSettings
 from data_prep.prepare.split import split_of
 from data_prep.prepare.writer import UnitShardWriter
@@ -255,7 +255,8 @@ def prepare_solos(
     settings = settings or PrepareSettings()
     src, out = Path(src), Path(out)
     units, notes = discover_solos(src, settings, timestamps)
-    ctx = RunContext(src=src, out=out, settings=settings, shard_dirs=SPLITS)
+    ctx = RunContext(src=src, out=out, settings=settings, shard_dirs=SPLITS,
+                     threads=decoder_threads(jobs))
     return run_units(
         process_solos_video, units, ctx, jobs=jobs, part=part, strict=strict,
         retry_bad=retry_bad, global_issues=notes, label_name="class", unit_name="video",

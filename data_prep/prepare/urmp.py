@@ -36,7 +36,7 @@ from data_prep.prepare.decode import (
     resize_short_side,
 )
 from data_prep.prepare.report import NOTE, SKIPPED, Issue, UnitResult
-from data_prep.prepare.runner import RunContext, WorkUnit
+from data_prep.prepare.runner import RunContext, WorkUnit, decoder_threads
 from data_prep.prepare.settings import PrepareSettings
 from data_prep.prepare.writer import UnitShardWriter
 
@@ -248,7 +248,8 @@ def prepare_urmp(
 
     settings = settings or PrepareSettings()
     src, out = Path(src), Path(out)
-    ctx = RunContext(src=src, out=out, settings=settings, shard_dirs=("",))
+    ctx = RunContext(src=src, out=out, settings=settings, shard_dirs=("",),
+                     threads=decoder_threads(jobs))
     return run_units(
         process_urmp_piece, discover_urmp(src), ctx, jobs=jobs, part=part, strict=strict,
         retry_bad=retry_bad, label_name="piece", unit_name="piece",

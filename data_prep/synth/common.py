@@ -39,7 +39,8 @@ def solos_ids() -> dict[str, list[str]]:
     return json.loads((DATA_DIR / "solos_ids.json").read_text())
 
 
-def write_json(path: Path, data: object) -> None:
+def write_json(path: Path, data: object, indent: int | None = 1) -> None:
+    """Write JSON so that the file appears only when complete."""
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    partial.write_text(json.dumps(data, indent=indent) + "\n")
     partial.replace(path)

@@ -17,7 +17,9 @@ import numpy as np
 
 from .sprites import SPECS, SpriteSpec, draw_sprite
 
-ONSET_DECAY_S = 0.15  # time constant of the jolt after each onset
+ONSET_DECAY_S = 0.1  # time constant of the jolt after each onset
+SUBPIXEL_BITS = 4  # OpenCV drawing with fractional coordinates (shift) for smooth motion
+SUBPIXEL = 1 << SUBPIXEL_BITS
 REST_AFTER_S = 0.8  # rests longer than this (either side) lower the instrument
 
 
@@ -132,30 +134,43 @@ class Scene:
         self.blob_colour = rng.integers(40, 220, (count, 3))
         self.blob_radius = rng.integers(height // 20 + 2, height // 8 + 3, count)
 
-    def camera(self, t: float) -> tuple[int, int]:
+    def camera(self, t: float) -> tuple[float, float]:
         """Top-left corner of the view into the background at time t (slow sinusoidal pan)."""
         freq, phase = self.pan
         x = self.margin * (1 + 0.8 * np.sin(2 * np.pi * freq[0] * t + phase[0]))
         y = self.margin * (1 + 0.6 * np.sin(2 * np.pi * freq[1] * t + phase[1]))
-        return int(round(x)), int(round(y))
+        return float(x), float(y)
 
-    def view(self, t: float) -> tuple[np.ndarray, tuple[int, int]]:
-        """The background (H, W, 3) seen at time t, and the camera offset used."""
+    def view(self, t: float) -> tuple[np.ndarray, tuple[float, float]]:
+        """The background (H, W, 3) seen at time t, and the camera offset used.
+
+        The camera moves by sub-pixel amounts (interpolated crop): whole-pixel jumps of a
+        textured background would flicker the entire frame every few frames.
+        """
         x, y = self.camera(t)
-        image = self.canvas[y:y + self.height, x:x + self.width].copy()
+        centre = (x + (self.width - 1) / 2, y + (self.height - 1) / 2)
+        image = cv2.getRectSubPix(self.canvas, (self.width, self.height), centre)
         size = np.array(self.canvas.shape[1::-1])
         for start, velocity, colour, radius in zip(
             self.blob_start, self.blob_velocity, self.blob_colour, self.blob_radius
         ):
-            cx, cy = (start + velocity * t) % size - (x, y)
-            cv2.circle(image, (int(cx), int(cy)), int(radius), tuple(int(c) for c in colour), -1,
-                       cv2.LINE_AA)
+            cx, cy = ((start + velocity * t) % size - (x, y)) * SUBPIXEL
+            cv2.circle(image, (int(cx), int(cy)), int(radius) * SUBPIXEL,
+                       tuple(int(c) for c in colour), -1, cv2.LINE_AA, SUBPIXEL_BITS)
         return image, (x - self.margin, y - self.margin)
 
 
+def premultiply(sprite: np.ndarray) -> np.ndarray:
+    """RGBA (h, w, 4) uint8 with colour multiplied by alpha, which warps without dark fringes
+    and blends with two saturating OpenCV operations."""
+    alpha = sprite[..., 3:4].astype(np.uint16)
+    rgb = (sprite[..., :3].astype(np.uint16) * alpha + 127) // 255
+    return np.concatenate([rgb.astype(np.uint8), sprite[..., 3:4]], axis=2)
+
+
 def _blend_rgba(dst: np.ndarray, sprite: np.ndarray, matrix: np.ndarray) -> None:
-    """Warp an RGBA sprite by the 2x3 affine `matrix` (sprite -> frame pixels) and alpha-blend
-    it into the RGB frame `dst` in place, touching only its bounding box."""
+    """Warp a premultiplied RGBA sprite by the 2x3 affine `matrix` (sprite -> frame pixels)
+    and composite it over the RGB frame `dst` in place, touching only its bounding box."""
     h, w = sprite.shape[:2]
     corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ matrix.T
     x0, y0 = np.floor(corners.min(axis=0)).astype(int)
@@ -168,9 +183,9 @@ def _blend_rgba(dst: np.ndarray, sprite: np.ndarray, matrix: np.ndarray) -> None
     local[:, 2] -= (x0, y0)
     warped = cv2.warpAffine(sprite, local, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
-    alpha = warped[..., 3:4].astype(np.float32) * (1.0 / 255.0)
+    transparency = cv2.cvtColor(255 - warped[..., 3], cv2.COLOR_GRAY2RGB)
     region = dst[y0:y1, x0:x1]
-    region[:] = (region * (1.0 - alpha) + warped[..., :3] * alpha).astype(np.uint8)
+    region[:] = cv2.add(cv2.multiply(region, transparency, scale=1.0 / 255.0), warped[..., :3])
 
 
 def _affine(anchor_px: tuple[float, float], target: tuple[float, float],
@@ -198,7 +213,7 @@ class Performer:
         self.motion = motion
         self.height = height
         self.scale = float(rng.uniform(0.92, 1.06))
-        self.sprite = draw_sprite(name, height, rng, self.scale)
+        self.sprite = premultiply(draw_sprite(name, height, rng, self.scale))
         self.skin = tuple(int(c) for c in rng.integers(80, 235, 3))
         self.shirt = tuple(int(c) for c in rng.integers(0, 256, 3))
         self.hair = tuple(int(c) for c in rng.integers(0, 120, 3))
@@ -207,52 +222,46 @@ class Performer:
         self.head_y = height * float(rng.uniform(0.24, 0.3))
         self.sway_phase = float(rng.uniform(0, 2 * np.pi))
 
-    def draw(self, frame: np.ndarray, index: int, t: float, shift: tuple[int, int]) -> None:
+    def draw(self, frame: np.ndarray, index: int, t: float, shift: tuple[float, float]) -> None:
         """Draw the performer at frame `index` (time t) into `frame`; `shift` is the camera."""
         m = self.motion
         jolt, side, playing = m.jolt[index], m.direction[index], m.playing[index]
         h = self.height * self.scale
         head_x = self.x - shift[0] + 0.006 * self.height * np.sin(0.7 * t + self.sway_phase)
-        head_y = self.head_y - shift[1] + 0.02 * h * jolt * playing
+        head_y = self.head_y - shift[1] + 0.03 * h * jolt * playing
         self._draw_body(frame, head_x, head_y, h)
 
         spec = self.spec
         drop, rest_angle = spec.rest
         angle = spec.angle + (1.0 - playing) * rest_angle
-        angle += playing * jolt * (7.0 * side if spec.motion == "bow" else 9.0)
+        angle += playing * jolt * (8.0 * side if spec.motion == "bow" else 12.0)
         target_x = head_x + spec.hold[0] * h
         target_y = head_y + spec.hold[1] * h + (1.0 - playing) * drop * h
         if spec.motion in ("valves", "keys"):
-            target_y -= playing * jolt * 0.035 * h
+            target_y -= playing * jolt * 0.05 * h
         else:
-            target_x += playing * jolt * side * 0.02 * h
+            target_x += playing * jolt * side * 0.025 * h
         sh, sw = self.sprite.shape[:2]
         anchor = (spec.anchor[0] * sw, spec.anchor[1] * sh)
         matrix = _affine(anchor, (target_x, target_y), angle)
         hands = self._hands(matrix, index, playing)
         shoulder_y = head_y + 0.16 * h
-        for (hx, hy), sx in zip(hands, (head_x - 0.13 * h, head_x + 0.13 * h)):
-            cv2.line(frame, (int(sx), int(shoulder_y)), (int(hx), int(hy)), self.shirt,
-                     max(2, int(0.045 * h)), cv2.LINE_AA)
+        for hand, shoulder_x in zip(hands, (head_x - 0.13 * h, head_x + 0.13 * h)):
+            _line(frame, (shoulder_x, shoulder_y), hand, self.shirt, 0.045 * h)
         _blend_rgba(frame, self.sprite, matrix)
         if spec.motion == "bow" and playing > 0.05:
             self._draw_bow(frame, matrix, index, playing)
         elif spec.motion == "slide" and playing > 0.05:
             self._draw_slide(frame, matrix, index)
-        for hx, hy in hands:
-            cv2.circle(frame, (int(hx), int(hy)), max(2, int(0.028 * h)), self.skin, -1,
-                       cv2.LINE_AA)
+        for hand in hands:
+            _ellipse(frame, hand, (0.028 * h, 0.028 * h), self.skin)
 
     def _draw_body(self, frame: np.ndarray, x: float, y: float, h: float) -> None:
-        cv2.ellipse(frame, (int(x), int(y + 0.62 * h)), (int(0.2 * h), int(0.48 * h)), 0, 180, 360,
-                    self.shirt, -1, cv2.LINE_AA)
-        cv2.rectangle(frame, (int(x - 0.2 * h), int(y + 0.62 * h)), (int(x + 0.2 * h), self.height),
-                      self.shirt, -1)
-        cv2.rectangle(frame, (int(x - 0.03 * h), int(y + 0.06 * h)),
-                      (int(x + 0.03 * h), int(y + 0.16 * h)), self.skin, -1)  # neck
-        cv2.circle(frame, (int(x), int(y)), int(0.085 * h), self.skin, -1, cv2.LINE_AA)
-        cv2.ellipse(frame, (int(x), int(y - 0.02 * h)), (int(0.088 * h), int(0.075 * h)), 0, 180,
-                    360, self.hair, -1, cv2.LINE_AA)
+        _ellipse(frame, (x, y + 0.62 * h), (0.2 * h, 0.48 * h), self.shirt, arc=(180, 360))
+        _ellipse(frame, (x, y + 0.62 * h + 0.4 * h), (0.2 * h, 0.4 * h), self.shirt)  # trunk
+        _line(frame, (x, y + 0.05 * h), (x, y + 0.16 * h), self.skin, 0.06 * h)  # neck
+        _ellipse(frame, (x, y), (0.085 * h, 0.085 * h), self.skin)
+        _ellipse(frame, (x, y - 0.02 * h), (0.088 * h, 0.075 * h), self.hair, arc=(180, 360))
 
     def _sprite_point(self, matrix: np.ndarray, fx: float, fy: float) -> np.ndarray:
         sh, sw = self.sprite.shape[:2]
@@ -280,7 +289,7 @@ class Performer:
         return [self._sprite_point(matrix, 0.5, 0.3), self._sprite_point(matrix, 0.5, 0.65)]
 
     def _bow_length(self) -> float:
-        return 1.15 * max(self.sprite.shape[:2]) * (0.75 if self.spec.length > 0.6 else 1.0)
+        return 1.15 * max(self.sprite.shape[:2]) * (0.6 if self.spec.length > 0.6 else 1.0)
 
     def _bow_axis(self, matrix: np.ndarray) -> np.ndarray:
         """Unit vector of the bow on screen: across the strings, slightly tilted."""
@@ -294,10 +303,8 @@ class Performer:
         centre = bridge - axis * self._bow_stroke(index) * 0.45 * length * playing
         p0, p1 = centre - axis * length / 2, centre + axis * length / 2
         normal = np.array([-axis[1], axis[0]]) * max(2.0, 0.012 * self.height)
-        cv2.line(frame, tuple(int(v) for v in p0), tuple(int(v) for v in p1), (240, 232, 210),
-                 max(1, int(0.008 * self.height)), cv2.LINE_AA)
-        cv2.line(frame, tuple(int(v) for v in p0 + normal), tuple(int(v) for v in p1 + normal),
-                 (60, 35, 20), max(2, int(0.012 * self.height)), cv2.LINE_AA)
+        _line(frame, p0, p1, (240, 232, 210), 0.008 * self.height)  # hair
+        _line(frame, p0 + normal, p1 + normal, (60, 35, 20), 0.012 * self.height)  # stick
 
     def _slide_offset(self, matrix: np.ndarray, index: int) -> np.ndarray:
         # lower notes need a longer slide: move the outer slide out along the instrument
@@ -310,12 +317,27 @@ class Performer:
         bottom = self._sprite_point(matrix, 0.08, 0.78) + offset
         end_top = self._sprite_point(matrix, 0.55, 0.62) + offset
         end_bottom = self._sprite_point(matrix, 0.55, 0.78) + offset
-        colour = tuple(int(c * 0.9) for c in self.sprite[..., :3].reshape(-1, 3)[
-            np.argmax(self.sprite[..., 3].reshape(-1))])
-        width = max(2, int(0.012 * self.height))
+        colour = tuple(int(c * 0.9) for c in self.spec.colour)
         for a, b in ((top, end_top), (bottom, end_bottom), (top, bottom)):
-            cv2.line(frame, tuple(int(v) for v in a), tuple(int(v) for v in b), colour, width,
-                     cv2.LINE_AA)
+            _line(frame, a, b, colour, 0.012 * self.height)
+
+
+def _fixed(point: Sequence[float]) -> tuple[int, int]:
+    return round(point[0] * SUBPIXEL), round(point[1] * SUBPIXEL)
+
+
+def _line(frame: np.ndarray, p0: Sequence[float], p1: Sequence[float],
+          colour: Sequence[int], thickness: float) -> None:
+    """Anti-aliased line between sub-pixel points (thickness in pixels, at least 1)."""
+    cv2.line(frame, _fixed(p0), _fixed(p1), tuple(int(c) for c in colour),
+             max(1, round(thickness)), cv2.LINE_AA, SUBPIXEL_BITS)
+
+
+def _ellipse(frame: np.ndarray, centre: Sequence[float], axes: Sequence[float],
+             colour: Sequence[int], arc: tuple[float, float] = (0, 360)) -> None:
+    """Filled anti-aliased ellipse (or sector) at a sub-pixel centre."""
+    cv2.ellipse(frame, _fixed(centre), _fixed(axes), 0, arc[0], arc[1],
+                tuple(int(c) for c in colour), -1, cv2.LINE_AA, SUBPIXEL_BITS)
 
 
 def frame_times(num_frames: int, fps: float) -> np.ndarray:

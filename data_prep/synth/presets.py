@@ -105,8 +105,9 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
-        SolosSettings(clips_per_class=1, seconds=10.0, music_pieces=4, span_seconds=(7.0, 9.0)),
-        UrmpSettings(pieces=3, seconds=15.0, min_players=2, max_players=3),
+        # spans of >= 6.2 s hold one 65535-sample chunk at 11025 Hz each
+        SolosSettings(clips_per_class=1, seconds=8.0, music_pieces=4, span_seconds=(6.2, 7.0)),
+        UrmpSettings(pieces=3, seconds=12.0, min_players=2, max_players=3),
     ),
     "bench": Preset(SolosSettings(), UrmpSettings()),
 }

@@ -118,12 +118,6 @@ class FluidRenderer:
             self._owner.delete()
             self._owner = None
 
-    def __enter__(self) -> FluidRenderer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _prime(self, programs: Sequence[int]) -> None:
         """Start every key at several velocities once per program (see the module docstring).
 
@@ -167,8 +161,8 @@ class FluidRenderer:
             for channel, (notes, program) in zip(_CHANNELS, tracks):
                 synth.program_select(channel, sfid, 0, int(program))
                 for start_s, end_s, pitch, velocity in np.asarray(notes, dtype=np.float64):
-                    on = int(round(start_s * self.sample_rate / BLOCK)) * BLOCK
-                    off = max(int(round(end_s * self.sample_rate / BLOCK)) * BLOCK, on + BLOCK)
+                    on = round(start_s * self.sample_rate / BLOCK) * BLOCK
+                    off = max(round(end_s * self.sample_rate / BLOCK) * BLOCK, on + BLOCK)
                     if on >= total:
                         continue
                     events.append((on, 1, channel, int(pitch), int(velocity)))

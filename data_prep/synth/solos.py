@@ -10,6 +10,8 @@ Solos ids (the first ones of each class in solos_ids.json), so real data can rep
 from __future__ import annotations
 
 import dataclasses
+import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -115,6 +117,7 @@ def clip_music(
 
 def make_clip(job: SolosClipJob) -> FileRecord:
     """Render, normalise and encode one clip (runs in a worker)."""
+    cpu = time.process_time()
     s = job.settings
     sample_rate = s.sample_rate
     audio = renderer(sample_rate).render([(job.notes, instrument(job.name).program)],
@@ -130,7 +133,8 @@ def make_clip(job: SolosClipJob) -> FileRecord:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_mp4(path, frames, fps=Fraction(s.fps), width=s.frame_width, height=s.frame_height,
               audio=stems[0], sample_rate=sample_rate, threads=job.x264_threads)
-    return FileRecord([str(path)], job.num_frames / s.fps, path.stat().st_size)
+    return FileRecord([str(path)], job.num_frames / s.fps, path.stat().st_size,
+                      time.process_time() - cpu)
 
 
 def plan_solos(
@@ -185,18 +189,24 @@ def generate_solos(
     out_dir: str | Path,
     settings: SolosSettings | None = None,
     options: RunOptions | None = None,
+    workers: WorkerPool | None = None,
 ) -> Summary:
-    """Write the Solos-layout stand-in under `out_dir`; returns the run's summary."""
+    """Write the Solos-layout stand-in under `out_dir`; returns the run's summary.
+
+    `workers` lets several runs share one pool (its jobs count then wins over options.jobs).
+    """
     settings = settings or SolosSettings()
     options = options or RunOptions()
     out_dir = Path(out_dir)
     summary = Summary("Solos", str(out_dir))
-    with WorkerPool(options.jobs, options.soundfont, options.progress) as workers:
-        jobs, manifest = plan_solos(out_dir, settings, options, workers)
+    pool_context = (nullcontext(workers) if workers is not None
+                    else WorkerPool(options.jobs, options.soundfont, options.progress))
+    with pool_context as pool_in_use:
+        jobs, manifest = plan_solos(out_dir, settings, options, pool_in_use)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for record in workers.map(make_clip, jobs, "Solos clips"):
+        for record in pool_in_use.map(make_clip, jobs, "Solos clips"):
             summary.add(record)
-    write_json(out_dir / TIMESTAMPS, timestamps(jobs))
+    write_json(out_dir / TIMESTAMPS, timestamps(jobs), indent=None)
     write_json(out_dir / MANIFEST, {
         "layout": "solos", "seed": options.seed, "soundfont": options.soundfont,
         "level_dbfs": options.level_dbfs, "settings": dataclasses.asdict(settings),

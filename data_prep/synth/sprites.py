@@ -26,10 +26,10 @@ class Pen:
         self.image = np.zeros((height, width, 4), np.uint8)
 
     def _p(self, x: float, y: float) -> tuple[int, int]:
-        return int(round(x * self.w)), int(round(y * self.h))
+        return round(x * self.w), round(y * self.h)
 
     def _t(self, thickness: float) -> int:
-        return max(1, int(round(thickness * min(self.w, self.h))))
+        return max(1, round(thickness * min(self.w, self.h)))
 
     @staticmethod
     def _c(colour: Colour) -> tuple[int, int, int, int]:
@@ -40,7 +40,7 @@ class Pen:
                 arc: tuple[float, float] = (0.0, 360.0)) -> None:
         """Ellipse centred at (x, y) with radii rx (of width) and ry (of height); filled if
         `thickness` is None, else an outline `thickness` (of the short side) thick."""
-        axes = (max(1, int(round(rx * self.w))), max(1, int(round(ry * self.h))))
+        axes = (max(1, round(rx * self.w)), max(1, round(ry * self.h)))
         t = -1 if thickness is None else self._t(thickness)
         cv2.ellipse(self.image, self._p(x, y), axes, angle, arc[0], arc[1], self._c(colour), t,
                     cv2.LINE_AA)

@@ -12,10 +12,13 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .instruments import all_programs
 from .render import FluidRenderer, check_soundfont
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -55,12 +58,12 @@ def _close_renderers() -> None:
 
 @dataclass
 class FileRecord:
-    """What one job wrote: paths, seconds of video and bytes on disk."""
+    """What one job wrote: paths, seconds of video, bytes on disk, CPU seconds it took."""
 
     paths: list[str]
     video_seconds: float
     bytes: int
-    info: dict = field(default_factory=dict)
+    cpu_seconds: float
 
 
 class WorkerPool:
@@ -77,7 +80,7 @@ class WorkerPool:
         self.progress = progress
         self._pool = None
 
-    def __enter__(self) -> WorkerPool:
+    def __enter__(self) -> Self:
         if self.jobs > 1:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("forkserver" if "forkserver" in methods
@@ -121,6 +124,7 @@ class Summary:
     files: int = 0
     video_seconds: float = 0.0
     bytes: int = 0
+    cpu_seconds: float = 0.0  # summed over the jobs, in whichever process ran them
     wall_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
 
@@ -128,6 +132,7 @@ class Summary:
         self.files += len(record.paths)
         self.video_seconds += record.video_seconds
         self.bytes += record.bytes
+        self.cpu_seconds += record.cpu_seconds
 
     def add_file(self, path: str | os.PathLike) -> None:
         self.files += 1
@@ -141,4 +146,5 @@ class Summary:
         rate = self.video_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
         return (f"{self.layout} stand-in in {self.root}: {self.files} files, "
                 f"{self.video_seconds / 60:.1f} min of video, {self.bytes / 1e6:.1f} MB, "
-                f"{self.wall_seconds:.1f} s wall ({rate:.1f} s of video per second)")
+                f"{self.wall_seconds:.1f} s wall ({rate:.1f} s of video per second), "
+                f"{self.cpu_seconds:.1f} s CPU in jobs")

@@ -1,0 +1,160 @@
+"""`avsep synth`: write offline stand-ins for Solos and URMP in their real raw layouts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+PRESET_NAMES = ("tiny", "bench")  # data_prep.synth.presets.PRESETS, without importing it here
+DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+
+DESCRIPTION = """\
+Make stand-in datasets offline: videos of procedural performers playing real music
+(music21 corpus: Bach chorales, Monteverdi madrigals, Haydn/Mozart quartets) rendered with
+FluidSynth through a General MIDI soundfont, written in the exact raw layouts of Solos and
+URMP so that `avsep prepare` treats them like the real data. The pieces used for the Solos
+layout and for the URMP layout never overlap. The same seed and options give byte-identical
+WAVs. Sizes come from --preset (tiny: for tests, seconds to make; bench: enough to train a
+small demo model on CPU, a few minutes to make); the size options override the preset.
+"""
+
+SOLOS_HELP = """\
+Solos layout: OUT/<Class>/<youtube_id>.mp4 for the 13 classes (real ids from
+solos_ids.json), H.264 + AAC 44.1 kHz, 25 fps, one performer per clip, plus
+OUT/solos_timestamps.json ({Class: {id: [[start_frame, end_frame], ...]}} at 25 fps) listing
+the playing spans; between spans the clip is silent and the instrument rests.
+OUT/synth_manifest.json records the music and settings used.
+"""
+
+URMP_HELP = """\
+URMP layout: OUT/NN_Title_c1_c2[...]/ with Vid_NN_Title_c1_c2.mp4 (players side by side at
+equal widths in part order, 29.97 fps, the mixture as AAC audio), AuSep_k_<code>_NN_Title.wav
+per player and AuMix_NN_Title_c1_c2.wav = sum of the stems (48 kHz float32 WAVs). Piece 02 is
+a violin duet (vn_vn). OUT/synth_manifest.json records the music and settings used.
+"""
+
+ALL_HELP = "Both layouts of one preset: OUT/solos and OUT/urmp, sharing one worker pool."
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--preset", choices=PRESET_NAMES, default="bench",
+                        help="sizes to start from (default: bench)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed for music, timing and pictures (default: 0)")
+    parser.add_argument("--soundfont", default=DEFAULT_SOUNDFONT, metavar="PATH",
+                        help="General MIDI .sf2/.sf3 soundfont (default: %(default)s, from the "
+                             "Debian package fluid-soundfont-gm)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="worker processes, one file each at a time (default: CPU count)")
+    parser.add_argument("--level-dbfs", type=float, default=-20.0, metavar="DB",
+                        help="loudness of every stem over its active part (default: -20)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _frame_height(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--frame-height", type=int, default=None, metavar="PX",
+                        help=f"video height in pixels (default: 240); {what}")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "synth", help="make offline stand-ins for Solos and URMP (same raw layouts)",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    layouts = parser.add_subparsers(dest="layout", metavar="LAYOUT")
+
+    solos = layouts.add_parser("solos", help="Solos layout: one performer per clip",
+                               description=SOLOS_HELP,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(solos)
+    solos.add_argument("--clips-per-class", type=int, default=None, metavar="N",
+                       help="clips per class (tiny: 1, bench: 8)")
+    solos.add_argument("--seconds", type=float, default=None, metavar="S",
+                       help="length of every clip (tiny: 8, bench: 36)")
+    solos.add_argument("--music-pieces", type=int, default=None, metavar="N",
+                       help="pieces of the Solos music pool to draw excerpts from "
+                            "(tiny: 4, bench: 40)")
+    _frame_height(solos, "the width is 4/3 of it")
+    solos.set_defaults(func=run_solos)
+
+    urmp = layouts.add_parser("urmp", help="URMP layout: ensemble pieces with separate stems",
+                              description=URMP_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(urmp)
+    urmp.add_argument("--pieces", type=int, default=None, metavar="N",
+                      help="number of pieces (tiny: 3, bench: 10)")
+    urmp.add_argument("--seconds", type=float, default=None, metavar="S",
+                      help="longest piece; shorter scores are used whole (tiny: 12, bench: 45)")
+    urmp.add_argument("--min-players", type=int, default=None, metavar="N",
+                      help="smallest ensemble, 2..5 (default: 2)")
+    urmp.add_argument("--max-players", type=int, default=None, metavar="N",
+                      help="largest ensemble, 2..5 (default: 3); duets are the most common")
+    _frame_height(urmp, "each player's cell is 5/6 of it wide")
+    urmp.set_defaults(func=run_urmp)
+
+    both = layouts.add_parser("all", help=ALL_HELP, description=ALL_HELP)
+    _common(both)
+    both.set_defaults(func=run_all)
+    parser.set_defaults(func=lambda args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _options(args: argparse.Namespace):
+    import os
+
+    from data_prep.synth import RunOptions
+
+    return RunOptions(seed=args.seed, soundfont=args.soundfont,
+                      jobs=args.jobs or os.cpu_count() or 1, level_dbfs=args.level_dbfs,
+                      progress=not args.quiet)
+
+
+def _run(make) -> int:
+    from data_prep.synth import SoundfontError
+
+    try:
+        summaries = make()
+    except (SoundfontError, ValueError) as exc:
+        print(f"avsep synth: error: {exc}", file=sys.stderr)
+        return 2
+    for summary in summaries:
+        print(summary)
+    return 0
+
+
+def run_solos(args: argparse.Namespace) -> int:
+    def make():
+        from data_prep.synth import generate_solos, solos_settings
+
+        settings = solos_settings(args.preset, clips_per_class=args.clips_per_class,
+                                  seconds=args.seconds, music_pieces=args.music_pieces,
+                                  frame_height=args.frame_height)
+        return [generate_solos(args.out, settings, _options(args))]
+
+    return _run(make)
+
+
+def run_urmp(args: argparse.Namespace) -> int:
+    def make():
+        from data_prep.synth import generate_urmp, urmp_settings
+
+        settings = urmp_settings(args.preset, pieces=args.pieces, seconds=args.seconds,
+                                 min_players=args.min_players, max_players=args.max_players,
+                                 frame_height=args.frame_height)
+        return [generate_urmp(args.out, settings, _options(args))]
+
+    return _run(make)
+
+
+def run_all(args: argparse.Namespace) -> int:
+    def make():
+        from data_prep.synth import generate
+
+        return list(generate(args.out, args.preset, _options(args)).values())
+
+    return _run(make)

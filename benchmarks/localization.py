@@ -1,0 +1,77 @@
+"""Localization accuracy on stand-in (or real) URMP pieces: does the heatmap of player k's
+sound peak inside player k's crop? Reported against chance (about 1 / players).
+
+    python benchmarks/localization.py                                  # random tiny model
+    python benchmarks/localization.py --checkpoint runs/demo/best.pt --raw raw/urmp
+    python benchmarks/localization.py --model sop --fps 4              # random default size
+
+Without --raw, the `tiny` URMP stand-in is generated in a temporary folder
+(`avsep synth urmp --preset tiny`). Without --checkpoint, a model of the registry with random
+weights is used (`avsep_unittest` by default): its accuracy should be near chance, a sanity
+check of the measure. The measure is defined in `avsep.inference.accuracy`: at each output
+frame, for each player whose stem is active, the location whose separated sound holds the
+most of that player's energy net of the other players' must lie in the player's column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--raw", type=Path, help="raw URMP folder (default: tiny stand-in)")
+    parser.add_argument("--checkpoint", help="a Sound of Pixels checkpoint")
+    parser.add_argument("--model", default="avsep_unittest",
+                        help="registry name of a random model without --checkpoint")
+    parser.add_argument("--fps", type=float, default=8.0, help="frames scored per second")
+    parser.add_argument("--activity-db", type=float, default=-20.0,
+                        help="a player is scored where its stem holds this much of the mix")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=0, help="random model seed")
+    args = parser.parse_args()
+
+    from avsep import create_model
+    from avsep.inference import prepare_model, score_pieces
+    from avsep.inference.accuracy import summarize_localization
+
+    if args.checkpoint:
+        runner, name = prepare_model(args.checkpoint, args.device), args.checkpoint
+    else:
+        torch.manual_seed(args.seed)
+        overrides = {"pretrained": False} if args.model == "sop" else {}
+        runner = prepare_model(create_model(args.model, **overrides), args.device)
+        name = f"random {args.model} (seed {args.seed})"
+    print(f"model: {name}, device {runner.device}, image size {runner.spec.image_size}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = args.raw
+        if raw is None:
+            from data_prep.synth.presets import RunOptions, urmp_settings
+            from data_prep.synth.urmp import generate_urmp
+
+            raw = Path(tmp) / "urmp"
+            generate_urmp(raw, urmp_settings("tiny"), RunOptions(progress=False))
+        started = time.perf_counter()
+        pieces = score_pieces(raw, runner, fps=args.fps, activity_db=args.activity_db,
+                              progress=True)
+        seconds = time.perf_counter() - started
+
+    print(f"{'piece':<34}{'players':>8}{'pairs':>7}{'accuracy':>10}{'chance':>8}  per player")
+    for p in pieces:
+        per_player = " ".join(f"{h}/{n}" for h, n in zip(p.hits, p.evaluated))
+        print(f"{p.piece:<34}{p.players:>8}{sum(p.evaluated):>7}{p.accuracy:>10.3f}"
+              f"{p.chance_accuracy:>8.3f}  {per_player}")
+    total = summarize_localization(pieces)
+    print(f"{'all':<34}{'':>8}{total['pairs']:>7}{total['accuracy']:>10.3f}"
+          f"{total['chance']:>8.3f}")
+    print(f"{seconds:.1f} s for {len(pieces)} pieces")
+
+
+if __name__ == "__main__":
+    main()

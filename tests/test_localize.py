@@ -1,0 +1,260 @@
+"""Localization heatmaps: time alignment, spatial mapping, rendering, accuracy, CLI."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import av
+import matplotlib
+import numpy as np
+import pytest
+import soundfile
+import torch
+import torch.nn.functional as F
+
+import avsep
+from avsep.cli import main
+from avsep.data.clips import ClipSpec
+from avsep.inference import localize_video, prepare_model, render_localization, score_piece
+from avsep.inference.localize import cell_centres, output_times, upsample_heatmap
+from avsep.inference.render import colormap_lut, overlay, write_mp4
+from avsep.inference.windows import WindowPlan, stft_frame_spans
+from avsep.mixing import IMAGENET_MEAN, IMAGENET_STD
+from avsep.models import SoundOfPixels
+
+RATE = 11025
+SMALL = ClipSpec(image_size=64)  # 64-pixel short side: a 4 x 7 vision map, fast on CPU
+
+
+class ColourProbe(SoundOfPixels):
+    """A stand-in model whose pixel-wise masks are known in advance.
+
+    The mask of a vision-map location keeps, for each colour channel c, the frequency band
+    `bands[c]` in proportion to the mean of channel c over the location's 16 x 16 block
+    (averaged over the clip's frames). A red object thus "sounds" in the red band.
+    """
+
+    def __init__(self, bands: list[tuple[float, float] | None]) -> None:
+        super().__init__(num_channels=4, ngf=4, depth=3, vision_arch="tiny")
+        freqs = torch.arange(512) * RATE / 1022
+        rows = [((freqs >= b[0]) & (freqs < b[1])).float() if b else torch.zeros(512)
+                for b in bands]
+        self.register_buffer("band_masks", torch.stack(rows))  # (3, F)
+
+    def colours(self, frames: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1)
+        rgb = (frames * std + mean).mean(dim=2)  # (B, 3, H, W) in [0, 1]
+        return F.avg_pool2d(rgb, 16, ceil_mode=True)
+
+    def pixelwise_masks(self, mix, frames, threshold=False):
+        masks = torch.einsum("bchw,cf->bhwf", self.colours(frames), self.band_masks)
+        tf = 1 + mix.shape[1] // 256
+        return masks[..., None].expand(*masks.shape, tf).contiguous()
+
+    def pixel_energies(self, mix, frames, per_frame=False, chunk_size=32):
+        power = self.spectrogram(mix)["mag"].square()  # (B, F, Tf)
+        masks = self.pixelwise_masks(mix, frames)[..., 0]
+        energy = torch.einsum("bhwf,bft->bhwt", masks.square(), power)
+        return energy if per_frame else energy.sum(-1)
+
+
+def write_video(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | None,
+                sample_rate: int = 44100) -> Path:
+    """frames (N, H, W, 3) uint8 -> an H.264 + AAC mp4 (no audio stream if audio is None)."""
+    return write_mp4(path, iter(frames), fps, audio, sample_rate if audio is not None else None)
+
+
+def tone(seconds: float, freq: float, sample_rate: int, start: float = 0.0,
+         stop: float | None = None, amplitude: float = 0.3) -> np.ndarray:
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    on = (t >= start) & (t < (seconds if stop is None else stop))
+    return (amplitude * np.sin(2 * np.pi * freq * t) * on).astype(np.float32)
+
+
+def red_square_frames(count: int) -> np.ndarray:
+    frames = np.zeros((count, 96, 160, 3), np.uint8)
+    frames[:, 32:64, 16:48] = (255, 0, 0)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def tone_burst_video(tmp_path_factory) -> Path:
+    """14 s at 25 fps, a red square on black; a 1 kHz tone only from 7.3 s to 9.1 s."""
+    path = tmp_path_factory.mktemp("burst") / "burst.mp4"
+    return write_video(path, red_square_frames(14 * 25), 25.0,
+                       tone(14.0, 1000.0, 44100, start=7.3, stop=9.1))
+
+
+def test_output_frames_are_the_videos_frames_at_the_chosen_fps():
+    times = output_times(19.99, 8.0)
+    assert len(times) == 160 and times[-1] == pytest.approx(159 / 8)
+    assert len(output_times(20.0, 8.0)) == 160  # a frame starting at 20.0 s is past the end
+    assert len(output_times(0.01, 8.0)) == 1
+
+
+def test_stft_frame_spans_pick_the_frames_around_each_time():
+    plan = WindowPlan.cover(5 * 65535, 65535, 32767)
+    times = np.arange(0, 30, 0.125)
+    spans = stft_frame_spans(plan, 2, times, RATE, 8.0, 256, 256)
+    start = plan.starts[2]
+    # Exactly the times inside window 2, in order.
+    inside = np.flatnonzero((times * RATE >= start) & (times * RATE < start + 65535))
+    np.testing.assert_array_equal(spans.out, inside)
+    for i, lo, hi in zip(spans.out, spans.lo, spans.hi):
+        centres = (np.arange(lo, hi) * 256 + start) / RATE  # frame centre times
+        assert np.all(np.abs(centres - times[i]) <= 1 / 16 + 1e-9)
+        # No frame that is within half a period was left out (except at the window's end).
+        if 0 < lo and hi < 256:
+            assert abs(((lo - 1) * 256 + start) / RATE - times[i]) > 1 / 16 - 1e-9
+            assert abs((hi * 256 + start) / RATE - times[i]) >= 1 / 16 - 1e-9
+    values = np.random.default_rng(0).random((3, 256)).astype(np.float32)
+    values[:, :100] *= 1e6  # loud, then quiet: the running sums must not swamp the quiet part
+    means = spans.mean_over_frames(values)
+    assert means.shape == (len(spans.out), 3)
+    for n, (lo, hi) in enumerate(zip(spans.lo, spans.hi)):
+        np.testing.assert_allclose(means[n], values[:, lo:hi].mean(axis=1), rtol=1e-5)
+
+
+def test_heatmap_energy_over_time_follows_the_sound(tone_burst_video):
+    probe = prepare_model(ColourProbe([(0.0, 6000.0), None, None]), "cpu", SMALL)
+    loc = localize_video(tone_burst_video, probe, fps=8.0, progress=False)
+    assert loc.heatmaps.shape == (112, 4, 7)  # 14 s at 8 fps; 64 x 107 model frame
+    np.testing.assert_allclose(loc.times_s, np.arange(112) / 8)
+    energy = loc.heatmaps.reshape(len(loc), -1).sum(axis=1)
+    playing = energy[(loc.times_s > 7.3 + 0.15) & (loc.times_s < 9.1 - 0.15)]
+    level = np.median(playing)
+    assert level > 0 and np.all(np.abs(playing / level - 1) < 0.05)
+    silent = (loc.times_s < 7.3 - 0.15) | (loc.times_s > 9.1 + 0.15)
+    assert np.all(energy[silent] < 1e-3 * level)
+    # The onset and offset land on the right output frames: half-level crossings within
+    # one frame period of the true times.
+    rising = loc.times_s[np.argmax(energy > level / 2)]
+    falling = loc.times_s[len(energy) - np.argmax(energy[::-1] > level / 2) - 1]
+    assert abs(rising - 7.3) <= 0.125 and abs(falling - 9.1) <= 0.125
+
+
+def test_heatmap_peak_lies_on_the_sounding_object(tone_burst_video):
+    probe = prepare_model(ColourProbe([(0.0, 6000.0), None, None]), "cpu", SMALL)
+    loc = localize_video(tone_burst_video, probe, fps=2.0, progress=False)
+    heat = loc.frame_heatmap(16)  # t = 8 s, while the tone plays
+    assert heat.shape == (96, 160)
+    row, col = np.unravel_index(np.argmax(heat), heat.shape)
+    assert 32 <= row < 64 and 16 <= col < 48
+
+
+def test_upsampled_cell_lands_on_its_block():
+    model_size, frame_size = (64, 107), (96, 160)
+    heatmap = np.zeros((4, 7), np.float32)
+    heatmap[2, 5] = 1.0
+    heat = upsample_heatmap(heatmap, model_size, frame_size)
+    row, col = np.unravel_index(np.argmax(heat), heat.shape)
+    # Cell (2, 5) sees model pixels rows 32..48, cols 80..96: centre (40, 88) -> frame.
+    assert abs(row - 40 * 96 / 64) <= 1.5 and abs(col - 88 * 160 / 107) <= 1.5
+    ys, xs = cell_centres(model_size, (4, 7), frame_size)
+    assert ys[2] == pytest.approx(60.0) and xs[5] == pytest.approx(88 * 160 / 107)
+    assert xs[6] == pytest.approx(104 * 160 / 107)  # the last cell (96..112) overhangs 107
+    _, xs = cell_centres((64, 97), (4, 7), frame_size)  # centre 104 is off the 97-px frame
+    assert xs[6] == pytest.approx(96.5 * 160 / 97)
+
+
+def test_overlay_blends_the_colour_map():
+    lut = colormap_lut("viridis")
+    expected = np.round(np.array(matplotlib.colormaps["viridis"](1.0)[:3]) * 255).astype(int)
+    np.testing.assert_array_equal(lut[255], expected)
+    frame = np.full((2, 2, 3), 100, np.uint8)
+    heat = np.array([[0.0, 1.0], [0.5, 1.0]])
+    np.testing.assert_array_equal(overlay(frame, heat, lut, 0.0), frame)
+    np.testing.assert_array_equal(overlay(frame, heat, lut, 1.0)[0, 1], lut[255])
+    half = overlay(frame, heat, lut, 0.5)[0, 0].astype(float)
+    np.testing.assert_allclose(half, (100 + lut[0].astype(float)) / 2, atol=1)
+    with pytest.raises(ValueError, match="unknown colour map 'nope'"):
+        colormap_lut("nope")
+
+
+def test_overlay_video_has_both_streams_and_the_inputs_duration(tone_burst_video, tmp_path):
+    probe = prepare_model(ColourProbe([(0.0, 6000.0), None, None]), "cpu", SMALL)
+    loc = localize_video(tone_burst_video, probe, fps=8.0, progress=False)
+    files = render_localization(loc, tone_burst_video, tmp_path, keyframe_every_s=4.0,
+                                progress=False)
+    with av.open(str(files.video)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert video.codec_context.name == "h264" and audio.codec_context.name == "aac"
+        assert audio.codec_context.sample_rate == 44100
+        assert (video.codec_context.height, video.codec_context.width) == (96, 160)
+        frames = sum(1 for _ in container.decode(video=0))
+        video_s = float(video.duration * video.time_base)
+        audio_s = float(audio.duration * audio.time_base)
+    assert frames == 112
+    assert video_s == pytest.approx(14.0, abs=0.13) and audio_s == pytest.approx(14.0, abs=0.05)
+    assert [p.name[:11] for p in files.keyframes] == [f"frame_{i:05d}" for i in (0, 32, 64, 96)]
+    assert files.contact_sheet.is_file()
+
+
+def _urmp_piece(root: Path, seconds: float = 10.0) -> Path:
+    """A URMP-layout duet: a red player (440 Hz, 0-6 s) left, a green one (2 kHz, 3-10 s)."""
+    folder = root / "01_Probe_vn_fl"
+    folder.mkdir(parents=True)
+    frames = np.zeros((round(seconds * 25), 96, 160, 3), np.uint8)
+    frames[:, 20:80, 10:70] = (255, 0, 0)
+    frames[:, 20:80, 90:150] = (0, 255, 0)
+    stems = [tone(seconds, 440.0, 48000, 0.0, 6.0), tone(seconds, 2000.0, 48000, 3.0)]
+    for k, (stem, code) in enumerate(zip(stems, ("vn", "fl")), start=1):
+        soundfile.write(str(folder / f"AuSep_{k}_{code}_01_Probe.wav"), stem, 48000)
+    soundfile.write(str(folder / "AuMix_01_Probe_vn_fl.wav"), stems[0] + stems[1], 48000)
+    write_video(folder / "Vid_01_Probe_vn_fl.mp4", frames, 25.0, stems[0] + stems[1], 48000)
+    return folder
+
+
+def test_localization_accuracy_rewards_the_right_player_only(tmp_path):
+    folder = _urmp_piece(tmp_path)
+    right = prepare_model(ColourProbe([(300.0, 700.0), (1500.0, 3000.0), None]), "cpu", SMALL)
+    wrong = prepare_model(ColourProbe([(1500.0, 3000.0), (300.0, 700.0), None]), "cpu", SMALL)
+    good = score_piece(folder, right, fps=8.0)
+    bad = score_piece(folder, wrong, fps=8.0)
+    # Active frames: 0-6 s for player 1, 3-10 s for player 2 (give or take a frame at edges).
+    assert abs(good.evaluated[0] - 48) <= 2 and abs(good.evaluated[1] - 56) <= 2
+    assert good.hits == good.evaluated and good.accuracy == 1.0
+    assert bad.hits == [0, 0] and bad.accuracy == 0.0
+    # 7 map columns; cell centres 0-2 fall in the left half of the frame, 3-6 in the right.
+    assert good.chance == pytest.approx([3 / 7, 4 / 7])
+
+
+def _tiny_checkpoint(path: Path, name: str = "avsep_unittest") -> Path:
+    torch.manual_seed(0)
+    return avsep.save_checkpoint(path, avsep.create_model(name),
+                                 config={"data": {"image_size": 64}})
+
+
+def test_localize_command_writes_video_keyframes_and_heatmaps(tone_burst_video, tmp_path,
+                                                             capsys):
+    checkpoint = _tiny_checkpoint(tmp_path / "tiny.pt")
+    out = tmp_path / "out"
+    code = main(["localize", str(tone_burst_video), "--checkpoint", str(checkpoint),
+                 "--out", str(out), "--fps", "4", "--colormap", "magma", "--opacity", "0.6",
+                 "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert (out / "overlay.mp4").is_file() and (out / "contact_sheet.png").is_file()
+    assert len(list((out / "keyframes").glob("*.png"))) == math.ceil(56 / 8)
+    saved = np.load(out / "heatmaps.npz")
+    assert saved["heatmaps"].shape == (56, 4, 7)
+    np.testing.assert_allclose(saved["times_s"], np.arange(56) / 4)
+
+
+def test_localize_command_errors_are_clear(tmp_path, capsys):
+    silent = write_video(tmp_path / "silent.mp4", red_square_frames(25), 25.0, None)
+    checkpoint = _tiny_checkpoint(tmp_path / "tiny.pt")
+    args = ["--checkpoint", str(checkpoint), "--out", str(tmp_path / "o"), "--quiet"]
+    assert main(["localize", str(silent), *args]) == 2
+    assert "silent.mp4: no audio stream" in capsys.readouterr().err
+    assert main(["localize", str(tmp_path / "missing.mp4"), *args]) == 2
+    assert "missing.mp4: file not found" in capsys.readouterr().err
+    assert main(["localize", str(silent), *args, "--colormap", "nope"]) == 2
+    assert "unknown colour map 'nope'" in capsys.readouterr().err
+    mhunet = _tiny_checkpoint(tmp_path / "mhunet.pt", "mhunet_unittest")
+    video = write_video(tmp_path / "v.mp4", red_square_frames(50), 25.0,
+                        tone(2.0, 440.0, 44100))
+    assert main(["localize", str(video), "--checkpoint", str(mhunet), "--out",
+                 str(tmp_path / "o"), "--quiet"]) == 2
+    assert "cannot localize" in capsys.readouterr().err
