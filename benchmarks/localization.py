@@ -52,8 +52,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         raw = args.raw
         if raw is None:
-            from data_prep.synth.presets import RunOptions, urmp_settings
-            from data_prep.synth.urmp import generate_urmp
+            from data_prep.synth import RunOptions, generate_urmp, urmp_settings
 
             raw = Path(tmp) / "urmp"
             generate_urmp(raw, urmp_settings("tiny"), RunOptions(progress=False))

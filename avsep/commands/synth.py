@@ -110,7 +110,7 @@ def _options(args: argparse.Namespace):
     from data_prep.synth import RunOptions
 
     return RunOptions(seed=args.seed, soundfont=args.soundfont,
-                      jobs=args.jobs or os.cpu_count() or 1, level_dbfs=args.level_dbfs,
+                      jobs=args.jobs if args.jobs is not None else os.cpu_count() or 1, level_dbfs=args.level_dbfs,
                       progress=not args.quiet)
 
 

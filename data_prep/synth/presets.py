@@ -99,6 +99,8 @@ class UrmpSettings:
 
 @dataclass(frozen=True)
 class Preset:
+    """Settings of both layouts under one name."""
+
     solos: SolosSettings
     urmp: UrmpSettings
 

@@ -9,8 +9,9 @@ rendered before in the same process (measured: otherwise renders differ by up to
   remembers state across renders even after a reset (previous notes per channel, voice slots);
 - note events are placed on FluidSynth's 64-sample block boundaries and renders are whole
   blocks long (events only take effect at block boundaries anyway);
-- every program is primed once after loading (every key at several velocities): the first use
-  of a sample sets up per-sample data lazily and renders slightly differently (~ -40 dB);
+- every program is primed once after loading (every key at several velocities), so that
+  FluidSynth's lazy set-up of a sample on its first use cannot make a first render differ
+  from later ones;
 - polyphony is 1024 so dense renders never steal voices.
 """
 
@@ -104,6 +105,7 @@ class FluidRenderer:
         if sfid < 0:
             self._owner.delete()
             raise SoundfontError(f"{path}: FluidSynth could not load this soundfont")
+        self._sfid = sfid
         self._sfont = get_sfont(self._owner.synth, sfid)
         self._prime(sorted(set(programs)))
 
@@ -122,12 +124,12 @@ class FluidRenderer:
         """Start every key at several velocities once per program (see the module docstring).
 
         The lazy per-sample set-up happens when a voice starts, so notes are cut after one
-        block, which keeps priming fast (~0.1 s for 13 programs).
+        block, which keeps priming fast (~0.2 s for 13 programs).
         """
         synth = self._owner
         block = np.zeros(BLOCK, np.float32), np.zeros(BLOCK, np.float32)
         for program in programs:
-            synth.program_select(0, 1, 0, int(program))
+            synth.program_select(0, self._sfid, 0, int(program))
             for key in range(128):
                 for velocity in (1, 16, 32, 48, 64, 80, 96, 112, 127):
                     synth.noteon(0, key, velocity)

@@ -30,13 +30,14 @@ _soundfont: str | None = None
 _renderers: dict[int, FluidRenderer] = {}
 
 
-def _init_worker(soundfont: str) -> None:
+def _init_worker(soundfont: str, single_threaded: bool) -> None:
     global _soundfont
     _soundfont = soundfont
-    # one file per worker at a time: keep OpenCV from starting threads of its own
-    import cv2
+    if single_threaded:
+        # one file per worker process at a time: keep OpenCV from starting threads of its own
+        import cv2
 
-    cv2.setNumThreads(1)
+        cv2.setNumThreads(1)
 
 
 def renderer(sample_rate: int) -> FluidRenderer:
@@ -89,9 +90,9 @@ class WorkerPool:
                 # import the heavy modules once in the server, not in every worker
                 context.set_forkserver_preload(PRELOAD)
             self._pool = context.Pool(self.jobs, initializer=_init_worker,
-                                      initargs=(self.soundfont,))
+                                      initargs=(self.soundfont, True))
         else:
-            _init_worker(self.soundfont)
+            _init_worker(self.soundfont, False)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,56 @@
+"""The embedded default data: the generated Solos/URMP stand-in, prepared into shards.
+
+`ensure_standin(root, preset)` generates the raw stand-in (`root/raw/solos`, `root/raw/urmp`,
+exactly the real datasets' layouts) unless a previous call finished it, then runs the same
+preparation as real data (`root/shards/solos`, `root/shards/urmp`), which skips finished
+work. Used by `avsep train --dataset synthetic` and `avsep demo`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+COMPLETE_MARKER = "standin_complete.json"
+
+
+@dataclass(frozen=True)
+class StandinPaths:
+    raw_solos: Path
+    raw_urmp: Path
+    solos_shards: Path
+    urmp_shards: Path
+
+
+def standin_paths(root: str | Path) -> StandinPaths:
+    root = Path(root)
+    return StandinPaths(root / "raw" / "solos", root / "raw" / "urmp",
+                        root / "shards" / "solos", root / "shards" / "urmp")
+
+
+def ensure_standin(root: str | Path, preset: str = "bench", seed: int = 0,
+                   jobs: int = 2) -> StandinPaths:
+    """Generate (once) and prepare (resumably) the stand-in of `preset` under `root`.
+
+    Raises:
+        RuntimeError: when preparation produced no usable shards.
+    """
+    from data_prep.prepare import prepare_solos, prepare_urmp
+    from data_prep.synth import RunOptions, generate
+
+    paths = standin_paths(root)
+    marker = Path(root) / "raw" / COMPLETE_MARKER
+    wanted = {"preset": preset, "seed": seed}
+    if not marker.exists() or json.loads(marker.read_text()) != wanted:
+        print(f"generating the '{preset}' stand-in under {Path(root) / 'raw'}")
+        generate(Path(root) / "raw", preset, RunOptions(seed=seed, jobs=jobs))
+        marker.write_text(json.dumps(wanted))
+    print(f"preparing shards under {Path(root) / 'shards'}")
+    if prepare_solos(paths.raw_solos, paths.solos_shards, jobs=jobs) != 0:
+        raise RuntimeError(f"preparing {paths.raw_solos} produced no usable shards "
+                           f"(see {paths.solos_shards / 'report.jsonl'})")
+    if prepare_urmp(paths.raw_urmp, paths.urmp_shards, jobs=jobs) != 0:
+        raise RuntimeError(f"preparing {paths.raw_urmp} produced no usable shards "
+                           f"(see {paths.urmp_shards / 'report.jsonl'})")
+    return paths
