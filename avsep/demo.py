@@ -17,10 +17,12 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def duet_pieces(urmp_shards: Path) -> list[str]:
+    """Names of the two-player pieces in prepared URMP shards."""
     from avsep.evaluation import index_urmp_shards
+    from data_prep.prepare.urmp import parse_piece_name
 
-    pieces = {segment.piece: segment.players for segment in index_urmp_shards(urmp_shards)}
-    return sorted(name for name, players in pieces.items() if players == 2)
+    pieces = {segment.piece for segment in index_urmp_shards(urmp_shards)}
+    return sorted(name for name in pieces if len(parse_piece_name(name)[2]) == 2)
 
 
 def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 15.0,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 COMPLETE_MARKER = "standin_complete.json"
+STANDIN_VAL_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ def ensure_standin(root: str | Path, preset: str = "bench", seed: int = 0,
         RuntimeError: when preparation produced no usable shards.
     """
     from data_prep.prepare import prepare_solos, prepare_urmp
+    from data_prep.prepare.settings import PrepareSettings
     from data_prep.synth import RunOptions, generate
 
     paths = standin_paths(root)
@@ -47,7 +49,10 @@ def ensure_standin(root: str | Path, preset: str = "bench", seed: int = 0,
         generate(Path(root) / "raw", preset, RunOptions(seed=seed, jobs=jobs))
         marker.write_text(json.dumps(wanted))
     print(f"preparing shards under {Path(root) / 'shards'}")
-    if prepare_solos(paths.raw_solos, paths.solos_shards, jobs=jobs) != 0:
+    # A larger validation share than real data's default, so that even the `tiny` stand-in
+    # (13 videos) has validation videos of several classes.
+    settings = PrepareSettings(val_fraction=STANDIN_VAL_FRACTION)
+    if prepare_solos(paths.raw_solos, paths.solos_shards, settings, jobs=jobs) != 0:
         raise RuntimeError(f"preparing {paths.raw_solos} produced no usable shards "
                            f"(see {paths.solos_shards / 'report.jsonl'})")
     if prepare_urmp(paths.raw_urmp, paths.urmp_shards, jobs=jobs) != 0:

@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from avsep.classes import class_index
 from avsep.data.clips import ClipSpec, ShardFormatError
+from avsep.devices import resolve_device
 from avsep.evaluation.oracle import IdealMaskSeparator
 from avsep.evaluation.reader import (
     SegmentEntry,
@@ -311,7 +312,7 @@ def evaluate_urmp(
     if device is None:
         parameter = next(iter(separator.parameters()), None)
         device = parameter.device if parameter is not None else torch.device("cpu")
-    device = torch.device(device)
+    device = resolve_device(device)
     separator = separator.to(device).eval()
     rank, world_size = 0, 1
     if torch.distributed.is_available() and torch.distributed.is_initialized():

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from avsep.data.clips import ClipSpec
+from avsep.devices import resolve_device
 from avsep.models import Separator
 
 
@@ -34,21 +35,6 @@ class InferenceModel:
     spec: ClipSpec
     device: torch.device
     source: str
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" -> cuda if available, else cpu; anything else as given."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return resolved
 
 
 def clip_spec_from_config(config: dict[str, Any] | None, sample_rate: int) -> ClipSpec:

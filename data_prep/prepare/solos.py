@@ -31,6 +31,7 @@ from data_prep.prepare.decode import (
     probe,
     resample,
     resize_short_side,
+    short_side_size,
 )
 from data_prep.prepare.report import NOTE, SKIPPED, Issue, UnitResult
 from data_prep.prepare.runner import RunContext, WorkUnit, decoder_threads
@@ -187,7 +188,8 @@ def process_solos_video(
         raise BadInput("silent", f"silent audio track (peak {level:.0f} dBFS)")
     audio = resample(native, info.audio.sample_rate, rate)
     del native
-    frames = FrameReader(path, threads=ctx.threads)
+    size = short_side_size(info.video.width, info.video.height, settings.short_side)
+    frames = FrameReader(path, threads=ctx.threads, size=size)
     end_s = min(len(audio) / rate, frames.end_s)
     result.source_seconds = end_s
 

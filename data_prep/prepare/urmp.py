@@ -73,6 +73,22 @@ def player_bounds(width: int, players: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(edges))
 
 
+def scaled_frame_size(width: int, height: int, players: int, short_side: int) -> tuple[int, int]:
+    """Size to decode a P-player frame at so that each player's column has `short_side`.
+
+    Scaling while decoding and then cutting columns equals cutting then scaling, up to the
+    filter's blur across a column edge (a pixel or two).
+
+    >>> scaled_frame_size(1920, 1080, 3, 256)  # portrait columns 640 x 1080 -> 256 x 432
+    (768, 432)
+    """
+    column = width / players
+    scale = short_side / min(column, height)
+    if column <= height:
+        return short_side * players, max(1, round(height * scale))
+    return max(1, round(width * scale)), short_side
+
+
 def discover_urmp(src: Path) -> list[WorkUnit]:
     """One work unit per piece folder of RAW (folders that do not parse are reported later)."""
     if not src.is_dir():
@@ -148,9 +164,17 @@ def process_urmp_piece(
         info = probe(folder / video_name)
         if info.video is None:
             raise BadInput("no_video", "no video stream")
-        frames = FrameReader(folder / video_name, threads=ctx.threads)
+        width, height = info.video.width, info.video.height
+        scaled = scaled_frame_size(width, height, players, settings.short_side)
+        frames = FrameReader(folder / video_name, threads=ctx.threads, size=scaled)
     except BadInput as exc:  # say which of the piece's files is concerned
         raise BadInput(exc.code, f"{video_name}: {exc}") from None
+    source_bounds = player_bounds(width, players)
+    bounds = player_bounds(scaled[0], players)  # the same columns in the decoded frames
+    if width % players:
+        result.issues.append(Issue(unit.source, NOTE, "uneven_width",
+                                   f"video width {width} is not a multiple of {players} "
+                                   "players: crop edges rounded"))
 
     mix = resample(mix_native, native_rate, rate)
     stems = np.stack([resample(s, native_rate, rate) for s in stems_native])
@@ -179,7 +203,6 @@ def process_urmp_piece(
                                     f"{settings.min_tail_s:g} s")
 
     piece_key = folder.name.replace(".", "-")  # webdataset splits member names at dots
-    bounds = None
     for segment, first in enumerate(starts):
         valid = min(clip, usable - first)
         start_s = first / rate
@@ -187,12 +210,6 @@ def process_urmp_piece(
         times = start_s + np.arange(num_frames) / settings.fps
         sample: dict = {"__key__": f"{piece_key}__seg{segment:04d}"}
         for i, image in enumerate(frames.read(frames.nearest_frames(times))):
-            if bounds is None:
-                bounds = player_bounds(image.shape[1], players)
-                if image.shape[1] % players:
-                    result.issues.append(Issue(unit.source, NOTE, "uneven_width",
-                                               f"video width {image.shape[1]} is not a multiple "
-                                               f"of {players} players: crop edges rounded"))
             for k, (x0, x1) in enumerate(bounds):
                 crop = resize_short_side(image[:, x0:x1], settings.short_side)
                 sample[f"p{k}.{i:03d}.jpg"] = encode_jpeg(crop, settings.jpeg_quality)
@@ -211,8 +228,8 @@ def process_urmp_piece(
             "sample_rate": rate,
             "fps": settings.fps,
             "num_frames": num_frames,
-            "crop_bounds_px": [list(b) for b in bounds],
-            "source_size": [int(bounds[-1][1]), int(info.video.height)],
+            "crop_bounds_px": [list(b) for b in source_bounds],
+            "source_size": [width, height],
             "source": f"{unit.source}/{video_name}",
         }
         writer.write(sample)
