@@ -192,7 +192,7 @@ class FrameReader:
     Args:
         path: the video file.
         threads: decoder threads (1 when several files are decoded in parallel).
-        size: (width, height) to scale frames to while decoding (libswscale, bicubic; about
+        size: (width, height) to scale frames to while decoding (FFmpeg's scaler; about
             twice as fast as converting full HD frames and resizing them afterwards), or
             None for the native size.
     """

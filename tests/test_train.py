@@ -1,0 +1,225 @@
+"""Training: data stream, mixing, the loop, exact resume, DDP on CPU, config errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+
+from avsep.checkpoint import load_checkpoint
+from avsep.cli import main as cli_main
+from avsep.config import load_config
+from avsep.data.clips import ClipSpec, augment_frames, clip_frame_indices
+from avsep.data.solos import MixtureGrouper, shard_urls, training_stream, validation_mixtures
+from avsep.mixing import IMAGENET_MEAN, IMAGENET_STD, FrameNormalize, MixSources
+from avsep.training import loop as loop_module
+from avsep.training.config import RunConfig
+from avsep.training.loop import NonFiniteLossError, num_sources_at, segment_bounds, train
+from avsep.training.step import MixAndSeparate
+from avsep.training.tracking import read_metrics
+
+TINY_OVERRIDES = [
+    "model.name=sop",
+    "model.kwargs={num_channels: 4, ngf: 8, depth: 4, vision_arch: tiny, pretrained: false}",
+    "data.num_workers=0", "data.image_size=32", "data.resize_short_side=36",
+    "data.val_mixtures=2",
+    "optim.optimizer=adam", "optim.lr_frame=0.001", "optim.weight_decay=0.0",
+    "train.batch_size=2", "train.epochs=1", "train.steps_per_epoch=8",
+    "train.checkpoint_every=4", "train.log_every=1", "train.wandb=disabled",
+]
+
+
+def tiny_config(shards: Path, *extra: str) -> RunConfig:
+    return load_config(RunConfig, None, TINY_OVERRIDES + [f"data.path={shards}", *extra])
+
+
+def train_losses(run_dir: Path) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in read_metrics(run_dir / "metrics.jsonl")
+            if r["kind"] == "train"}
+
+
+# ----------------------------------------------------------------------------- pure parts
+def test_curriculum_and_segments_by_hand():
+    config = load_config(RunConfig, None, ["train.checkpoint_every=10",
+                                           "data.curriculum=[[0, 2], [15, 3], [30, 4]]"])
+    assert [num_sources_at(config, s) for s in (0, 14, 15, 29, 30, 99)] == [2, 2, 3, 3, 4, 4]
+    # Segments are checkpoint_every long and also break where the source count changes.
+    assert segment_bounds(config, 0) == (0, 10)
+    assert segment_bounds(config, 12) == (10, 15)
+    assert segment_bounds(config, 15) == (15, 20)
+    assert segment_bounds(config, 21) == (20, 30)
+    assert segment_bounds(config, 30) == (30, 40)
+
+
+def test_mix_sources_sop_and_peak():
+    g = torch.Generator().manual_seed(0)
+    sources = torch.randn(3, 2, 1000, generator=g) * 0.3
+    mixer = MixSources("sop").train()
+    mix, scaled = mixer(sources, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(mix, scaled.sum(1))
+    gains = (scaled * 2 / sources.clamp(-1, 1)).median(dim=-1).values  # undo the /N
+    assert ((gains >= 0.5) & (gains < 1.5)).all()
+    mix_eval, scaled_eval = mixer.eval()(sources)
+    assert torch.allclose(scaled_eval, sources.clamp(-1, 1) / 2)
+    _, peaked = MixSources("peak")(torch.cat([sources, torch.zeros(3, 1, 1000)], dim=1))
+    assert torch.allclose(peaked[:, :2].abs().amax(-1), torch.full((3, 2), 1 / 3))
+    assert (peaked[:, 2] == 0).all()  # a silent source stays silent, no division by zero
+    with pytest.raises(ValueError, match=r"\(B, N, T\)"):
+        mixer(sources[0])
+
+
+def test_frame_normalize_matches_torchvision():
+    frames = torch.randint(0, 256, (2, 3, 3, 8, 8), dtype=torch.uint8)
+    ours = FrameNormalize()(frames)
+    for b in range(2):
+        for t in range(3):
+            ref = TF.normalize(frames[b, :, t].float() / 255, IMAGENET_MEAN, IMAGENET_STD)
+            assert torch.allclose(ours[b, :, t], ref, atol=1e-6)
+
+
+def test_clip_geometry_by_hand():
+    spec = ClipSpec()
+    # Centre sample 5 s in -> frame 40 at 8 fps; frames 24 apart (3 s), clamped to range.
+    assert clip_frame_indices(5 * 11025, 100, spec) == [16, 40, 64]
+    assert clip_frame_indices(1 * 11025, 100, spec) == [0, 8, 32]
+    assert clip_frame_indices(11 * 11025, 90, spec) == [64, 88, 89]
+    image = np.arange(300 * 400 * 3, dtype=np.uint8).reshape(300, 400, 3)
+    crop = augment_frames([image, image], ClipSpec(image_size=100), rng=None)
+    assert crop.shape == (3, 2, 100, 100)  # (C, T, S, S): centre crop of the resized frame
+
+
+def test_grouper_keeps_videos_and_classes_apart():
+    clips = [{"video_id": f"v{i}", "class_index": i % 3} for i in range(30)]
+    clips += [{"video_id": "v0", "class_index": 0}] * 3  # repeats of one video
+    groups = list(MixtureGrouper(3)(clips))
+    assert len(groups) >= 9
+    for group in groups:
+        assert len({c["class_index"] for c in group}) == 3
+        assert len({c["video_id"] for c in group}) == 3
+    with pytest.raises(ValueError, match="different classes"):
+        list(MixtureGrouper(2, max_pending=10)([{"video_id": f"v{i}", "class_index": 0}
+                                                 for i in range(20)]))
+
+
+# ----------------------------------------------------------------------------- on tiny shards
+def test_stream_batches_have_the_documented_shapes(prepared_tiny):
+    spec = ClipSpec(image_size=32, resize_short_side=36)
+    urls = shard_urls(prepared_tiny["solos"], "train")
+    batch = next(iter(training_stream(urls, spec, batch_size=3, num_sources=2, seed=0,
+                                      segment=0)))
+    assert batch["audio"].shape == (3, 2, 65535) and batch["audio"].dtype == torch.float32
+    assert batch["frames"].shape == (3, 2, 3, 3, 32, 32) and batch["frames"].dtype == torch.uint8
+    for classes, keys in zip(batch["class_index"].tolist(), batch["keys"]):
+        assert classes[0] != classes[1]
+        assert keys[0].split("__")[1] != keys[1].split("__")[1]  # different videos
+    assert batch["audio"].abs().amax(-1).min() > 0  # no silent (zero-filled) clip
+    again = next(iter(training_stream(urls, spec, 3, 2, seed=0, segment=0)))
+    assert again["keys"] == batch["keys"]  # a segment's stream is a function of its seed
+    other = next(iter(training_stream(urls, spec, 3, 2, seed=0, segment=1)))
+    assert other["keys"] != batch["keys"]
+
+
+def test_a_few_steps_on_one_batch_lower_the_loss(prepared_tiny):
+    torch.manual_seed(0)
+    config = tiny_config(prepared_tiny["solos"], "optim.lr_sound=0.01", "optim.lr_frame=0.01",
+                         "optim.lr_synthesizer=0.01")
+    spec = loop_module.clip_spec(config)
+    batch = next(iter(training_stream(shard_urls(prepared_tiny["solos"], "train"), spec, 2, 2,
+                                      seed=0, segment=0)))
+    model = loop_module.create_model(config.model.name, **config.model.kwargs)
+    step = MixAndSeparate(model).eval()  # eval: fixed gains, so the target does not move
+    model.train()
+    optimizer = loop_module.build_optimizer(model, config)
+    losses = []
+    for _ in range(12):
+        loss = step(model, batch, torch.device("cpu")).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_train_resume_matches_an_uninterrupted_run(prepared_tiny, tmp_path):
+    config = tiny_config(prepared_tiny["solos"])
+    summary = train(config, tmp_path / "a", progress=False)
+    assert summary["step"] == 8
+    files = {p.name for p in (tmp_path / "a").iterdir()}
+    assert {"checkpoint.pt", "best.pt", "config.yaml", "metrics.jsonl", "curves.png"} <= files
+    val = [r for r in read_metrics(tmp_path / "a" / "metrics.jsonl") if r["kind"] == "val"][-1]
+    assert math.isfinite(val["sdr"]) and math.isfinite(val["sdr_mixture"])
+
+    # Killed after step 6 (mid-segment: the segments are steps 0-3 and 4-7), resumed.
+    train(config, tmp_path / "b", progress=False, until_step=6)
+    _, state = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert state["step"] == 6
+    train(config, tmp_path / "b", progress=False)
+    a, b = train_losses(tmp_path / "a"), train_losses(tmp_path / "b")
+    assert sorted(a) == sorted(b) == list(range(1, 9))
+    for step in (7, 8):  # the first steps after the resume
+        assert b[step] == a[step], (step, a[step], b[step])
+
+
+def test_non_finite_loss_stops_with_the_step(prepared_tiny, tmp_path, monkeypatch):
+    original = MixAndSeparate.forward
+    calls = {"n": 0}
+
+    def poisoned(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        calls["n"] += 1
+        if self.training and calls["n"] == 3:
+            out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(MixAndSeparate, "forward", poisoned)
+    with pytest.raises(NonFiniteLossError, match="at step 3"):
+        train(tiny_config(prepared_tiny["solos"]), tmp_path, progress=False)
+
+
+def test_bad_set_key_is_named(tmp_path, capsys):
+    code = cli_main(["train", "--dataset", "solos", "--data", str(tmp_path), "--config", "demo",
+                     "--set", "train.bach_size=4", "--run-dir", str(tmp_path / "run")])
+    assert code == 2
+    assert "train.bach_size" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_shards_are_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no train shards"):
+        shard_urls(tmp_path, "train")
+
+
+def test_validation_set_is_fixed(prepared_tiny):
+    urls = shard_urls(prepared_tiny["solos"], "val")
+    spec = ClipSpec(image_size=32, resize_short_side=36)
+    first = validation_mixtures(urls, spec, num_sources=2, count=2, seed=3)
+    second = validation_mixtures(urls, spec, num_sources=2, count=2, seed=3)
+    assert first["keys"] == second["keys"]
+    assert torch.equal(first["audio"], second["audio"])
+
+
+def test_torchrun_two_processes_on_cpu(prepared_tiny, tmp_path):
+    run_dir = tmp_path / "ddp"
+    overrides = [x for o in TINY_OVERRIDES + ["train.steps_per_epoch=4"] for x in ("--set", o)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", "0", "-m", "avsep", "train", "--dataset", "solos",
+         "--data", str(prepared_tiny["solos"]), "--config", "demo", *overrides,
+         "--run-dir", str(run_dir)],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in run_dir.glob("*.pt")) == ["best.pt", "checkpoint.pt"]
+    _, state = load_checkpoint(run_dir / "checkpoint.pt")
+    assert state["step"] == 4
+    records = read_metrics(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]  # rank 0 only
+    assert json.loads(json.dumps(state["config"]))["train"]["batch_size"] == 2
