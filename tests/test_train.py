@@ -129,8 +129,8 @@ def test_stream_batches_have_the_documented_shapes(prepared_tiny):
 
 def test_a_few_steps_on_one_batch_lower_the_loss(prepared_tiny):
     torch.manual_seed(0)
-    config = tiny_config(prepared_tiny["solos"], "optim.lr_sound=0.01", "optim.lr_frame=0.01",
-                         "optim.lr_synthesizer=0.01")
+    config = tiny_config(prepared_tiny["solos"], "optim.lr_sound=0.003", "optim.lr_frame=0.003",
+                         "optim.lr_synthesizer=0.003")
     spec = loop_module.clip_spec(config)
     batch = next(iter(training_stream(shard_urls(prepared_tiny["solos"], "train"), spec, 2, 2,
                                       seed=0, segment=0)))
@@ -139,13 +139,14 @@ def test_a_few_steps_on_one_batch_lower_the_loss(prepared_tiny):
     model.train()
     optimizer = loop_module.build_optimizer(model, config)
     losses = []
-    for _ in range(12):
+    for _ in range(40):
         loss = step(model, batch, torch.device("cpu")).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.8 * losses[0], losses
+    # Measured: ~0.154 -> ~0.085 over 40 steps; a broken gradient path stays near 0.154.
+    assert sum(losses[-5:]) / 5 < 0.75 * losses[0], losses
 
 
 def test_train_resume_matches_an_uninterrupted_run(prepared_tiny, tmp_path):
