@@ -212,8 +212,8 @@ def test_torchrun_two_processes_on_cpu(prepared_tiny, tmp_path):
     overrides = [x for o in TINY_OVERRIDES + ["train.steps_per_epoch=4"] for x in ("--set", o)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", "0", "-m", "avsep", "train", "--dataset", "solos",
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "avsep", "train", "--dataset", "solos",
          "--data", str(prepared_tiny["solos"]), "--config", "demo", *overrides,
          "--run-dir", str(run_dir)],
         capture_output=True, text=True, env=env, timeout=600)
@@ -224,3 +224,25 @@ def test_torchrun_two_processes_on_cpu(prepared_tiny, tmp_path):
     records = read_metrics(run_dir / "metrics.jsonl")
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]  # rank 0 only
     assert json.loads(json.dumps(state["config"]))["train"]["batch_size"] == 2
+
+
+def test_init_from_starts_a_run_from_given_weights(prepared_tiny, tmp_path):
+    from avsep import create_model
+    from avsep.checkpoint import save_checkpoint
+
+    config = tiny_config(prepared_tiny["solos"])
+    source = create_model(config.model.name, **config.model.kwargs)
+    save_checkpoint(tmp_path / "imported.pt", source, step=0, config={})
+    loaded, _ = load_checkpoint(tmp_path / "imported.pt")
+    # One step at learning rate 0: the parameters must still be the imported ones.
+    started = tiny_config(prepared_tiny["solos"], f"train.init_from={tmp_path / 'imported.pt'}",
+                          "train.steps_per_epoch=1", "optim.lr_sound=0.0", "optim.lr_frame=0.0",
+                          "optim.lr_synthesizer=0.0")
+    train(started, tmp_path / "run", progress=False)
+    model, _ = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    for name, value in loaded.named_parameters():
+        assert torch.equal(dict(model.named_parameters())[name], value), name
+    wrong = tiny_config(prepared_tiny["solos"], f"train.init_from={tmp_path / 'imported.pt'}",
+                        "model.kwargs.ngf=16")
+    with pytest.raises(ValueError, match="does not fit"):
+        train(wrong, tmp_path / "run2", progress=False)

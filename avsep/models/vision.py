@@ -116,6 +116,9 @@ class TinyBackbone(nn.Module):
         return self.layers(images)
 
 
+_ACTIVATIONS = {"sigmoid": torch.sigmoid, "relu": torch.relu, "none": lambda x: x}
+
+
 class DilatedResNetVision(nn.Module):
     """Frames -> K visual channels, pooled (SoP vector) and per location.
 
@@ -125,6 +128,11 @@ class DilatedResNetVision(nn.Module):
         pretrained: initialise the ResNet from ImageNet weights when found offline (see
             `imagenet_weights_path`); if none are found, warn and keep the random init.
         weights_path: an explicit ImageNet ResNet-18 state-dict file.
+        activation: applied to the pooled and the per-location features: "sigmoid" (the
+            original's default `img_activation`), "relu" or "none" (other choices the
+            original offers). Without ImageNet features a sigmoid tends to saturate to the
+            same 0/1 vector for every image early in training (no gradient reaches the
+            vision net any more); "none" avoids that when training from scratch.
 
     Shapes:
         forward(frames (B, 3, T, H, W)) -> VisualFeatures(pooled (B, K), spatial (B, K, h, w))
@@ -137,8 +145,13 @@ class DilatedResNetVision(nn.Module):
         arch: str = "resnet18",
         pretrained: bool = False,
         weights_path: str | None = None,
+        activation: str = "sigmoid",
     ) -> None:
         super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"unknown visual activation {activation!r} "
+                             f"(known: {', '.join(_ACTIVATIONS)})")
+        self.activation = _ACTIVATIONS[activation]
         if arch == "resnet18":
             self.backbone: nn.Module = DilatedResNet18()
             if pretrained:
@@ -186,8 +199,8 @@ class DilatedResNetVision(nn.Module):
     def forward(self, frames: torch.Tensor) -> VisualFeatures:
         features = self.feature_map(frames)
         over_time = features.amax(dim=2)
-        # Sigmoid after max pooling, as the original (the two commute: sigmoid is monotonic).
+        # Activation after max pooling, as the original (they commute: all are monotonic).
         return VisualFeatures(
-            pooled=torch.sigmoid(over_time.amax(dim=(2, 3))),
-            spatial=torch.sigmoid(over_time),
+            pooled=self.activation(over_time.amax(dim=(2, 3))),
+            spatial=self.activation(over_time),
         )

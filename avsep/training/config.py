@@ -62,7 +62,9 @@ class OptimConfig:
 class TrainConfig:
     """The loop. `batch_size` is global (split over ranks); an epoch is `steps_per_epoch`
     optimiser steps; validation runs at each epoch's end; checkpoints every
-    `checkpoint_every` steps and at the end. `max_minutes` stops early (with a checkpoint)."""
+    `checkpoint_every` steps and at the end. `max_minutes` stops early (with a checkpoint).
+    `init_from`: a checkpoint (e.g. the original SoP weights imported with `avsep import-sop`)
+    whose weights start a new run (fine-tuning); ignored when the run resumes."""
 
     batch_size: int = 80
     epochs: int = 100
@@ -76,6 +78,7 @@ class TrainConfig:
     compile: bool = False
     wandb: Literal["online", "offline", "disabled"] = "offline"
     wandb_project: str = "avsep"
+    init_from: str = ""
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,17 @@ def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool,
         step, best_val = int(state["step"]), float(state.get("best_val_loss", math.inf))
         if info.is_main:
             print(f"resuming from {checkpoint_path} at step {step}", file=sys.stderr)
+    elif t.init_from:
+        initial, _ = load_checkpoint(t.init_from, map_location=info.device)
+        try:
+            model.load_state_dict(initial.state_dict())
+        except RuntimeError as exc:
+            raise ValueError(
+                f"train.init_from={t.init_from} holds {initial.model_name} "
+                f"{initial.model_kwargs}, which does not fit the configured {model.model_name} "
+                f"{model.model_kwargs}; set model.name/model.kwargs to match ({exc})") from None
+        if info.is_main:
+            print(f"initialised from {t.init_from}", file=sys.stderr)
     if info.device.type == "cuda" and t.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
