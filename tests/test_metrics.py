@@ -1,4 +1,5 @@
-"""Tests for avsep.metrics: BSS-eval against mir_eval, SI-SDR by hand, silence and summaries."""
+"""Tests for avsep.metrics: BSS-eval against mir_eval (one or several estimate sets), SI-SDR by
+hand, silence and summaries."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from avsep.metrics import _solve, bss_eval_sources, is_silent, si_sdr, summarize
+from avsep.metrics import (
+    _solve,
+    bss_eval_sources,
+    bss_eval_sources_sets,
+    is_silent,
+    si_sdr,
+    summarize,
+)
 
 mir_eval_separation = pytest.importorskip("mir_eval.separation")
 
@@ -204,6 +212,129 @@ def test_perfect_estimate_saturates_at_float64_precision() -> None:
 def test_bad_input_is_rejected_clearly(references, estimates, message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         bss_eval_sources(references, estimates)
+
+
+def estimate_sets_of(rng: np.random.Generator, references: np.ndarray) -> np.ndarray:
+    """Four estimate sets (4, ..., N, T) like an evaluation's methods: a rough model, the
+    mixture itself, and two better estimates with little leakage."""
+    flat = references.reshape(-1, *references.shape[-2:])
+    sets = [
+        [degrade(rng, item, leakage=0.4, noise=0.5) for item in flat],
+        [np.repeat(item.sum(0, keepdims=True), item.shape[0], axis=0) for item in flat],
+        [degrade(rng, item, leakage=0.1, noise=0.1) for item in flat],
+        [degrade(rng, item, leakage=0.05, noise=0.2) for item in flat],
+    ]
+    return np.stack([np.stack(s).reshape(references.shape) for s in sets])
+
+
+def assert_set_equals_separate(shared: np.ndarray, separate: np.ndarray, mixture: bool) -> None:
+    """One set's shared metrics (3, ..., N) equal a separate call's. The mixture lies in the
+    span of the references, so its SAR is float64 round-off: only required to be huge."""
+    checked = 2 if mixture else 3
+    np.testing.assert_allclose(shared[:checked], separate[:checked], rtol=0, atol=1e-9)
+    if mixture:
+        kept = ~np.isnan(separate[2])
+        assert (shared[2][kept] > 140).all() and (separate[2][kept] > 140).all()
+        assert np.array_equal(np.isnan(shared[2]), np.isnan(separate[2]))
+
+
+def sets_metrics(references: np.ndarray, estimate_sets: np.ndarray,
+                 chunk_size: int = 8) -> np.ndarray:
+    """Our shared-factorisation (SDR, SIR, SAR) as one array of shape (3, M, ..., N)."""
+    result = bss_eval_sources_sets(torch.from_numpy(references),
+                                   torch.from_numpy(estimate_sets), chunk_size=chunk_size)
+    return np.stack([result[name].numpy() for name in ("sdr", "sir", "sar")])
+
+
+@pytest.mark.parametrize(("batch_shape", "num_sources", "chunk_size"),
+                         [((3,), 2, 2), ((2, 1), 3, 8), ((), 1, 8)])
+def test_sets_equal_separate_calls_per_set(batch_shape: tuple[int, ...], num_sources: int,
+                                           chunk_size: int) -> None:
+    rng = np.random.default_rng(20 + num_sources)
+    references = rng.standard_normal((*batch_shape, num_sources, 5000))
+    estimate_sets = estimate_sets_of(rng, references)
+    shared = sets_metrics(references, estimate_sets, chunk_size)
+    assert shared.shape == (3, 4, *batch_shape, num_sources)
+    for m in range(4):
+        separate = our_metrics(references, estimate_sets[m])
+        assert_set_equals_separate(shared[:, m], separate, mixture=m == 1)
+    if num_sources == 1:
+        assert (shared[1] == math.inf).all()
+
+
+def test_sets_match_mir_eval() -> None:
+    rng = np.random.default_rng(24)
+    references = np.stack([harmonic_line(rng, 16384) for _ in range(2)])
+    estimate_sets = estimate_sets_of(rng, references)
+    shared = sets_metrics(references, estimate_sets)
+    for m in range(4):
+        expected = mir_eval_metrics(references, estimate_sets[m])
+        checked = 2 if m == 1 else 3  # the mixture's SAR is round-off in both
+        np.testing.assert_allclose(shared[:checked, m], expected[:checked], rtol=0,
+                                   atol=TOLERANCE_DB)
+
+
+def test_silent_estimate_in_one_set_affects_only_that_set() -> None:
+    rng = np.random.default_rng(25)
+    references = rng.standard_normal((2, 2, 6000))
+    estimate_sets = estimate_sets_of(rng, references)
+    before = sets_metrics(references, estimate_sets)
+    estimate_sets[2, 1, 0] = 0.0  # set 2, item 1, source 0
+    after = sets_metrics(references, estimate_sets)
+    silent = np.zeros(before.shape[1:], dtype=bool)
+    silent[2, 1, 0] = True
+    assert np.isnan(after[:, silent]).all()
+    assert not np.isnan(after[:, ~silent]).any()
+    # The mixture set (1) keeps its round-off SAR out of the comparison.
+    compared = ~silent
+    compared[1] = False
+    np.testing.assert_allclose(after[:, compared], before[:, compared], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(after[:2, 1], before[:2, 1], rtol=0, atol=1e-9)
+
+
+def test_silent_reference_gives_nan_in_every_set() -> None:
+    rng = np.random.default_rng(26)
+    references = rng.standard_normal((3, 6000))
+    estimate_sets = estimate_sets_of(rng, references)
+    references[1] = 0.0
+    shared = sets_metrics(references, estimate_sets)
+    assert np.isnan(shared[:, :, 1]).all()
+    for m in range(4):
+        separate = our_metrics(references, estimate_sets[m])
+        # Set 1 is the mixture of the sources before one was silenced: no longer in the
+        # span of the references, so its SAR is an ordinary number here.
+        assert_set_equals_separate(shared[:, m], separate, mixture=False)
+
+
+def test_empty_set_or_batch_axis_gives_empty_results() -> None:
+    result = bss_eval_sources_sets(torch.ones(2, 3, 100), torch.ones(0, 2, 3, 100))
+    assert {name: tuple(value.shape) for name, value in result.items()} == {
+        "sdr": (0, 2, 3), "sir": (0, 2, 3), "sar": (0, 2, 3)}
+    result = bss_eval_sources(torch.ones(0, 2, 100), torch.ones(0, 2, 100))
+    assert [tuple(value.shape) for value in result.values()] == [(0, 2)] * 3
+
+
+@pytest.mark.parametrize(
+    ("references", "estimate_sets", "message"),
+    [
+        (torch.zeros(2, 100), torch.zeros(2, 100), r"estimate_sets must have shape \(M, \.\.\."),
+        (torch.zeros(2, 100), torch.zeros(4, 3, 100),
+         (r"\(M, \*references.shape\) = \(M, 2, 100\); got references \(2, 100\) and "
+          r"estimate_sets \(4, 3, 100\)")),
+        (torch.zeros(5, 2, 100), torch.zeros(5, 2, 100), r"\(M, 5, 2, 100\)"),
+        (torch.zeros(100), torch.zeros(4, 100), r"references must have shape \(\.\.\., N, T\)"),
+        (torch.zeros(2, 0), torch.zeros(4, 2, 0), "at least one source and one sample"),
+        (torch.zeros(2, 100), torch.zeros(4, 2, 100, dtype=torch.complex64), "must be real"),
+        (torch.zeros(2, 100), np.zeros((4, 2, 100)), "estimate_sets must be a torch.Tensor"),
+    ],
+    ids=["no-set-axis", "shape-mismatch", "batch-taken-as-sets", "one-dim", "no-samples",
+         "complex", "numpy"],
+)
+def test_bad_sets_input_is_rejected_clearly(references, estimate_sets, message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        bss_eval_sources_sets(references, estimate_sets)
+    with pytest.raises(ValueError, match="chunk_size must be at least 1"):
+        bss_eval_sources_sets(torch.ones(2, 100), torch.ones(4, 2, 100), chunk_size=0)
 
 
 def test_singular_system_falls_back_to_least_squares() -> None:

@@ -67,7 +67,7 @@ def test_mix_sources_sop_and_peak():
     assert torch.allclose(mix, scaled.sum(1))
     gains = (scaled * 2 / sources.clamp(-1, 1)).median(dim=-1).values  # undo the /N
     assert ((gains >= 0.5) & (gains < 1.5)).all()
-    mix_eval, scaled_eval = mixer.eval()(sources)
+    _, scaled_eval = mixer.eval()(sources)
     assert torch.allclose(scaled_eval, sources.clamp(-1, 1) / 2)
     _, peaked = MixSources("peak")(torch.cat([sources, torch.zeros(3, 1, 1000)], dim=1))
     assert torch.allclose(peaked[:, :2].abs().amax(-1), torch.full((3, 2), 1 / 3))
@@ -216,7 +216,7 @@ def test_torchrun_two_processes_on_cpu(prepared_tiny, tmp_path):
          "-m", "avsep", "train", "--dataset", "solos",
          "--data", str(prepared_tiny["solos"]), "--config", "demo", *overrides,
          "--run-dir", str(run_dir)],
-        capture_output=True, text=True, env=env, timeout=600)
+        check=False, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in run_dir.glob("*.pt")) == ["best.pt", "checkpoint.pt"]
     _, state = load_checkpoint(run_dir / "checkpoint.pt")

@@ -10,6 +10,7 @@ the device (see `avsep.mixing.FrameNormalize`).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import random
@@ -41,6 +42,17 @@ class ClipSpec:
     frame_stride: int = 24
     image_size: int = 224
     resize_short_side: int = 246
+
+
+def clip_spec_from_config(config: dict | None) -> ClipSpec:
+    """The clip geometry a checkpoint was trained with, from its saved config's `data`
+    section; Sound of Pixels defaults for whatever is absent (e.g. imported original
+    weights, whose config has no training keys)."""
+    data = (config or {}).get("data") or {}
+    if not isinstance(data, dict):
+        data = {}
+    names = {f.name for f in dataclasses.fields(ClipSpec)}
+    return ClipSpec(**{k: data[k] for k in names if k in data})
 
 
 class ShardFormatError(ValueError):

@@ -9,6 +9,7 @@
     print(result.summary()["overall"]["scores"]["model"]["sdr"])
 """
 
+from avsep.data.clips import clip_spec_from_config
 from avsep.evaluation.oracle import IdealMaskSeparator
 from avsep.evaluation.reader import NoUrmpShardsError, UrmpSegment, index_urmp_shards
 from avsep.evaluation.report import format_markdown, format_table, write_results
@@ -16,7 +17,6 @@ from avsep.evaluation.summary import METHODS, METRICS, PairScore, summarize_pair
 from avsep.evaluation.urmp import (
     SKIP_REASONS,
     EvaluationResult,
-    clip_spec_from_config,
     evaluate_urmp,
 )
 

@@ -49,27 +49,13 @@ from avsep.evaluation.reader import (
     select_pieces,
 )
 from avsep.evaluation.summary import METHODS, OK, PairScore, summarize_pairs
-from avsep.metrics import bss_eval_sources, is_silent, si_sdr
+from avsep.metrics import bss_eval_sources_sets, is_silent, si_sdr
 from avsep.mixing import FrameNormalize
 from avsep.training import distributed
 
 SKIP_REASONS = ("silent_reference", "silent_estimate", "silent_baseline_estimate")
 SOP_FRAMES = ClipSpec()
 """Sound of Pixels frame geometry: 3 frames, 24 apart at 8 fps, 224 x 224."""
-
-
-def clip_spec_from_config(config: dict | None) -> ClipSpec:
-    """Frame geometry from a checkpoint's saved config (`config["data"]`), with the Sound of
-    Pixels defaults (224 px, 3 frames, stride 24) for whatever is absent (e.g. imported
-    original weights, whose config has no training keys)."""
-    data = (config or {}).get("data") or {}
-    if not isinstance(data, dict):
-        return SOP_FRAMES
-    return ClipSpec(
-        image_size=int(data.get("image_size", SOP_FRAMES.image_size)),
-        num_frames=int(data.get("num_frames", SOP_FRAMES.num_frames)),
-        frame_stride=int(data.get("frame_stride", SOP_FRAMES.frame_stride)),
-    )
 
 
 @dataclass
@@ -231,10 +217,12 @@ class SegmentScorer:
         for length in sorted(lengths):
             chosen = [b for b, (s, st) in enumerate(zip(segments, status))
                       if st == OK and s.valid_samples == length]
-            ests = stacked[chosen, ..., :length]
-            refs = stems[chosen, None, :, :length].expand_as(ests)
-            metrics = bss_eval_sources(refs, ests)
-            metrics["si_sdr"] = si_sdr(refs, ests)
+            ests = stacked[chosen, ..., :length]  # (G, M, P, T)
+            refs = stems[chosen, :, :length]  # (G, P, T)
+            # One factorisation per segment serves all methods: they share the references.
+            metrics = bss_eval_sources_sets(refs, ests.movedim(1, 0))  # (M, G, P)
+            metrics = {name: value.movedim(0, 1) for name, value in metrics.items()}
+            metrics["si_sdr"] = si_sdr(refs.unsqueeze(1).expand_as(ests), ests)
             metrics = {name: value.cpu() for name, value in metrics.items()}  # (G, M, P)
             for g, b in enumerate(chosen):
                 scores[b] = {name: value[g] for name, value in metrics.items()}

@@ -10,11 +10,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from avsep.data.clips import ClipSpec
+from avsep.data.clips import ClipSpec, clip_spec_from_config
 from avsep.devices import resolve_device
 from avsep.models import Separator
 
@@ -37,14 +36,6 @@ class InferenceModel:
     source: str
 
 
-def clip_spec_from_config(config: dict[str, Any] | None, sample_rate: int) -> ClipSpec:
-    """The ClipSpec of a training config dict (its `data` section); defaults elsewhere."""
-    data = (config or {}).get("data", {}) or {}
-    names = {f.name for f in dataclasses.fields(ClipSpec)}
-    values = {k: data[k] for k in names if k in data and k != "sample_rate"}
-    return ClipSpec(sample_rate=sample_rate, **values)
-
-
 def prepare_model(
     model: Separator | str | Path | InferenceModel,
     device: str | torch.device = "auto",
@@ -65,7 +56,8 @@ def prepare_model(
         from avsep.checkpoint import load_checkpoint
 
         separator, payload = load_checkpoint(model, map_location="cpu")
-        spec = spec or clip_spec_from_config(payload.get("config"), separator.sample_rate)
+        spec = spec or dataclasses.replace(clip_spec_from_config(payload.get("config")),
+                                           sample_rate=separator.sample_rate)
         source = str(model)
     else:
         separator = model

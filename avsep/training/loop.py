@@ -108,7 +108,7 @@ def autocast_dtype(config: RunConfig, device: torch.device):
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+        out = subprocess.run(["git", "rev-parse", "HEAD"], check=False, capture_output=True, text=True,
                              cwd=Path(__file__).resolve().parent, timeout=5)
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):

@@ -63,7 +63,7 @@ def _start_wandb(run_dir: Path, config: dict, mode: str, project: str):
         try:
             return wandb.init(project=project, dir=str(run_dir), config=config, mode=attempt,
                               settings=settings, resume="allow", id=_run_id(run_dir))
-        except Exception as exc:  # wandb raises many types when it cannot reach its server
+        except Exception as exc:  # noqa: BLE001 - wandb raises many types when offline
             print(f"warning: wandb {attempt} failed to start ({exc}); "
                   + ("falling back to offline" if attempt == "online" else "logging locally only"),
                   file=sys.stderr)

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from avsep.metrics import bss_eval_sources, is_silent
+from avsep.metrics import bss_eval_sources_sets, is_silent
 from avsep.training import distributed
 
 
@@ -38,12 +38,12 @@ def validate(separator, step_fn, val_set: dict, info, batch_size: int, amp=None)
         skipped += int(skip.sum())
         keep = ~skip
         if keep.any():
-            scores = bss_eval_sources(refs[keep], estimates[keep])
             mixture = out.mix[keep].unsqueeze(1).expand_as(refs[keep])
-            baseline = bss_eval_sources(refs[keep], mixture.contiguous())
+            # One factorisation per segment scores the separation and the mixture baseline.
+            scores = bss_eval_sources_sets(refs[keep], torch.stack([estimates[keep], mixture]))
             for name in ("sdr", "sir", "sar"):
-                metrics[name].extend(scores[name].flatten().tolist())
-            metrics["sdr_mixture"].extend(baseline["sdr"].flatten().tolist())
+                metrics[name].extend(scores[name][0].flatten().tolist())
+            metrics["sdr_mixture"].extend(scores["sdr"][1].flatten().tolist())
     gathered = distributed.gather_objects((losses, metrics, skipped))
     all_losses = [x for g in gathered for x in g[0]]
     merged = {k: [v for g in gathered for v in g[1][k]] for k in metrics}
