@@ -371,9 +371,10 @@ def test_ranks_split_segments_and_merge_to_the_single_process_result(shards, res
     for ours, reference in zip(merged.scored_pairs, result.scored_pairs):
         for method, values in reference.scores.items():
             for metric, value in values.items():
-                if method == "mixture" and metric == "sar":
-                    # The mixture lies in the references' span: its SAR is float64 round-off
-                    # (~130-156 dB) and depends on how segments are batched.
+                if metric == "sar" and value > 100:
+                    # An estimate inside the references' span (the mixture, or a random
+                    # model whose masks pass the mixture through) has an SAR of float64
+                    # round-off (~130-156 dB) that depends on how segments are batched.
                     assert ours.scores[method][metric] > 100
                     continue
                 assert ours.scores[method][metric] == pytest.approx(value, abs=1e-6)
