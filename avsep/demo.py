@@ -46,7 +46,9 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
     print(f"training the demo model in {run_dir} (at most {minutes:g} minutes)")
     train_summary = train(run_config, run_dir, device=device)
 
-    model, checkpoint = load_checkpoint(run_dir / "checkpoint.pt", map_location="cpu")
+    # The checkpoint with the lowest validation loss (training on the stand-in is noisy).
+    chosen = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "checkpoint.pt"
+    model, checkpoint = load_checkpoint(chosen, map_location="cpu")
     duets = duet_pieces(paths.urmp_shards)
     print(f"evaluating on {len(duets)} held-out stand-in URMP duets")
     result = evaluate_urmp(model, paths.urmp_shards, root / "demo" / "evaluation",
@@ -57,7 +59,7 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
     video = paths.raw_urmp / duets[0] / f"Vid_{duets[0]}.mp4"
     heatmap_dir = root / "demo" / "heatmap"
     print(f"rendering a localization heatmap of {video.name} into {heatmap_dir}")
-    localization = localize_video(video, run_dir / "checkpoint.pt", device=device)
+    localization = localize_video(video, chosen, device=device)
     rendered = render_localization(localization, video, heatmap_dir)
 
     figures = {
