@@ -23,7 +23,7 @@ from tqdm import tqdm
 from avsep import create_model
 from avsep.checkpoint import load_checkpoint, save_checkpoint
 from avsep.config import save_config, to_dict
-from avsep.data.clips import ClipSpec
+from avsep.data.clips import ClipSpec, clip_spec_from_config
 from avsep.data.solos import shard_urls, stream_seed, training_loader, validation_mixtures
 from avsep.training import distributed
 from avsep.training.config import RunConfig
@@ -40,10 +40,8 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def clip_spec(config: RunConfig) -> ClipSpec:
-    d = config.data
-    return ClipSpec(clip_samples=d.clip_samples, num_frames=d.num_frames,
-                    frame_stride=d.frame_stride, image_size=d.image_size,
-                    resize_short_side=d.resize_short_side)
+    """The clip geometry of a training config (the same reading checkpoints get)."""
+    return clip_spec_from_config(to_dict(config))
 
 
 def num_sources_at(config: RunConfig, step: int) -> int:
