@@ -108,6 +108,50 @@ def test_vision_net_dilates_only_layer4_and_pools_max_then_sigmoid(sop_default):
     assert torch.allclose(out.pooled, out.spatial.amax(dim=(2, 3)))
 
 
+@pytest.mark.parametrize("activation", ["none", "relu"])
+def test_visual_batch_norm_is_a_batchnorm_of_the_pooled_vectors(activation):
+    vision = DilatedResNetVision(8, arch="tiny", activation=activation, norm="batch")
+    reference = torch.nn.BatchNorm1d(8)
+    frames = torch.randn(6, 3, 2, 48, 48, generator=torch.Generator().manual_seed(2))
+    act = torch.relu if activation == "relu" else (lambda x: x)
+    with torch.no_grad():
+        for _ in range(3):  # training mode: batch statistics, running statistics updated
+            out = vision.train()(frames)
+            raw = vision.feature_map(frames)
+            expected = reference.train()(act(raw.amax(dim=(2, 3, 4))))
+            assert torch.allclose(out.pooled, expected, atol=1e-5)
+        assert torch.allclose(vision.norm.running_mean, reference.running_mean, atol=1e-6)
+        vision.norm.weight.uniform_(0.5, 2.0)
+        vision.norm.bias.normal_()
+        reference.load_state_dict(vision.norm.state_dict())
+        out = vision.eval()(frames)
+        raw = vision.feature_map(frames)
+        # Evaluation: the pooled vector is the running-statistics BatchNorm of the max, and
+        # each location goes through the same affine map, so (with positive scales) the best
+        # location still equals the pooled vector.
+        assert torch.allclose(out.pooled, reference.eval()(act(raw.amax(dim=(2, 3, 4)))),
+                              atol=1e-5)
+        assert torch.allclose(out.pooled, out.spatial.amax(dim=(2, 3)), atol=1e-5)
+    with pytest.raises(ValueError, match="unknown visual norm 'layer'"):
+        DilatedResNetVision(8, arch="tiny", norm="layer")
+    with pytest.raises(ValueError, match="unknown visual activation 'tanh'"):
+        DilatedResNetVision(8, arch="tiny", activation="tanh")
+
+
+def test_visual_norm_survives_a_checkpoint_round_trip(tmp_path):
+    from avsep.checkpoint import load_checkpoint, save_checkpoint
+
+    model = avsep.create_model("avsep_unittest", visual_activation="none", visual_norm="batch")
+    model.train()(model.spectrogram(_mix(3)), _frames(3, 2))  # moves the running statistics
+    save_checkpoint(tmp_path / "m.pt", model, step=1)
+    loaded, _ = load_checkpoint(tmp_path / "m.pt")
+    assert loaded.model_kwargs["visual_norm"] == "batch"
+    assert torch.equal(loaded.vision.norm.running_var, model.vision.norm.running_var)
+    model.eval(), loaded.eval()
+    assert torch.allclose(loaded.separate(_mix(2), _frames(2, 2)),
+                          model.separate(_mix(2), _frames(2, 2)), atol=1e-6)
+
+
 def test_vision_net_loads_imagenet_weights_from_env_and_warns_when_absent(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.delenv("AVSEP_RESNET18_WEIGHTS", raising=False)

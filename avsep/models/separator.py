@@ -236,6 +236,8 @@ class SoundOfPixels(Separator):
         weighted_loss: weight the loss per bin with log1p(|mix|) (the released model did).
         visual_activation: "sigmoid" (the original), "relu" or "none", applied to the
             visual features (see `DilatedResNetVision`).
+        visual_norm: "none" (the original) or "batch", a BatchNorm of the visual vectors
+            (see `DilatedResNetVision`); helps training from scratch.
 
     Condition: frames (B, N, 3, T_frames, H, W), ImageNet-normalised RGB, T_frames = 3 and
     224 x 224 by default (any size works; the visual map is ceil(H/16) x ceil(W/16)).
@@ -259,6 +261,7 @@ class SoundOfPixels(Separator):
         output_activation: Literal["sigmoid", "relu"] = "sigmoid",
         weighted_loss: bool = True,
         visual_activation: Literal["sigmoid", "relu", "none"] = "sigmoid",
+        visual_norm: Literal["none", "batch"] = "none",
     ) -> None:
         super().__init__(
             mask_type=mask_type, complementary=complementary,
@@ -277,11 +280,11 @@ class SoundOfPixels(Separator):
             "vision_arch": vision_arch, "pretrained": pretrained, "weights_path": weights_path,
             "mask_type": mask_type, "complementary": complementary,
             "output_activation": output_activation, "weighted_loss": weighted_loss,
-            "visual_activation": visual_activation,
+            "visual_activation": visual_activation, "visual_norm": visual_norm,
         }
         self.output_activation = output_activation
         self.vision = DilatedResNetVision(num_channels, vision_arch, pretrained, weights_path,
-                                          visual_activation)
+                                          visual_activation, visual_norm)
         self.audio_net = AudioUNet(depth=depth, ngf=ngf, out_channels=num_channels)
         self.synthesizer = Synthesizer(num_channels)
 
