@@ -352,9 +352,16 @@ def _bss_eval_flat(refs: Tensor, ests: Tensor) -> dict[str, Tensor]:
 
 
 def _solve(matrices: Tensor, rhs: Tensor) -> Tensor:
-    """Batched `matrices^-1 rhs`; singular systems fall back to the minimum-norm least-squares
-    solution, as mir_eval falls back to `lstsq`."""
-    solution, info = torch.linalg.solve_ex(matrices, rhs)
+    """Batched `matrices^-1 rhs` for symmetric positive (semi-)definite Gram matrices.
+
+    Cholesky rather than LU: with MKL, batched LU of large float64 matrices returns corrupt
+    pivots once `torch.set_num_threads(n > 1)` has been called (seen with torch 2.11 on
+    512 x 512 systems: `linalg.solve` then fails, or could return garbage), and Cholesky is
+    cheaper. Systems that are not numerically positive definite fall back to the
+    minimum-norm least-squares solution, as mir_eval falls back to `lstsq`.
+    """
+    factor, info = torch.linalg.cholesky_ex(matrices)
+    solution = torch.cholesky_solve(rhs, factor)
     failed = info != 0
     if bool(failed.any()):
         solution[failed] = torch.linalg.pinv(matrices[failed], hermitian=True) @ rhs[failed]

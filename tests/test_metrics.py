@@ -348,6 +348,24 @@ def test_singular_system_falls_back_to_least_squares() -> None:
         np.testing.assert_allclose(solution[index].numpy(), expected, atol=1e-12)
 
 
+def test_batched_solve_is_right_with_several_threads() -> None:
+    """Batched LU of 512 x 512 float64 systems returned corrupt pivots with MKL after
+    torch.set_num_threads(2) (BSS-eval's 512-tap Gram matrices); the solve must not."""
+    generator = torch.Generator().manual_seed(3)
+    factors = torch.randn(4, 512, 1024, generator=generator, dtype=torch.float64)
+    matrices = factors @ factors.transpose(-1, -2)
+    rhs = torch.randn(4, 512, 3, generator=generator, dtype=torch.float64)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        solution = _solve(matrices, rhs)
+    finally:
+        torch.set_num_threads(previous)
+    for index in range(4):
+        expected = np.linalg.solve(matrices[index].numpy(), rhs[index].numpy())
+        np.testing.assert_allclose(solution[index].numpy(), expected, rtol=1e-7, atol=1e-9)
+
+
 def test_si_sdr_matches_hand_computation() -> None:
     rng = np.random.default_rng(13)
     references = rng.standard_normal((4, 3000))

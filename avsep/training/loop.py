@@ -259,8 +259,11 @@ def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool,
                               "data_wait_s": data_wait,
                               "num_sources": num_sources_at(config, step - 1)}
                     tracker.log(record)
-                    bar.set_postfix(loss=f"{record['loss']:.4f}",
-                                    mix_per_s=f"{record['mixtures_per_s']:.1f}")
+                    postfix = {"loss": f"{record['loss']:.4f}",
+                               "mix_per_s": f"{record['mixtures_per_s']:.1f}"}
+                    if math.isfinite(deadline):  # the bar's ETA counts all epochs, not this
+                        postfix["time_left"] = f"{max(deadline - time.monotonic(), 0) / 60:.1f}min"
+                    bar.set_postfix(postfix)
                     window_loss, window_count, window_start = 0.0, 0, time.monotonic()
                 if step % t.steps_per_epoch == 0 or step == total_steps:
                     last_val = validate(separator, step_fn, val_set, info, local_batch, amp)
