@@ -16,6 +16,10 @@ COMPLETE_MARKER = "standin_complete.json"
 STANDIN_VAL_FRACTION = 0.2
 
 
+class StandinMismatchError(RuntimeError):
+    """The stand-in folder was generated with settings other than the requested ones."""
+
+
 @dataclass(frozen=True)
 class StandinPaths:
     raw_solos: Path
@@ -35,16 +39,28 @@ def ensure_standin(root: str | Path, preset: str = "bench", seed: int = 0,
     """Generate (once) and prepare (resumably) the stand-in of `preset` under `root`.
 
     Raises:
+        StandinMismatchError: `root` holds a stand-in made with other settings.
         RuntimeError: when preparation produced no usable shards.
     """
     from data_prep.prepare import prepare_solos, prepare_urmp
     from data_prep.prepare.settings import PrepareSettings
     from data_prep.synth import RunOptions, generate
+    from data_prep.synth.presets import solos_settings, urmp_settings
 
     paths = standin_paths(root)
     marker = Path(root) / "raw" / COMPLETE_MARKER
-    wanted = {"preset": preset, "seed": seed}
-    if not marker.exists() or json.loads(marker.read_text()) != wanted:
+    # The settings themselves, not only the preset's name: a preset changed by a newer
+    # avsep must not be mixed with files made under the old one.
+    wanted = {"preset": preset, "seed": seed,
+              "settings": repr((solos_settings(preset), urmp_settings(preset)))}
+    if marker.exists():
+        found = json.loads(marker.read_text())
+        if found != wanted:
+            raise StandinMismatchError(
+                f"{Path(root)} holds a stand-in made with other settings ({found}); this "
+                f"avsep makes {wanted}. Remove {Path(root)} (it is generated data) or choose "
+                "another root.")
+    else:
         print(f"generating the '{preset}' stand-in under {Path(root) / 'raw'}")
         generate(Path(root) / "raw", preset, RunOptions(seed=seed, jobs=jobs))
         marker.write_text(json.dumps(wanted))

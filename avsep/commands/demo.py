@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers) -> None:
@@ -22,8 +23,14 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from avsep.demo import run_demo
+    from avsep.standin import StandinMismatchError
 
-    figures = run_demo(args.root, args.preset, args.minutes, args.config, args.jobs, args.device)
+    try:
+        figures = run_demo(args.root, args.preset, args.minutes, args.config, args.jobs,
+                           args.device)
+    except StandinMismatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print()
     print(f"trained {figures['train_steps']} steps in {figures['train_minutes']} min")
     print("held-out stand-in URMP duets, mean over (player, segment) pairs, dB:")

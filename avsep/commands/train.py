@@ -77,10 +77,14 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     if config.data.dataset == "synthetic":
-        from avsep.standin import ensure_standin
+        from avsep.standin import StandinMismatchError, ensure_standin
 
         root = Path(args.data or "work/synthetic")
-        paths = ensure_standin(root, config.data.synthetic_preset)
+        try:
+            paths = ensure_standin(root, config.data.synthetic_preset)
+        except StandinMismatchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         config = replace(config, data=replace(config.data, path=str(paths.solos_shards)))
     else:
         data = args.data or config.data.path
