@@ -46,7 +46,7 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
     print(f"training the demo model in {run_dir} (at most {minutes:g} minutes)")
     train_summary = train(run_config, run_dir, device=device)
 
-    # The checkpoint with the lowest validation loss (training on the stand-in is noisy).
+    # The best validation checkpoint (`train.best_metric`; training on the stand-in is noisy).
     chosen = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "checkpoint.pt"
     model, checkpoint = load_checkpoint(chosen, map_location="cpu")
     duets = duet_pieces(paths.urmp_shards)

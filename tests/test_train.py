@@ -169,6 +169,27 @@ def test_train_resume_matches_an_uninterrupted_run(prepared_tiny, tmp_path):
         assert b[step] == a[step], (step, a[step], b[step])
 
 
+@pytest.mark.parametrize(("metric", "expected"), [("sdr", (6, -2.0)), ("loss", (8, 0.10))])
+def test_best_checkpoint_keeps_the_best_validation_by_the_chosen_metric(
+        prepared_tiny, tmp_path, monkeypatch, metric, expected):
+    # Scripted validation results on which the two metrics disagree; NaN never wins.
+    scripted = iter([(0.30, 1.0), (0.20, 0.5), (0.25, 2.0), (0.10, math.nan)])
+
+    def fake_validate(*args, **kwargs):
+        loss, sdr = next(scripted)
+        return {"loss": loss, "sdr": sdr, "sir": sdr, "sar": sdr, "sdr_mixture": 0.0,
+                "sdr_improvement": sdr, "count": 2, "skipped": 0}
+
+    monkeypatch.setattr(loop_module, "validate", fake_validate)
+    config = tiny_config(prepared_tiny["solos"], "train.epochs=4", "train.steps_per_epoch=2",
+                         "train.checkpoint_every=2", f"train.best_metric={metric}")
+    train(config, tmp_path, progress=False)
+    _, state = load_checkpoint(tmp_path / "best.pt")
+    # SDR: step 6 (2.0 dB; step 8's NaN does not count). Loss: step 8 (0.10).
+    assert state["best_metric"] == metric
+    assert (state["step"], state["best_val"]) == expected
+
+
 def test_non_finite_loss_stops_with_the_step(prepared_tiny, tmp_path, monkeypatch):
     original = MixAndSeparate.forward
     calls = {"n": 0}

@@ -26,8 +26,9 @@ WEIGHTS_ENV = "AVSEP_RESNET18_WEIGHTS"
 class VisualFeatures(NamedTuple):
     """Outputs of `DilatedResNetVision` for one clip of frames per batch item.
 
-    pooled: (B, K) sigmoid of the max over (time, height, width): the SoP visual vector.
-    spatial: (B, K, h, w) sigmoid of the max over time: one K-vector per location.
+    pooled: (B, K) activation (sigmoid by default) of the max over (time, height, width),
+        then the optional BatchNorm: the SoP visual vector.
+    spatial: (B, K, h, w) the same of the max over time: one K-vector per location.
     """
 
     pooled: torch.Tensor
@@ -138,9 +139,10 @@ class DilatedResNetVision(nn.Module):
             different instruments first differ by little next to what they share, so the
             synthesizer sees nearly the same vector for every source; centring and scaling
             them across the batch makes those differences count from the first steps
-            (measured on the stand-in: +2.9 dB over the mixture after 250 steps, against
-            +1.1 dB without). Per-location vectors are normalised with the same running
-            statistics, so localization compares locations on the scale training used.
+            (measured on the stand-in's validation mixtures after 300 steps: +3.7 dB over
+            the mixture with it, +1.6 dB without). Per-location vectors are normalised
+            with the same running statistics, so localization compares locations on the
+            scale training used.
 
     Shapes:
         forward(frames (B, 3, T, H, W)) -> VisualFeatures(pooled (B, K), spatial (B, K, h, w))

@@ -64,7 +64,10 @@ class TrainConfig:
     optimiser steps; validation runs at each epoch's end; checkpoints every
     `checkpoint_every` steps and at the end. `max_minutes` stops early (with a checkpoint).
     `init_from`: a checkpoint (e.g. the original SoP weights imported with `avsep import-sop`)
-    whose weights start a new run (fine-tuning); ignored when the run resumes."""
+    whose weights start a new run (fine-tuning); ignored when the run resumes.
+    `best_metric`: what `best.pt` keeps the best of: "sdr" (highest validation SDR of the
+    separated sources) or "loss" (lowest validation loss). On the stand-in the two disagreed
+    and SDR chose the checkpoint that separated held-out URMP better (measured)."""
 
     batch_size: int = 80
     epochs: int = 100
@@ -79,6 +82,7 @@ class TrainConfig:
     wandb: Literal["online", "offline", "disabled"] = "offline"
     wandb_project: str = "avsep"
     init_from: str = ""
+    best_metric: Literal["sdr", "loss"] = "sdr"
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,13 @@ def segment_bounds(config: RunConfig, step: int) -> tuple[int, int]:
     return start, end
 
 
+def best_score(val: dict, metric: str) -> float:
+    """What `best.pt` minimises: the validation loss, or minus the validation SDR (a NaN,
+    e.g. every validation source silent, never counts as best)."""
+    value = val["loss"] if metric == "loss" else -val["sdr"]
+    return value if math.isfinite(value) else math.inf
+
+
 def build_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
     """Parameter groups as in Sound of Pixels: the ResNet backbone at `lr_frame`, the
     synthesizer at `lr_synthesizer`, everything else (U-Net, the vision projection) at
@@ -168,7 +175,10 @@ def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool,
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         _restore_rng(state["rng"], info.device)
-        step, best_val = int(state["step"]), float(state.get("best_val_loss", math.inf))
+        step = int(state["step"])
+        # Checkpoints before `best_metric` existed kept the best validation loss.
+        if state.get("best_metric", "loss") == t.best_metric:
+            best_val = float(state.get("best_val", state.get("best_val_loss", math.inf)))
         if info.is_main:
             print(f"resuming from {checkpoint_path} at step {step}", file=sys.stderr)
     elif t.init_from:
@@ -211,7 +221,8 @@ def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool,
         if info.is_main:
             save_checkpoint(path, separator, step=step, config=to_dict(config),
                             optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                            rng=_rng_state(info.device), best_val_loss=best_val,
+                            rng=_rng_state(info.device), best_metric=t.best_metric,
+                            best_val=best_val,
                             data={"segment_steps": t.checkpoint_every, "seed": t.seed})
         distributed.barrier()
 
@@ -269,8 +280,9 @@ def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool,
                     last_val = validate(separator, step_fn, val_set, info, local_batch, amp)
                     tracker.log({"step": step, "kind": "val", **last_val})
                     tracker.plot()
-                    if last_val["loss"] < best_val:
-                        best_val = last_val["loss"]
+                    score = best_score(last_val, t.best_metric)
+                    if score < best_val:
+                        best_val = score
                         save(run_dir / BEST)
                 if time.monotonic() > deadline or (until_step is not None and step >= until_step):
                     stopped_early = True
