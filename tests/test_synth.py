@@ -212,6 +212,26 @@ def test_cli_help_explains_the_options(capsys):
             assert word in text, (argv, word)
 
 
+def test_cli_help_quotes_the_preset_sizes(capsys):
+    """The help repeats preset values (the CLI does not import the presets); they must agree."""
+    from data_prep.synth.presets import PRESETS
+
+    parser = build_parser()
+    fields = {"solos": {"clips per class": "clips_per_class", "length of every clip": "seconds",
+                        "music pool": "music_pieces"},
+              "urmp": {"number of pieces": "pieces", "longest piece": "seconds"}}
+    for layout, helps in fields.items():
+        with pytest.raises(SystemExit):
+            parser.parse_args(["synth", layout, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for phrase, field in helps.items():
+            quoted = re.search(re.escape(phrase) + r"[^(]*\(tiny: ([\d.]+), bench: ([\d.]+)\)", text)
+            assert quoted, (layout, phrase)
+            for name, value in zip(("tiny", "bench"), quoted.groups()):
+                actual = getattr(getattr(PRESETS[name], layout), field)
+                assert float(value) == float(actual), (layout, field, name)
+
+
 # ---------------------------------------------------------------- the tiny stand-in
 
 

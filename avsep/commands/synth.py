@@ -69,9 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(solos)
     solos.add_argument("--clips-per-class", type=int, default=None, metavar="N",
-                       help="clips per class (tiny: 1, bench: 8)")
+                       help="clips per class (tiny: 1, bench: 16)")
     solos.add_argument("--seconds", type=float, default=None, metavar="S",
-                       help="length of every clip (tiny: 8, bench: 36)")
+                       help="length of every clip (tiny: 8, bench: 18)")
     solos.add_argument("--music-pieces", type=int, default=None, metavar="N",
                        help="pieces of the Solos music pool to draw excerpts from "
                             "(tiny: 4, bench: 40)")
