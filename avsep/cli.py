@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "avsep.commands.separate",
     "avsep.commands.localize",
     "avsep.commands.import_sop",
+    "avsep.commands.doctor",
 ]
 
 
@@ -56,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - commands handle input problems themselves
+        # What reaches here is not a problem with the user's input (those are reported by
+        # the commands): name the library or the line it came from and point to the doctor.
+        from avsep.faults import report_fault
+
+        report_fault(exc, f"avsep {args.command}")
+        return 1
 
 
 if __name__ == "__main__":

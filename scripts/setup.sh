@@ -20,17 +20,12 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-# The environment is rebuilt whenever the lock or pyproject.toml changed (by content, not
-# by file time, which a fresh clone does not keep) or something changed the venv behind
-# our back (doctor and tests/test_lock.py compare the venv with the lock).
-want="$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)"
-stamp=.venv/.avsep-installed
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    uv_pin="$(grep -E '^uv==' requirements.lock | cut -d' ' -f1)"
+# Every run brings the venv back to exactly the lock (uv pip sync installs the locked
+# versions and removes whatever the lock does not list; it takes a second when nothing
+# changed), so a package upgraded or added by hand is undone here.
+uv_pin="$(grep -E '^uv==' requirements.lock | cut -d' ' -f1)"
+if [ "$(.venv/bin/uv --version 2>/dev/null | cut -d' ' -f2)" != "${uv_pin#uv==}" ]; then
     .venv/bin/python -m pip install -q "$uv_pin"
-    # sync: install the locked versions and remove whatever the lock does not list.
-    .venv/bin/uv pip sync -q --python .venv/bin/python requirements.lock
-    .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
-    echo "$want" > "$stamp"
 fi
+echo "-e ." | .venv/bin/uv pip sync -q --python .venv/bin/python requirements.lock -
 .venv/bin/avsep doctor --quiet

@@ -18,6 +18,9 @@ Resumable: run the same command again after an interruption (even kill -9); fini
 videos/pieces are kept, unfinished ones are redone, nothing is duplicated. Problems with
 inputs are printed, written to OUT/report.jsonl and counted in OUT/summary.json; the run
 fails only if nothing usable was produced (or at the first problem with --strict).
+A failure that is not about an input (a library that does not load, out of memory, a bug)
+stops the run at once with a non-zero status, names where it came from, records nothing
+against the input and is retried by the next run; `avsep doctor` checks the installation.
 See docs/shards.md for the shard format.
 """
 
@@ -78,6 +81,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--short-side", type=int, default=256,
                         help="frame size: shorter side in pixels (default 256)")
     parser.add_argument("--jpeg-quality", type=int, default=90, help="default 90")
+    parser.add_argument("--unit-timeout", type=float, default=1800.0, metavar="SECONDS",
+                        help="stop a video/piece still decoding after this long and report it "
+                             "as unusable (a hung decoder; default 1800; needs --jobs >= 1)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,12 +109,13 @@ def run(args: argparse.Namespace) -> int:
             return prepare_solos(
                 args.src, args.out, settings, timestamps=args.timestamps, jobs=args.jobs,
                 part=part, strict=args.strict, retry_bad=args.retry_bad,
+                unit_timeout_s=args.unit_timeout,
             )
         from data_prep.prepare.urmp import prepare_urmp
 
         return prepare_urmp(
             args.src, args.out, settings, jobs=args.jobs, part=part, strict=args.strict,
-            retry_bad=args.retry_bad,
+            retry_bad=args.retry_bad, unit_timeout_s=args.unit_timeout,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,6 +9,11 @@ function that decodes one unit and writes its samples; `run_units` does the rest
 - a worker killed by a crashing decoder breaks the pool: the units it was working on are
   retried one at a time in a fresh process, and a unit that crashes again is reported as
   unusable instead of stopping the run;
+- a unit that runs longer than `unit_timeout_s` (a hung decoder) has its worker killed and
+  is reported as unusable with the reason `timeout`;
+- an exception that is not `BadInput` (a library that fails to load, an ImportError, a
+  MemoryError, a bug) is not the input's fault: the run stops at once naming where it came
+  from, nothing is recorded or cached for the unit, and the next run retries it;
 - `strict` stops at the first unusable input;
 - report.jsonl and summary.json are rebuilt from every done-marker at the end.
 """
@@ -22,13 +27,13 @@ import os
 import signal
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from avsep.faults import Fault, describe_fault
 from data_prep.prepare.decode import BadInput
 from data_prep.prepare.report import (
     BAD_INPUT,
@@ -47,6 +52,7 @@ from data_prep.prepare.writer import (
 )
 
 RUNNING_DIR = ".running"
+DEFAULT_UNIT_TIMEOUT_S = 1800.0  # far above any real video's preparation time
 
 
 @dataclass(frozen=True)
@@ -119,8 +125,15 @@ def fingerprint(unit: WorkUnit, ctx: RunContext) -> str:
     return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def execute_unit(process: ProcessFn, unit: WorkUnit, ctx: RunContext, unit_print: str) -> UnitResult:
-    """Process one unit from scratch and publish its shards and done-marker (see writer.py)."""
+def execute_unit(
+    process: ProcessFn, unit: WorkUnit, ctx: RunContext, unit_print: str
+) -> UnitResult | UnitFault:
+    """Process one unit from scratch and publish its shards and done-marker (see writer.py).
+
+    Returns:
+        the unit's result (also saved as its done-marker), or a `UnitFault` when something
+        other than the input failed; nothing is saved then, so the next run retries the unit.
+    """
     cpu_start, wall_start = time.process_time(), time.perf_counter()
     store = MarkerStore(ctx.out)
     running = store.directory / RUNNING_DIR / unit.tag
@@ -142,24 +155,23 @@ def execute_unit(process: ProcessFn, unit: WorkUnit, ctx: RunContext, unit_print
         writer.abort()
         _drop_output(result)
         result.issues.append(Issue(unit.source, BAD_INPUT, exc.code, str(exc)))
-    except Exception as exc:  # noqa: BLE001 - a bug or unforeseen input: report it, go on
+    except Exception as exc:  # noqa: BLE001 - not the input's fault: hand it to the parent
         writer.abort()
-        _drop_output(result)
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        result.issues.append(
-            Issue(
-                unit.source,
-                BAD_INPUT,
-                "unexpected_error",
-                f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno}; "
-                "please report this)",
-            )
-        )
+        running.unlink(missing_ok=True)
+        return UnitFault(unit, describe_fault(exc))
     result.extra["cpu_s"] = round(time.process_time() - cpu_start, 3)
     result.extra["wall_s"] = round(time.perf_counter() - wall_start, 3)
     store.save(result)
     running.unlink(missing_ok=True)
     return result
+
+
+@dataclass(frozen=True)
+class UnitFault:
+    """A unit that failed for a reason that is not about its input (never saved)."""
+
+    unit: WorkUnit
+    fault: Fault
 
 
 def _drop_output(result: UnitResult) -> None:
@@ -192,14 +204,21 @@ def _make_pool(jobs: int) -> ProcessPoolExecutor:
 
 
 class _Reporter:
-    """Collects results as they arrive, prints their issues and implements --strict."""
+    """Collects results as they arrive, prints their issues, implements --strict and stops
+    the run at the first fault that is not about an input."""
 
     def __init__(self, bar, strict: bool) -> None:
         self.bar, self.strict = bar, strict
         self.results: dict[str, UnitResult] = {}
         self.stop_reason: str | None = None
+        self.fault: UnitFault | None = None
 
-    def __call__(self, result: UnitResult) -> None:
+    def __call__(self, result: UnitResult | UnitFault) -> None:
+        if isinstance(result, UnitFault):
+            if self.fault is None:
+                self.fault = result
+                self.stop_reason = "fault"
+            return
         self.results[result.unit] = result
         for issue in result.issues:
             self.bar.write(issue.line(), file=sys.stderr)
@@ -212,13 +231,20 @@ class _Reporter:
 Todo = list[tuple[WorkUnit, str]]  # units with their fingerprints
 
 
-def _run_batch(process: ProcessFn, batch: Todo, ctx: RunContext, width: int, reporter) -> Todo:
-    """Run `batch` in a pool of `width` workers; return the units lost to a broken pool."""
+def _run_batch(
+    process: ProcessFn, batch: Todo, ctx: RunContext, width: int, reporter, timeout_s: float
+) -> Todo:
+    """Run `batch` in a pool of `width` workers; return the units lost to a broken pool.
+
+    A unit running for longer than `timeout_s` has its worker killed and is reported as
+    unusable ('timeout'); the pool breaks with it and its other units come back as lost.
+    """
+    watch = _HangWatch(MarkerStore(ctx.out).directory / RUNNING_DIR, timeout_s)
     with _make_pool(width) as pool:
         futures = {pool.submit(execute_unit, process, u, ctx, fp): (u, fp) for u, fp in batch}
         pending = set(futures)
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=watch.poll_s, return_when=FIRST_COMPLETED)
             broken = False
             for future in done:
                 error = future.exception()
@@ -229,28 +255,66 @@ def _run_batch(process: ProcessFn, batch: Todo, ctx: RunContext, width: int, rep
                 else:
                     raise error
             if reporter.stop_reason is not None:
+                # Units already running finish (their work is kept); no new one starts.
                 pool.shutdown(wait=True, cancel_futures=True)
                 return []
             if broken:
                 pool.shutdown(wait=True, cancel_futures=True)
                 return [item for future, item in futures.items() if item[0].unit not in
                         reporter.results]
+            for unit, fp in watch.hung([item for item in batch
+                                        if item[0].unit not in reporter.results]):
+                reporter(_failed_result(
+                    unit, fp, ctx, "timeout",
+                    f"still decoding after {timeout_s:.0f} s (a hung decoder?); stopped. "
+                    "Raise --unit-timeout if this input is just very long"))
     return []
 
 
-def _crash_result(unit: WorkUnit, fp: str, ctx: RunContext) -> UnitResult:
-    """Done-marker for a unit whose decoder crashed twice, alone in its process."""
+class _HangWatch:
+    """Finds units that have been running too long and kills their worker processes.
+
+    A unit is running from the moment its worker writes RUNNING_DIR/<tag> (holding the
+    worker's pid); time is measured here, in the parent, from when that file is first seen.
+    """
+
+    def __init__(self, running_dir: Path, timeout_s: float) -> None:
+        self.running_dir, self.timeout_s = running_dir, timeout_s
+        self.poll_s = min(1.0, timeout_s / 4)
+        self.first_seen: dict[str, float] = {}
+
+    def hung(self, batch: Todo) -> Todo:
+        """Kill the workers of units of `batch` running longer than the timeout; return them."""
+        now, killed = time.monotonic(), []
+        for unit, fp in batch:
+            marker = self.running_dir / unit.tag
+            try:
+                pid = int(marker.read_text())
+            except (OSError, ValueError):
+                continue
+            started = self.first_seen.setdefault(unit.unit, now)
+            if now - started > self.timeout_s:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                marker.unlink(missing_ok=True)
+                killed.append((unit, fp))
+        return killed
+
+
+def _failed_result(unit: WorkUnit, fp: str, ctx: RunContext, code: str, reason: str) -> UnitResult:
+    """Done-marker for a unit stopped from outside its worker (a crash, a timeout)."""
     result = UnitResult(unit.unit, fp, unit.label, unit.split)
-    result.issues.append(
-        Issue(unit.source, BAD_INPUT, "decoder_crash",
-              "the worker process died twice on this file (a decoder crash, or out of memory)")
-    )
+    result.issues.append(Issue(unit.source, BAD_INPUT, code, reason))
     clear_unit_outputs([ctx.out / d for d in ctx.shard_dirs], unit.tag)
     MarkerStore(ctx.out).save(result)
     return result
 
 
-def _run_pool(process: ProcessFn, todo: Todo, ctx: RunContext, jobs: int, reporter) -> None:
+def _run_pool(
+    process: ProcessFn, todo: Todo, ctx: RunContext, jobs: int, reporter, timeout_s: float
+) -> None:
     """Run units in worker processes; retry alone the units whose worker crashed."""
     running_dir = MarkerStore(ctx.out).directory / RUNNING_DIR
     queue, suspects = list(todo), []
@@ -261,16 +325,21 @@ def _run_pool(process: ProcessFn, todo: Todo, ctx: RunContext, jobs: int, report
             batch, width, queue = queue, min(jobs, len(queue)), []
         for unit, _ in batch:
             (running_dir / unit.tag).unlink(missing_ok=True)
-        lost = _run_batch(process, batch, ctx, width, reporter)
+        lost = _run_batch(process, batch, ctx, width, reporter, timeout_s)
         if not lost:
             continue
         started = [item for item in lost if (running_dir / item[0].tag).exists()]
         if not started:
-            raise RuntimeError("worker processes died before starting any work")
+            raise RuntimeError(
+                "worker processes died before starting any work: the decoding libraries "
+                "probably fail to load (run `avsep doctor`)"
+            )
         if len(batch) == 1:
             unit, fp = batch[0]
             (running_dir / unit.tag).unlink(missing_ok=True)
-            reporter(_crash_result(unit, fp, ctx))
+            reporter(_failed_result(
+                unit, fp, ctx, "decoder_crash",
+                "the worker process died twice on this file (a decoder crash, or out of memory)"))
             continue
         suspects += started
         queue += [item for item in lost if item not in started]
@@ -288,12 +357,18 @@ def run_units(
     global_issues: list[Issue] = (),
     label_name: str = "class",
     unit_name: str = "unit",
+    unit_timeout_s: float = DEFAULT_UNIT_TIMEOUT_S,
 ) -> int:
     """Prepare every unit of this part that is not done yet; return the exit code.
 
+    Args:
+        unit_timeout_s: a unit still running after this long is stopped and reported as
+            unusable ('timeout'); only in worker processes (jobs >= 1).
+
     Returns:
         0 if this part's units hold at least one sample (now or from an earlier run), 1 if
-        nothing usable was produced or `strict` stopped the run.
+        nothing usable was produced, `strict` stopped the run, or a unit failed for a
+        reason that is not about its input (a fault of the environment or of avsep).
     """
     from tqdm import tqdm
 
@@ -326,7 +401,7 @@ def run_units(
                 if reporter.stop_reason is not None:
                     break
         else:
-            _run_pool(process, todo, ctx, jobs, reporter)
+            _run_pool(process, todo, ctx, jobs, reporter, unit_timeout_s)
     finally:
         bar.close()
 
@@ -337,6 +412,13 @@ def run_units(
     summary = write_report(ctx.out, everything, list(global_issues))
     print(format_summary(summary, label_name), file=sys.stderr)
     print(f"report: {ctx.out / 'report.jsonl'}", file=sys.stderr)
+    if reporter.fault is not None:
+        failed = reporter.fault
+        print(failed.fault.traceback, file=sys.stderr, end="")
+        print(failed.fault.message(f"preparing {failed.unit.source}"), file=sys.stderr)
+        print(f"  Nothing was recorded against {failed.unit.source}; the run stopped and the "
+              "next run retries it.", file=sys.stderr)
+        return 1
     if reporter.stop_reason is not None:
         print(f"stopped (--strict) at: {reporter.stop_reason}", file=sys.stderr)
         return 1

@@ -34,7 +34,12 @@ from data_prep.prepare.decode import (
     short_side_size,
 )
 from data_prep.prepare.report import NOTE, SKIPPED, Issue, UnitResult
-from data_prep.prepare.runner import RunContext, WorkUnit, decoder_threads
+from data_prep.prepare.runner import (
+    DEFAULT_UNIT_TIMEOUT_S,
+    RunContext,
+    WorkUnit,
+    decoder_threads,
+)
 from data_prep.prepare.settings import SOLOS_TIMESTAMP_FPS, PrepareSettings
 from data_prep.prepare.split import split_of
 from data_prep.prepare.writer import UnitShardWriter
@@ -250,6 +255,7 @@ def prepare_solos(
     part=None,
     strict: bool = False,
     retry_bad: bool = False,
+    unit_timeout_s: float = DEFAULT_UNIT_TIMEOUT_S,
 ) -> int:
     """Prepare a raw Solos folder into OUT/train and OUT/val shards; return the exit code."""
     from data_prep.prepare.runner import run_units
@@ -262,4 +268,5 @@ def prepare_solos(
     return run_units(
         process_solos_video, units, ctx, jobs=jobs, part=part, strict=strict,
         retry_bad=retry_bad, global_issues=notes, label_name="class", unit_name="video",
+        unit_timeout_s=unit_timeout_s,
     )

@@ -36,7 +36,12 @@ from data_prep.prepare.decode import (
     resize_short_side,
 )
 from data_prep.prepare.report import NOTE, SKIPPED, Issue, UnitResult
-from data_prep.prepare.runner import RunContext, WorkUnit, decoder_threads
+from data_prep.prepare.runner import (
+    DEFAULT_UNIT_TIMEOUT_S,
+    RunContext,
+    WorkUnit,
+    decoder_threads,
+)
 from data_prep.prepare.settings import PrepareSettings
 from data_prep.prepare.writer import UnitShardWriter
 
@@ -259,6 +264,7 @@ def prepare_urmp(
     part=None,
     strict: bool = False,
     retry_bad: bool = False,
+    unit_timeout_s: float = DEFAULT_UNIT_TIMEOUT_S,
 ) -> int:
     """Prepare a raw URMP folder into OUT/urmp-<tag>-NNN.tar shards; return the exit code."""
     from data_prep.prepare.runner import run_units
@@ -270,4 +276,5 @@ def prepare_urmp(
     return run_units(
         process_urmp_piece, discover_urmp(src), ctx, jobs=jobs, part=part, strict=strict,
         retry_bad=retry_bad, label_name="piece", unit_name="piece",
+        unit_timeout_s=unit_timeout_s,
     )

@@ -126,6 +126,11 @@ class UnitShardWriter:
         self._temporary = []
 
 
+# Older versions recorded any unforeseen exception as the input's fault under this code and
+# cached the unit as done; such units are redone (see `MarkerStore.is_complete`).
+LEGACY_UNEXPECTED_ERROR = "unexpected_error"
+
+
 class MarkerStore:
     """Done-markers of units: OUT/manifest/<unit id with '/' -> '__'>.json."""
 
@@ -153,6 +158,8 @@ class MarkerStore:
         result = self.load(unit)
         if result is None or result.fingerprint != fingerprint:
             return None
+        if any(issue.code == LEGACY_UNEXPECTED_ERROR for issue in result.issues):
+            return None  # an older avsep blamed a fault of its own on the input: redo it
         for shard in result.shards:
             path = self.out / shard.path
             if not path.is_file() or path.stat().st_size != shard.bytes:
