@@ -75,9 +75,7 @@ def _version(distribution: str) -> str:
 
 def _check_python(check: Check, _: Path) -> None:
     check.version = platform.python_version()
-    if sys.version_info < (3, 10):
-        raise RuntimeError("avsep needs Python 3.10 or newer")
-    check.detail = f"{sys.executable}"
+    check.detail = f"{platform.python_implementation()} at {sys.executable}"
 
 
 def _check_torch(check: Check, _: Path) -> None:
@@ -280,14 +278,14 @@ def _check_ffmpeg(check: Check, _: Path) -> None:
     if executable is None:
         raise FileNotFoundError("no ffmpeg on PATH")
     first = subprocess.run([executable, "-version"], capture_output=True, text=True,
-                           timeout=30).stdout.splitlines()
+                           timeout=30, check=True).stdout.splitlines()
     match = re.search(r"version (\S+)", first[0] if first else "")
     check.version = match.group(1) if match else "unknown"
     check.detail = executable
 
 
 PROBES = [
-    Probe("Python", _check_python, fix="install Python 3.10 or newer"),
+    Probe("Python", _check_python),
     Probe("torch", _check_torch),
     Probe("torchaudio", _check_torchaudio, depends=("torch",)),
     Probe("torchvision", _check_torchvision, depends=("torch",)),
