@@ -18,11 +18,14 @@ nothing is re-encoded here.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from avsep.classes import SOLOS_CLASSES
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_IDS = PACKAGE_DIR / "solos_ids.json"
@@ -54,8 +57,21 @@ class DownloadSummary:
         )
 
 
-def load_ids(path: Path | None = None) -> dict[str, list[str]]:
-    """{Class: [video id, ...]} from a Solos id file (default: the packaged one)."""
+YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+
+
+def load_ids(
+    path: Path | None = None, known_classes: tuple[str, ...] = SOLOS_CLASSES
+) -> dict[str, list[str]]:
+    """{Class: [video id, ...]} from an id file (default: the packaged Solos one).
+
+    Every class must be one of `known_classes` and every id must look like a YouTube id
+    (11 characters of [A-Za-z0-9_-]): both become file names under RAW, so anything else
+    (a '../' above all) could write outside it.
+
+    Raises:
+        ValueError: the file cannot be read, or names unknown classes or malformed ids.
+    """
     path = Path(path) if path is not None else DEFAULT_IDS
     try:
         data = json.loads(path.read_text())
@@ -63,6 +79,16 @@ def load_ids(path: Path | None = None) -> dict[str, list[str]]:
         raise ValueError(f"cannot read id file {path}: {exc}") from None
     if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
         raise ValueError(f"{path}: expected {{Class: [video id, ...]}}")
+    unknown = sorted(str(name) for name in data if name not in known_classes)
+    if unknown:
+        raise ValueError(f"{path}: unknown classes {unknown} (known: {', '.join(known_classes)})")
+    malformed = [f"{name}: {video_id!r}" for name, ids in data.items() for video_id in ids
+                 if not isinstance(video_id, str) or not YOUTUBE_ID.fullmatch(video_id)]
+    if malformed:
+        shown = "; ".join(malformed[:5]) + (f"; and {len(malformed) - 5} more"
+                                            if len(malformed) > 5 else "")
+        raise ValueError(f"{path}: not YouTube video ids (11 characters of A-Z a-z 0-9 _ -): "
+                         f"{shown}")
     return data
 
 
@@ -180,9 +206,12 @@ def download_solos(
     unavailable = _load_unavailable(unavailable_path)
     summary = DownloadSummary()
     todo = []
+    root = out.resolve()
     for class_name, video_ids in sorted(ids.items()):
         for video_id in video_ids:
             target = out / class_name / f"{video_id}.mp4"
+            if not target.resolve().is_relative_to(root):  # load_ids rules this out already
+                raise ValueError(f"{class_name}/{video_id} would be written outside {out}")
             if target.is_file() and target.stat().st_size > 0:
                 summary.present.append(video_id)
             elif video_id in unavailable and not retry_unavailable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def server(tmp_path):
     """Serves tmp_path/site over HTTP on 127.0.0.1; yields (url_template, requests, files)."""
     site = tmp_path / "site"
     site.mkdir()
-    files = {name: tiny_mp4(site / f"{name}.mp4") for name in ("vidA", "vidB")}
+    files = {name: tiny_mp4(site / f"{name}.mp4") for name in ("vidA_000000", "vidB_000000")}
     requests: list[str] = []
     handler = functools.partial(type("H", (_Handler,), {"requests": requests}),
                                 directory=str(site))
@@ -61,7 +62,7 @@ def server(tmp_path):
 @pytest.fixture
 def ids_file(tmp_path):
     path = tmp_path / "ids.json"
-    path.write_text(json.dumps({"Violin": ["vidA", "gone404"], "Flute": ["vidB"]}))
+    path.write_text(json.dumps({"Violin": ["vidA_000000", "gone404_000"], "Flute": ["vidB_000000"]}))
     return path
 
 
@@ -69,13 +70,13 @@ def test_downloads_to_class_folders_and_records_unavailable(server, ids_file, tm
     template, _requests, files = server
     raw = tmp_path / "raw"
     summary = download_solos(raw, ids_file, url_template=template)
-    assert sorted(summary.downloaded) == ["vidA", "vidB"]
-    assert (raw / "Violin" / "vidA.mp4").read_bytes() == files["vidA"]
-    assert (raw / "Flute" / "vidB.mp4").read_bytes() == files["vidB"]
+    assert sorted(summary.downloaded) == ["vidA_000000", "vidB_000000"]
+    assert (raw / "Violin" / "vidA_000000.mp4").read_bytes() == files["vidA_000000"]
+    assert (raw / "Flute" / "vidB_000000.mp4").read_bytes() == files["vidB_000000"]
     unavailable = json.loads((raw / "unavailable.json").read_text())
-    assert list(unavailable) == ["gone404"]
-    assert unavailable["gone404"]["class"] == "Violin"
-    assert "404" in unavailable["gone404"]["reason"]
+    assert list(unavailable) == ["gone404_000"]
+    assert unavailable["gone404_000"]["class"] == "Violin"
+    assert "404" in unavailable["gone404_000"]["reason"]
     assert (raw / "solos_timestamps.json").is_file()  # where `avsep prepare solos` looks
     assert not list(raw.rglob("*.part"))
 
@@ -87,11 +88,11 @@ def test_rerun_skips_present_and_unavailable_ids(server, ids_file, tmp_path):
     seen = len(requests)
     summary = download_solos(raw, ids_file, url_template=template)
     assert len(requests) == seen  # nothing fetched again
-    assert sorted(summary.present) == ["vidA", "vidB"]
-    assert summary.known_unavailable == ["gone404"]
+    assert sorted(summary.present) == ["vidA_000000", "vidB_000000"]
+    assert summary.known_unavailable == ["gone404_000"]
     summary = download_solos(raw, ids_file, url_template=template, retry_unavailable=True)
-    assert requests[seen:] == ["/gone404.mp4"]
-    assert "gone404" in summary.unavailable
+    assert requests[seen:] == ["/gone404_000.mp4"]
+    assert "gone404_000" in summary.unavailable
 
 
 def test_network_errors_are_not_recorded_as_unavailable(ids_file, tmp_path):
@@ -114,7 +115,7 @@ def test_cli_download_and_template_check(server, ids_file, tmp_path, capsys):
     code = avsep_main(["download", "solos", "--out", str(raw), "--ids", str(ids_file),
                        "--url-template", template, "--classes", "Flute"])
     assert code == 0
-    assert (raw / "Flute" / "vidB.mp4").is_file() and not (raw / "Violin").exists()
+    assert (raw / "Flute" / "vidB_000000.mp4").is_file() and not (raw / "Violin").exists()
     code = avsep_main(["download", "solos", "--out", str(raw), "--url-template", "http://x/"])
     assert code == 2
     assert "must contain {id}" in capsys.readouterr().err
@@ -124,3 +125,23 @@ def test_packaged_id_list_covers_the_solos_classes():
     ids = load_ids()
     assert sorted(ids) == sorted(SOLOS_CLASSES)
     assert sum(len(v) for v in ids.values()) > 700
+
+
+@pytest.mark.parametrize("ids, words", [
+    ({"Violin": ["../../../../tmp/evil"]}, "not YouTube video ids"),
+    ({"Violin": ["abc"]}, "not YouTube video ids"),
+    ({"Violin": [12345678901]}, "not YouTube video ids"),
+    ({"../escape": ["vidA_000000"]}, "unknown classes ['../escape']"),
+    ({"Banjo": ["vidA_000000"]}, "unknown classes ['Banjo']"),
+])
+def test_id_files_that_could_write_outside_out_are_refused(ids, words, tmp_path, capsys):
+    path = tmp_path / "ids.json"
+    path.write_text(json.dumps(ids))
+    with pytest.raises(ValueError, match=re.escape(words)):
+        load_ids(path)
+    raw = tmp_path / "deep" / "raw"
+    code = avsep_main(["download", "solos", "--out", str(raw), "--ids", str(path),
+                       "--url-template", "http://127.0.0.1:9/{id}.mp4"])
+    assert code == 2
+    assert words in capsys.readouterr().err
+    assert not raw.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["ids.json"]
