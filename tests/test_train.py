@@ -267,3 +267,32 @@ def test_init_from_starts_a_run_from_given_weights(prepared_tiny, tmp_path):
                         "model.kwargs.ngf=16")
     with pytest.raises(ValueError, match="does not fit"):
         train(wrong, tmp_path / "run2", progress=False)
+
+
+def test_validation_counts_samples_shorter_than_a_clip(prepared_tiny):
+    import webdataset as wds
+
+    urls = shard_urls(prepared_tiny["solos"], "val")
+    lengths = sorted(json.loads(s["json"])["num_samples"]
+                     for s in wds.WebDataset(urls, shardshuffle=False))
+    clip = lengths[len(lengths) // 2]  # about half the samples are shorter
+    spec = ClipSpec(image_size=32, resize_short_side=36, clip_samples=clip)
+    try:
+        val = validation_mixtures(urls, spec, num_sources=2, count=1, seed=0)
+    except ValueError as exc:  # too few long clips left for a mixture: the message counts them
+        assert f"{sum(n < clip for n in lengths)} of {len(lengths)} samples are shorter" in str(exc)
+    else:
+        assert (val["too_short"], val["samples"]) == (sum(n < clip for n in lengths), len(lengths))
+        assert val["too_short"] > 0
+
+
+def test_shards_without_val_say_what_is_missing_and_what_to_do(prepared_tiny, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(prepared_tiny["solos"] / "train", tmp_path / "shards" / "train")
+    code = cli_main(["train", "--dataset", "solos", "--data", str(tmp_path / "shards"),
+                     "--run-dir", str(tmp_path / "run"),
+                     *[arg for item in TINY_OVERRIDES for arg in ("--set", item)]])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no validation shards" in err and "--val-fraction" in err

@@ -94,8 +94,15 @@ def run(args: argparse.Namespace) -> int:
             return 2
         config = replace(config, data=replace(config.data, path=data))
 
-    from avsep.training.loop import NonFiniteLossError, train
+    from avsep.data.solos import shard_urls
+    from avsep.training.loop import NonFiniteLossError, train, validation_shard_urls
 
+    try:  # before building anything: the shards are there, train and val
+        shard_urls(config.data.path, "train")
+        validation_shard_urls(config.data.path)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         summary = train(config, run_dir, device=args.device, resume=not args.no_resume)
     except NonFiniteLossError as exc:

@@ -188,15 +188,22 @@ def validation_mixtures(
     """A fixed validation set: `count` mixtures built from the centre clip of each sample.
 
     Clips are read in shard order, shuffled with `seed` and grouped like training batches, so
-    the set depends only on the shards, `count` and `seed`.
+    the set depends only on the shards, `count` and `seed`. Samples shorter than one clip
+    cannot be used; they are counted in `too_short` (the caller reports them).
+
+    Returns:
+        `collate_mixtures` of the groups, plus `too_short` (int) and `samples` (int, read).
     """
-    clips = []
+    clips, too_short, samples = [], 0, 0
     for sample in wds.DataPipeline(
         wds.SimpleShardList(urls), wds.tarfile_to_samples(handler=wds.reraise_exception)
     ):
+        samples += 1
         header = json.loads(sample["json"])
         if int(header["num_samples"]) >= spec.clip_samples:
             clips.append(sample_clip(sample, spec, rng=None))
+        else:
+            too_short += 1
     random.Random(seed).shuffle(clips)
     groups = []
     for group in MixtureGrouper(num_sources, distinct_classes, max_pending=len(clips) + 1)(clips):
@@ -207,5 +214,7 @@ def validation_mixtures(
         raise ValueError(
             f"the validation shards ({len(urls)} files, {len(clips)} clips) cannot form a single "
             f"mixture of {num_sources} sources"
+            + (f" ({too_short} of {samples} samples are shorter than one clip of "
+               f"{spec.clip_samples} samples)" if too_short else "")
         )
-    return collate_mixtures(groups)
+    return {**collate_mixtures(groups), "too_short": too_short, "samples": samples}

@@ -120,6 +120,25 @@ def git_commit() -> str | None:
         return None
 
 
+def validation_shard_urls(root: str | Path) -> list[str]:
+    """The val shards of a prepared Solos folder; when there are none, say why and what to do.
+
+    Raises:
+        FileNotFoundError: no val shards (with the reason when the train shards exist).
+    """
+    try:
+        return shard_urls(root, "val")
+    except FileNotFoundError:
+        train = shard_urls(root, "train")  # raises the generic message if this is missing too
+        raise FileNotFoundError(
+            f"no validation shards in {Path(root) / 'val'}, although {len(train)} train shards "
+            f"exist: `avsep prepare solos` put no video in val (it holds out --val-fraction of "
+            "the videos, 0.1 by default, picked by a hash of the video id, so a small dataset "
+            "can end up with none). Run `avsep prepare solos` again on the same folders with a "
+            "larger --val-fraction, e.g. 0.25"
+        ) from None
+
+
 def _rng_state(device: torch.device) -> dict:
     state = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
@@ -206,10 +225,16 @@ def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool,
 
     spec = clip_spec(config)
     train_urls = shard_urls(config.data.path, "train")
-    val_set = validation_mixtures(shard_urls(config.data.path, "val"), spec,
+    val_set = validation_mixtures(validation_shard_urls(config.data.path), spec,
                                   config.data.num_sources, config.data.val_mixtures, seed=t.seed,
                                   distinct_classes=config.data.distinct_classes)
+    if val_set["too_short"] and info.is_main:
+        print(f"validation: {val_set['too_short']} of {val_set['samples']} samples are shorter "
+              f"than one clip ({spec.clip_samples} audio samples) and are left out",
+              file=sys.stderr)
     tracker = Tracker(run_dir, to_dict(config), t.wandb, t.wandb_project, enabled=info.is_main)
+    tracker.log({"step": step, "kind": "val_set", "mixtures": len(val_set["keys"]),
+                 "samples": val_set["samples"], "too_short": val_set["too_short"]})
     start_time = time.monotonic()
     deadline = start_time + 60 * t.max_minutes if t.max_minutes > 0 else math.inf
     bar = tqdm(total=total_steps, initial=step, disable=not (progress and info.is_main),

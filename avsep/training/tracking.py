@@ -28,7 +28,7 @@ class Tracker:
             self._wandb = _start_wandb(self.run_dir, config, wandb_mode, project)
 
     def log(self, record: dict[str, Any]) -> None:
-        """Write one record (must contain `step` and `kind`: "train" or "val")."""
+        """Write one record (must contain `step` and `kind`: "train", "val" or "val_set")."""
         if not self.enabled:
             return
         record = {"time": time.time(), **record}

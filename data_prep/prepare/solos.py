@@ -263,6 +263,12 @@ def prepare_solos(
     settings = settings or PrepareSettings()
     src, out = Path(src), Path(out)
     units, notes = discover_solos(src, settings, timestamps)
+    if units and not any(unit.split == "val" for unit in units):
+        notes.append(Issue(
+            ".", NOTE, "no_val",
+            f"no video falls in val with --val-fraction {settings.val_fraction:g} "
+            f"({len(units)} videos; the split is by a hash of the video id), so `avsep train` "
+            "will find no validation shards: use a larger --val-fraction, e.g. 0.25"))
     ctx = RunContext(src=src, out=out, settings=settings, shard_dirs=SPLITS,
                      threads=decoder_threads(jobs))
     return run_units(
