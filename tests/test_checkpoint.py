@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
+import torchvision
 
 import avsep
 from avsep.checkpoint import load_checkpoint, save_checkpoint
@@ -61,15 +60,15 @@ def test_saving_over_an_existing_checkpoint_replaces_it(tmp_path):
 
 
 def test_loading_never_looks_for_imagenet_weights_again(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    monkeypatch.delenv("AVSEP_RESNET18_WEIGHTS", raising=False)
-    with pytest.warns(UserWarning, match="not found offline"):
-        model = avsep.create_model("sop", ngf=4, depth=3, num_channels=4)
+    weights = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    monkeypatch.setenv("AVSEP_RESNET18_WEIGHTS", str(weights))
+    model = avsep.create_model("sop", ngf=4, depth=3, num_channels=4)
     path = save_checkpoint(tmp_path / "sop.pt", model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        loaded, _ = load_checkpoint(path)
+    weights.unlink()  # loading would fail if it looked for the weights again
+    loaded, _ = load_checkpoint(path)
     assert loaded.model_kwargs["pretrained"] is True  # recorded as built
+    assert torch.equal(loaded.vision.backbone.conv1.weight, model.vision.backbone.conv1.weight)
 
 
 def test_only_plain_types_are_accepted(tmp_path):

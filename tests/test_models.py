@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import urllib.error
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +17,7 @@ from avsep.masks import ground_truth_masks
 from avsep.models.mhunet import EMPTY_LOGIT
 from avsep.models.synthesizer import Synthesizer
 from avsep.models.unet import AudioUNet
-from avsep.models.vision import DilatedResNetVision
+from avsep.models.vision import DilatedResNetVision, ImageNetWeightsError
 
 SAMPLES = (32 - 1) * 256  # 32 STFT frames: a multiple of 2**depth for the small models
 
@@ -152,22 +154,54 @@ def test_visual_norm_survives_a_checkpoint_round_trip(tmp_path):
                           model.separate(_mix(2), _frames(2, 2)), atol=1e-6)
 
 
-def test_vision_net_loads_imagenet_weights_from_env_and_warns_when_absent(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+def _offline_hub(monkeypatch, tmp_path):
+    """torchvision's cache in tmp_path, and no network: a download attempt fails."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("AVSEP_RESNET18_WEIGHTS", raising=False)
-    with pytest.warns(UserWarning, match="not found offline"):
+
+    def no_network(url, *args, **kwargs):
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+        if cached.is_file():  # what torch.hub does with a cached file: load it, no network
+            return torch.load(cached, map_location="cpu", weights_only=True)
+        raise urllib.error.URLError(f"offline: {url}")
+
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", no_network)
+    return Path(torch.hub.get_dir()) / "checkpoints" / "resnet18-f37072fd.pth"
+
+
+def test_pretrained_vision_uses_torchvisions_cache(tmp_path, monkeypatch):
+    cache = _offline_hub(monkeypatch, tmp_path)
+    reference = torchvision.models.resnet18(weights=None)
+    cache.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), cache)
+    vision = DilatedResNetVision(8, pretrained=True)
+    assert torch.equal(vision.backbone.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
+
+
+def test_pretrained_vision_without_weights_is_an_error_that_says_what_to_do(
+        tmp_path, monkeypatch):
+    cache = _offline_hub(monkeypatch, tmp_path)
+    with pytest.raises(ImageNetWeightsError, match="could not be downloaded") as info:
         DilatedResNetVision(8, pretrained=True)
+    message = str(info.value)
+    assert str(cache) in message and "pretrained=false" in message
+    DilatedResNetVision(8, pretrained=False)  # the user's explicit choice: no weights needed
+
+
+def test_an_explicitly_named_weights_file_must_exist_and_load(tmp_path, monkeypatch):
+    _offline_hub(monkeypatch, tmp_path)
     reference = torchvision.models.resnet18(weights=None)
     path = tmp_path / "r18.pth"
     torch.save(reference.state_dict(), path)
     monkeypatch.setenv("AVSEP_RESNET18_WEIGHTS", str(path))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        vision = DilatedResNetVision(8, pretrained=True)
-    assert torch.equal(vision.backbone.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
+    vision = DilatedResNetVision(8, pretrained=True)
+    assert torch.equal(vision.backbone.conv1.weight, reference.conv1.weight)
     path.write_bytes(b"not a checkpoint")
-    with pytest.warns(UserWarning, match="could not load"):
+    with pytest.raises(ImageNetWeightsError, match=r"named by \$AVSEP_RESNET18_WEIGHTS"):
         DilatedResNetVision(8, pretrained=True)
+    monkeypatch.delenv("AVSEP_RESNET18_WEIGHTS")
+    with pytest.raises(ImageNetWeightsError, match="named by weights_path\\) does not exist"):
+        DilatedResNetVision(8, pretrained=True, weights_path=str(tmp_path / "missing.pth"))
 
 
 def test_synthesizer_matches_the_inner_product_formula():

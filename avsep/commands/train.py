@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         config = replace(config, data=replace(config.data, path=data))
 
     from avsep.data.solos import shard_urls
+    from avsep.models.vision import ImageNetWeightsError
     from avsep.training.loop import NonFiniteLossError, train, validation_shard_urls
 
     try:  # before building anything: the shards are there, train and val
@@ -108,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except ImageNetWeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if summary.get("rank", 0) == 0:
         print(_format_summary(summary, run_dir))
     return 0

@@ -226,7 +226,8 @@ class SoundOfPixels(Separator):
         ngf: U-Net channels of the first level.
         depth: U-Net levels (7 = the original "unet7").
         vision_arch: "resnet18" or "tiny" (test-only).
-        pretrained: initialise the ResNet from offline ImageNet weights if found.
+        pretrained: initialise the ResNet from ImageNet weights (torchvision's cache or
+            download; an error when they cannot be had, see `load_imagenet_state`).
         weights_path: explicit ImageNet ResNet-18 file (else $AVSEP_RESNET18_WEIGHTS, then
             torchvision's cache).
         mask_type: "binary" (BCE) or "ratio" (L1).

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
-import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -35,22 +34,46 @@ class VisualFeatures(NamedTuple):
     spatial: torch.Tensor
 
 
-def imagenet_weights_path(explicit: str | os.PathLike | None = None) -> Path | None:
-    """Where ImageNet ResNet-18 weights would be found offline, or None if nowhere.
+class ImageNetWeightsError(RuntimeError):
+    """The ImageNet weights that `pretrained=True` asks for cannot be had."""
 
-    Looks at `explicit`, then $AVSEP_RESNET18_WEIGHTS, then torchvision's cache
-    (torch.hub.get_dir()/checkpoints/resnet18-f37072fd.pth). Never downloads.
+
+def _weights_help() -> str:
+    cache = Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_FILE
+    url = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
+    return (f"place {RESNET18_FILE} (from {url}) at {cache}, or name a copy with "
+            f"${WEIGHTS_ENV}; or set model.kwargs.pretrained=false to train from random weights")
+
+
+def load_imagenet_state(explicit: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:
+    """The ImageNet ResNet-18 state dict (torchvision's IMAGENET1K_V1) for `pretrained=True`.
+
+    A file named explicitly (`explicit`, else $AVSEP_RESNET18_WEIGHTS) must exist and load.
+    Otherwise torchvision's own mechanism is used: its cache (torch.hub.get_dir()/checkpoints,
+    i.e. $TORCH_HOME), and a download into it when the machine is online.
+
+    Raises:
+        ImageNetWeightsError: the named file is missing or unreadable, or the weights are
+            neither cached nor downloadable; the message says which file to put where.
     """
-    candidates: list[Path] = []
-    if explicit:
-        candidates.append(Path(explicit))
-    if os.environ.get(WEIGHTS_ENV):
-        candidates.append(Path(os.environ[WEIGHTS_ENV]))
-    candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_FILE)
-    for path in candidates:
-        if path.is_file():
-            return path
-    return None
+    named = explicit or os.environ.get(WEIGHTS_ENV)
+    if named:
+        where = "weights_path" if explicit else f"${WEIGHTS_ENV}"
+        path = Path(named)
+        if not path.is_file():
+            raise ImageNetWeightsError(f"{path} (named by {where}) does not exist")
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:
+            raise ImageNetWeightsError(
+                f"{path} (named by {where}) is not a readable state dict: {exc}") from None
+    try:
+        return torchvision.models.ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+    except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:  # URLError is an OSError
+        raise ImageNetWeightsError(
+            f"the ImageNet ResNet-18 weights (pretrained=true, as the original) are not in "
+            f"torchvision's cache and could not be downloaded ({exc}): {_weights_help()}"
+        ) from None
 
 
 def _dilate_layer4(layer: nn.Sequential) -> None:
@@ -85,11 +108,10 @@ class DilatedResNet18(nn.Module):
         )
         _dilate_layer4(self.layer4)
 
-    def load_imagenet(self, path: Path) -> None:
-        """Load torchvision ResNet-18 weights (its fc is dropped)."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-        self.load_state_dict(state, strict=True)
+    def load_imagenet(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a torchvision ResNet-18 state dict (its fc is dropped)."""
+        self.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")},
+                             strict=True)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
@@ -126,8 +148,9 @@ class DilatedResNetVision(nn.Module):
     Args:
         num_channels: K, the number of visual/audio channels the synthesizer combines.
         arch: "resnet18" (the original) or "tiny" (test-only stand-in).
-        pretrained: initialise the ResNet from ImageNet weights when found offline (see
-            `imagenet_weights_path`); if none are found, warn and keep the random init.
+        pretrained: initialise the ResNet from ImageNet weights, as the original does (see
+            `load_imagenet_state`: torchvision's cache or download); when they cannot be
+            had, construction fails with `ImageNetWeightsError` saying what to do.
         weights_path: an explicit ImageNet ResNet-18 state-dict file.
         activation: applied to the pooled and the per-location features: "sigmoid" (the
             original's default `img_activation`), "relu" or "none" (other choices the
@@ -178,25 +201,13 @@ class DilatedResNetVision(nn.Module):
         self.num_channels = num_channels
 
     def _init_from_imagenet(self, weights_path: str | None) -> None:
-        path = imagenet_weights_path(weights_path)
-        if path is None:
-            warnings.warn(
-                "ImageNet ResNet-18 weights not found offline (looked at "
-                f"{weights_path or 'no explicit path'}, ${WEIGHTS_ENV}, and "
-                f"{Path(torch.hub.get_dir()) / 'checkpoints' / RESNET18_FILE}); "
-                "the vision net starts from random weights.",
-                stacklevel=3,
-            )
-            return
+        state = load_imagenet_state(weights_path)
         try:
-            self.backbone.load_imagenet(path)
-        # A broken file must not stop model construction.
-        except (OSError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError) as exc:
-            warnings.warn(
-                f"{path}: could not load ImageNet ResNet-18 weights ({exc}); "
-                "the vision net starts from random weights.",
-                stacklevel=3,
-            )
+            self.backbone.load_imagenet(state)
+        except (RuntimeError, KeyError) as exc:
+            raise ImageNetWeightsError(
+                f"the ImageNet weights do not fit ResNet-18 ({' '.join(str(exc).split())[:300]})"
+            ) from None
 
     def feature_map(self, frames: torch.Tensor) -> torch.Tensor:
         """Raw projected features before pooling and sigmoid, (B, K, T, h, w)."""
