@@ -2,7 +2,7 @@
 
 `run_demo` is what the README's main command runs: it makes the `bench` stand-in (Solos and
 URMP layouts), prepares shards with the same code as real data, trains the small CPU preset
-`configs/demo.yaml` for at most `minutes`, evaluates on the held-out stand-in URMP duets
+`avsep/configs/demo.yaml` for at most `minutes`, evaluates on the held-out stand-in URMP duets
 (real-mixture protocol, with mixture and ideal-mask baselines) and renders a localization
 heatmap video of one duet. Every stage resumes or skips finished work when run again.
 """
@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def duet_pieces(urmp_shards: Path) -> list[str]:
@@ -32,6 +30,7 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
     from avsep.config import load_config
     from avsep.evaluation import clip_spec_from_config, evaluate_urmp
     from avsep.inference import localize_video, render_localization
+    from avsep.presets import resolve_preset
     from avsep.standin import ensure_standin
     from avsep.training.config import RunConfig
     from avsep.training.loop import train
@@ -39,7 +38,7 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
     root = Path(root)
     paths = ensure_standin(root / "synthetic" / preset, preset, jobs=jobs)
 
-    run_config = load_config(RunConfig, config or CONFIGS / "demo.yaml",
+    run_config = load_config(RunConfig, resolve_preset(config or "demo"),
                              [f"train.max_minutes={minutes}"])
     run_config = replace(run_config, data=replace(run_config.data, path=str(paths.solos_shards)))
     run_dir = root / "demo" / "run"

@@ -16,18 +16,16 @@ import argparse
 import resource
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 from avsep import create_model
 from avsep.config import load_config
 from avsep.data.solos import shard_urls, training_loader
+from avsep.presets import resolve_preset
 from avsep.training.config import RunConfig
 from avsep.training.loop import build_optimizer, clip_spec
 from avsep.training.step import MixAndSeparate
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -53,7 +51,7 @@ def random_batches(config: RunConfig, batch: int, sources: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="sop", help="preset name in configs/ or a path")
+    parser.add_argument("--config", default="sop", help="shipped preset name (sop, mhunet, demo) or a YAML path")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--data", help="prepared Solos shards (default: random tensors)")
     parser.add_argument("--workers", type=int, default=2)
@@ -67,7 +65,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     args = parser.parse_args()
 
-    path = Path(args.config) if Path(args.config).exists() else CONFIGS / f"{args.config}.yaml"
+    path = resolve_preset(args.config)
     overrides = list(args.overrides) + ["model.kwargs.pretrained=false"] * (
         "pretrained" in load_config(RunConfig, path).model.kwargs)
     config = load_config(RunConfig, path, overrides)

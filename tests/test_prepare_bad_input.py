@@ -310,7 +310,7 @@ def test_a_crashing_decoder_is_isolated_and_reported(tmp_path, capsys):
 
 
 def test_solos_without_any_val_video_says_so(bad_solos_run):
-    code, err, out = bad_solos_run
+    _, err, out = bad_solos_run
     assert "no video falls in val with --val-fraction 0" in err
     notes = [json.loads(line) for line in (out / "report.jsonl").read_text().splitlines()]
     assert [n["code"] for n in notes if n["unit"] == "" and n["code"] == "no_val"] == ["no_val"]

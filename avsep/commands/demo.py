@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     p.add_argument("--root", default="work", help="where data, runs and results go")
     p.add_argument("--preset", default="bench", help="stand-in size: tiny or bench")
     p.add_argument("--minutes", type=float, default=15.0, help="training time budget")
-    p.add_argument("--config", help="training preset (default: configs/demo.yaml)")
+    p.add_argument("--config", help="training preset (a name or a YAML path; default: the shipped demo preset)")
     p.add_argument("--jobs", type=int, default=2, help="parallel workers for data generation")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)

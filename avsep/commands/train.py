@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "configs"
-
 EPILOG = """\
 examples:
   avsep train --dataset solos --data shards/solos --config sop --run-dir runs/sop
@@ -32,7 +30,7 @@ def register(subparsers) -> None:
                         "the stand-in under --data (default: work/synthetic)")
     p.add_argument("--data", help="prepared Solos shard directory (with train/ and val/)")
     p.add_argument("--config", default="sop",
-                   help="a YAML preset: a path, or a name in configs/ (sop, mhunet, demo)")
+                   help="a YAML preset: a path, or the name of a shipped preset (sop, mhunet, demo; in avsep/configs/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.batch_size=32 (repeatable)")
     p.add_argument("--run-dir", default="runs/default", help="where checkpoints and logs go")
@@ -44,21 +42,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def resolve_preset(name: str) -> Path:
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.exists():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        return path
-    candidate = PRESETS_DIR / f"{name}.yaml"
-    if not candidate.exists():
-        known = ", ".join(sorted(p.stem for p in PRESETS_DIR.glob("*.yaml")))
-        raise FileNotFoundError(f"no config preset {name!r} (known: {known})")
-    return candidate
-
-
 def run(args: argparse.Namespace) -> int:
     from avsep.config import ConfigError, load_config
+    from avsep.presets import resolve_preset
     from avsep.training.config import RunConfig
 
     overrides = list(args.overrides) + [f"data.dataset={args.dataset}"]

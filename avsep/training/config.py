@@ -1,4 +1,4 @@
-"""Typed training configuration (frozen dataclasses), filled from a YAML preset in configs/
+"""Typed training configuration (frozen dataclasses), filled from a YAML preset in avsep/configs/
 and `--set key=value` overrides (see avsep.config)."""
 
 from __future__ import annotations
