@@ -21,12 +21,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from avsep.faults import describe_fault
 
 REINSTALL = "reinstall the locked environment: bash scripts/setup.sh (or pip install -r requirements.lock)"
 SOUNDFONTS = {  # the General MIDI soundfonts the stand-in generator uses -> Debian package
@@ -308,15 +309,6 @@ LOCKED_PARTS = {"torch": "torch", "torchaudio": "torchaudio", "torchvision": "to
                 "FluidSynth": "pyfluidsynth"}
 
 
-def _origin(exc: BaseException) -> str:
-    """'file.py:line' of the innermost frame of an exception's traceback."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return ""
-    where = frames[-1]
-    return f" (at {Path(where.filename).name}:{where.lineno})"
-
-
 def run_checks(only: list[str] | None = None, lock: dict[str, str] | None = None) -> list[Check]:
     """Run every probe (or those named in `only`) and return their outcomes in order.
 
@@ -339,9 +331,9 @@ def run_checks(only: list[str] | None = None, lock: dict[str, str] | None = None
                 try:
                     probe.run(check, Path(tmp))
                 except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                    fault = describe_fault(exc)
                     check.ok = False
-                    message = " ".join(str(exc).split())[:400] or type(exc).__name__
-                    check.detail = f"{type(exc).__name__}: {message}{_origin(exc)}"
+                    check.detail = f"{fault.error} (at {fault.origin})"
                     check.fix = check.fix or probe.fix
             distribution = LOCKED_PARTS.get(probe.name)
             if lock and distribution:

@@ -95,10 +95,14 @@ def describe_fault(exc: BaseException) -> Fault:
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     message = " ".join(str(exc).split())[:500]
     error = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause) and str(cause) not in message:
+        # e.g. "Could not load this library: ..." caused by "...: undefined symbol: ..."
+        error += f" (caused by {type(cause).__name__}: {' '.join(str(cause).split())[:500]})"
     innermost = frames[-1] if frames else None
     origin = _short(innermost.filename, innermost.lineno) if innermost else "unknown"
     library = ""
-    # The innermost frame inside a third-party package names the library that failed.
+    # The innermost frame inside a third-party package names the library that failed...
     for frame in reversed(frames):
         package = _package_of(frame.filename)
         if package is not None and package not in OUR_PACKAGES:
@@ -106,8 +110,9 @@ def describe_fault(exc: BaseException) -> Fault:
             break
     if isinstance(exc, ImportError) and getattr(exc, "name", None):
         library = library or exc.name.split(".")[0]
-    if isinstance(exc, OSError) and not library:
-        library = _shared_library_name(message) or ""
+    if isinstance(exc, OSError):
+        # ...unless a shared library failed to load: torch's loader raises for torchaudio.
+        library = _shared_library_name(error) or library
     if isinstance(exc, MemoryError):
         kind = "memory"
     elif library:

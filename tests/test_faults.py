@@ -222,3 +222,14 @@ def test_doctor_warns_when_a_version_differs_from_the_lock(tmp_path, capsys):
 def test_doctor_rejects_an_unknown_check(capsys):
     assert avsep_main(["doctor", "--only", "tensorflow"]) == 2
     assert "unknown check tensorflow" in capsys.readouterr().err
+
+
+def test_a_decoder_library_that_does_not_load_stops_before_any_unit(tmp_path, monkeypatch, capsys):
+    from data_prep.prepare import runner
+
+    monkeypatch.setattr(runner, "DECODER_MODULES", ("json", "avsep_decoder_that_is_missing"))
+    units, ctx = _units(tmp_path, ["a", "b"])
+    assert run_units(_fail_on_unit_named_bug, units, ctx, jobs=2) == 1
+    err = capsys.readouterr().err
+    assert "the library avsep_decoder_that_is_missing failed" in err and "avsep doctor" in err
+    assert MarkerStore(ctx.out).all() == [] and not list(ctx.out.glob("*.tar"))

@@ -21,6 +21,7 @@ function that decodes one unit and writes its samples; `run_units` does the rest
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import multiprocessing
 import os
@@ -196,10 +197,27 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
+# The decoding libraries: preloaded by the fork server, so checked in the parent first.
+DECODER_MODULES = ("torch", "torchaudio", "decord", "av", "cv2", "webdataset")
+
+
+def _import_decoders() -> Fault | None:
+    """Import the decoding libraries here; describe the first one that fails to load.
+
+    The fork server would otherwise die on it at start-up with nothing but an EOFError.
+    """
+    for name in DECODER_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - an OSError from a .so is the usual one
+            return describe_fault(exc)
+    return None
+
+
 def _make_pool(jobs: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver")
     # Workers fork from a server that has already imported the decoders: fast start-up.
-    context.set_forkserver_preload(["torch", "torchaudio", "decord", "av", "cv2", "webdataset"])
+    context.set_forkserver_preload(list(DECODER_MODULES))
     return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker)
 
 
@@ -392,6 +410,12 @@ def run_units(
         f"{len(mine)} {unit_name}s{where}: {len(finished)} already done, {len(todo)} to prepare",
         file=sys.stderr,
     )
+    fault = _import_decoders() if todo and jobs > 0 else None
+    if fault is not None:
+        print(fault.traceback, file=sys.stderr, end="")
+        print(fault.message(f"starting the {unit_name} decoders"), file=sys.stderr)
+        print(f"  No {unit_name} was touched; nothing was recorded.", file=sys.stderr)
+        return 1
     bar = tqdm(total=len(todo), unit=unit_name, dynamic_ncols=True, file=sys.stderr)
     reporter = _Reporter(bar, strict)
     try:
