@@ -55,7 +55,9 @@ class OptimConfig:
     weight_decay: float = 1e-4
     lr_milestones: list = field(default_factory=lambda: [40, 80])
     lr_decay: float = 0.1
-    grad_clip: float = 5.0
+    # Largest gradient norm (torch.nn.utils.clip_grad_norm_); 0 = no clipping, as the
+    # original. The demo and MHU-Net presets clip at 5 (a guard for training from scratch).
+    grad_clip: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,10 @@ class TrainConfig:
     `checkpoint_every` steps and at the end. `max_minutes` stops early (with a checkpoint).
     `init_from`: a checkpoint (e.g. the original SoP weights imported with `avsep import-sop`)
     whose weights start a new run (fine-tuning); ignored when the run resumes.
-    `best_metric`: what `best.pt` keeps the best of: "sdr" (highest validation SDR of the
-    separated sources) or "loss" (lowest validation loss). On the stand-in the two disagreed
-    and SDR chose the checkpoint that separated held-out URMP better (measured)."""
+    `best_metric`: what `best.pt` keeps the best of: "loss" (lowest validation loss, as the
+    original) or "sdr" (highest validation SDR of the separated sources). On the stand-in the
+    two disagreed and SDR chose the checkpoint that separated held-out URMP better
+    (measured: +4.54 dB against +3.17 dB over the mixture), so the demo preset uses "sdr"."""
 
     batch_size: int = 80
     epochs: int = 100
@@ -82,7 +85,7 @@ class TrainConfig:
     wandb: Literal["online", "offline", "disabled"] = "offline"
     wandb_project: str = "avsep"
     init_from: str = ""
-    best_metric: Literal["sdr", "loss"] = "sdr"
+    best_metric: Literal["loss", "sdr"] = "loss"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -104,6 +103,12 @@ def build_scheduler(optimizer, config: RunConfig):
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=config.optim.lr_decay)
 
 
+def max_grad_norm(config: RunConfig) -> float:
+    """The gradient-norm bound: `optim.grad_clip`, or no bound (inf: the norm is still
+    measured and logged) when it is 0, as in the original."""
+    return config.optim.grad_clip if config.optim.grad_clip > 0 else math.inf
+
+
 def autocast_dtype(config: RunConfig, device: torch.device):
     precision = config.train.precision
     if precision == "auto":
@@ -174,157 +179,206 @@ def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool,
     if t.batch_size % info.world_size:
         raise ValueError(f"train.batch_size={t.batch_size} is not divisible by the "
                          f"{info.world_size} processes")
-    local_batch = t.batch_size // info.world_size
     total_steps = t.epochs * t.steps_per_epoch
+    run = _Run.build(config, run_dir, info, resume)
+    deadline = run.start_time + 60 * t.max_minutes if t.max_minutes > 0 else math.inf
+    run.bar = tqdm(total=total_steps, initial=run.step, disable=not (progress and info.is_main),
+                   desc="train", unit="step", dynamic_ncols=True)
+    stopped_early = False
+    try:
+        while run.step < total_steps and not stopped_early:
+            stopped_early = run.train_segment(total_steps, deadline, until_step)
+            run.save(run_dir / CHECKPOINT)
+    finally:
+        run.bar.close()
+        run.tracker.close()
+    if not run.last_val:  # e.g. stopped by the time limit before an epoch ended
+        run.last_val = validate(run.separator, run.step_fn, run.val_set, info, run.local_batch,
+                                run.amp)
+        run.tracker.log({"step": run.step, "kind": "val", **run.last_val})
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
-        (run_dir / "git_commit.txt").write_text((git_commit() or "unknown") + "\n")
-    distributed.barrier()
+        run.tracker.plot()
+    return {"rank": info.rank, "step": run.step, "stopped_early": stopped_early,
+            "minutes": (time.monotonic() - run.start_time) / 60,
+            **{f"val_{k}": v for k, v in run.last_val.items()}}
 
-    torch.manual_seed(stream_seed("init", t.seed))  # same initial weights on every rank
-    model = create_model(config.model.name, **config.model.kwargs).to(info.device)
-    optimizer = build_optimizer(model, config)
-    scheduler = build_scheduler(optimizer, config)
-    step, best_val = 0, math.inf
-    checkpoint_path = run_dir / CHECKPOINT
-    if resume and checkpoint_path.exists():
-        loaded, state = load_checkpoint(checkpoint_path, map_location=info.device)
-        model.load_state_dict(loaded.state_dict())
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _restore_rng(state["rng"], info.device)
-        step = int(state["step"])
-        # Checkpoints before `best_metric` existed kept the best validation loss.
-        if state.get("best_metric", "loss") == t.best_metric:
-            best_val = float(state.get("best_val", state.get("best_val_loss", math.inf)))
+
+class _Run:
+    """The state of one training run and the three things done with it: build (or resume),
+    train one data segment, validate and keep the best checkpoint."""
+
+    def __init__(self, config: RunConfig, run_dir: Path, info) -> None:
+        self.config, self.run_dir, self.info = config, run_dir, info
+        self.local_batch = config.train.batch_size // info.world_size
+        self.step, self.best_val = 0, math.inf
+        self.last_val: dict = {}
+        self.start_time = time.monotonic()
+        self.bar = tqdm(disable=True)
+
+    @classmethod
+    def build(cls, config: RunConfig, run_dir: Path, info, resume: bool) -> _Run:
+        """Run directory, model, optimiser and scheduler (resumed or initialised), data."""
+        run, t = cls(config, run_dir, info), config.train
         if info.is_main:
-            print(f"resuming from {checkpoint_path} at step {step}", file=sys.stderr)
-    elif t.init_from:
-        initial, _ = load_checkpoint(t.init_from, map_location=info.device)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(config, run_dir / "config.yaml")
+            (run_dir / "git_commit.txt").write_text((git_commit() or "unknown") + "\n")
+        distributed.barrier()
+        torch.manual_seed(stream_seed("init", t.seed))  # same initial weights on every rank
+        run.separator = create_model(config.model.name, **config.model.kwargs).to(info.device)
+        run.optimizer = build_optimizer(run.separator, config)
+        run.scheduler = build_scheduler(run.optimizer, config)
+        if resume and (run_dir / CHECKPOINT).exists():
+            run._resume(run_dir / CHECKPOINT)
+        elif t.init_from:
+            run._init_from(t.init_from)
+        if info.device.type == "cuda" and t.channels_last:
+            run.separator = run.separator.to(memory_format=torch.channels_last)
+        run.net = (DistributedDataParallel(
+            run.separator, find_unused_parameters=run.separator.find_unused_parameters)
+            if info.distributed else run.separator)
+        if t.compile:
+            run.net = torch.compile(run.net)
+        run.step_fn = MixAndSeparate(run.separator, config.data.mixing).to(info.device)
+        run.amp = autocast_dtype(config, info.device)
+        run.spec = clip_spec(config)
+        run.train_urls = shard_urls(config.data.path, "train")
+        run.val_set = validation_mixtures(
+            validation_shard_urls(config.data.path), run.spec, config.data.num_sources,
+            config.data.val_mixtures, seed=t.seed, distinct_classes=config.data.distinct_classes)
+        if run.val_set["too_short"] and info.is_main:
+            print(f"validation: {run.val_set['too_short']} of {run.val_set['samples']} samples "
+                  f"are shorter than one clip ({run.spec.clip_samples} audio samples) and are "
+                  "left out", file=sys.stderr)
+        run.tracker = Tracker(run_dir, to_dict(config), t.wandb, t.wandb_project,
+                              enabled=info.is_main)
+        run.tracker.log({"step": run.step, "kind": "val_set", "mixtures": len(run.val_set["keys"]),
+                         "samples": run.val_set["samples"], "too_short": run.val_set["too_short"]})
+        return run
+
+    def _resume(self, path: Path) -> None:
+        loaded, state = load_checkpoint(path, map_location=self.info.device)
+        self.separator.load_state_dict(loaded.state_dict())
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        _restore_rng(state["rng"], self.info.device)
+        self.step = int(state["step"])
+        # Checkpoints before `best_metric` existed kept the best validation loss.
+        if state.get("best_metric", "loss") == self.config.train.best_metric:
+            self.best_val = float(state.get("best_val", state.get("best_val_loss", math.inf)))
+        if self.info.is_main:
+            print(f"resuming from {path} at step {self.step}", file=sys.stderr)
+
+    def _init_from(self, path: str) -> None:
+        initial, _ = load_checkpoint(path, map_location=self.info.device)
+        model = self.separator
         try:
             model.load_state_dict(initial.state_dict())
         except RuntimeError as exc:
             raise ValueError(
-                f"train.init_from={t.init_from} holds {initial.model_name} "
-                f"{initial.model_kwargs}, which does not fit the configured {model.model_name} "
-                f"{model.model_kwargs}; set model.name/model.kwargs to match ({exc})") from None
-        if info.is_main:
-            print(f"initialised from {t.init_from}", file=sys.stderr)
-    if info.device.type == "cuda" and t.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+                f"train.init_from={path} holds {initial.model_name} {initial.model_kwargs}, "
+                f"which does not fit the configured {model.model_name} {model.model_kwargs}; "
+                f"set model.name/model.kwargs to match ({exc})") from None
+        if self.info.is_main:
+            print(f"initialised from {path}", file=sys.stderr)
 
-    separator = model
-    net = (DistributedDataParallel(
-        model, find_unused_parameters=model.find_unused_parameters)
-        if info.distributed else model)
-    if t.compile:
-        net = torch.compile(net)
-    step_fn = MixAndSeparate(separator, config.data.mixing).to(info.device)
-    amp = autocast_dtype(config, info.device)
-
-    spec = clip_spec(config)
-    train_urls = shard_urls(config.data.path, "train")
-    val_set = validation_mixtures(validation_shard_urls(config.data.path), spec,
-                                  config.data.num_sources, config.data.val_mixtures, seed=t.seed,
-                                  distinct_classes=config.data.distinct_classes)
-    if val_set["too_short"] and info.is_main:
-        print(f"validation: {val_set['too_short']} of {val_set['samples']} samples are shorter "
-              f"than one clip ({spec.clip_samples} audio samples) and are left out",
-              file=sys.stderr)
-    tracker = Tracker(run_dir, to_dict(config), t.wandb, t.wandb_project, enabled=info.is_main)
-    tracker.log({"step": step, "kind": "val_set", "mixtures": len(val_set["keys"]),
-                 "samples": val_set["samples"], "too_short": val_set["too_short"]})
-    start_time = time.monotonic()
-    deadline = start_time + 60 * t.max_minutes if t.max_minutes > 0 else math.inf
-    bar = tqdm(total=total_steps, initial=step, disable=not (progress and info.is_main),
-               desc="train", unit="step", dynamic_ncols=True)
-    last_val: dict = {}
-    stopped_early = False
-
-    def save(path: Path) -> None:
-        if info.is_main:
-            save_checkpoint(path, separator, step=step, config=to_dict(config),
-                            optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                            rng=_rng_state(info.device), best_metric=t.best_metric,
-                            best_val=best_val,
+    def save(self, path: Path) -> None:
+        """Weights, optimiser, scheduler, RNG and step (main rank), then a barrier."""
+        t = self.config.train
+        if self.info.is_main:
+            save_checkpoint(path, self.separator, step=self.step, config=to_dict(self.config),
+                            optimizer=self.optimizer.state_dict(),
+                            scheduler=self.scheduler.state_dict(),
+                            rng=_rng_state(self.info.device), best_metric=t.best_metric,
+                            best_val=self.best_val,
                             data={"segment_steps": t.checkpoint_every, "seed": t.seed})
         distributed.barrier()
 
-    try:
-        while step < total_steps and not stopped_early:
-            segment_start, segment_end = segment_bounds(config, step)
-            segment_end = min(segment_end, total_steps)
-            batches = training_loader(train_urls, spec, local_batch, num_sources_at(config, step),
-                                      t.seed, segment_start, config.data.num_workers,
-                                      config.data.distinct_classes)
-            # A checkpoint written mid-segment (time limit) resumes by skipping the batches
-            # that segment already consumed, so the stream stays identical.
-            for _ in range(step - segment_start):
-                next(batches)
-            window_loss, window_count, window_start = 0.0, 0, time.monotonic()
-            while step < segment_end:
-                fetch_start = time.monotonic()
-                batch = next(batches)
-                data_wait = time.monotonic() - fetch_start
-                net.train()
-                step_fn.train()
-                generator = torch.Generator(device=info.device)
-                generator.manual_seed(stream_seed("gains", t.seed, step, info.rank))
-                out = step_fn(net, batch, info.device, generator, amp)
-                loss_value = out.loss.detach()
-                if not torch.isfinite(distributed.all_reduce_mean(loss_value)):
-                    raise NonFiniteLossError(
-                        f"loss is {loss_value.item()} at step {step + 1} (batch keys "
-                        f"{batch['keys'][0]}...); the last good checkpoint is {checkpoint_path}"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                out.loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), config.optim.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                step += 1
-                window_loss += loss_value.item()
-                window_count += 1
-                bar.update(1)
-                if step % t.log_every == 0 or step == segment_end:
-                    elapsed = time.monotonic() - window_start
-                    record = {"step": step, "kind": "train", "loss": window_loss / window_count,
-                              "grad_norm": float(grad_norm), "lr": scheduler.get_last_lr()[-1],
-                              "mixtures_per_s": window_count * t.batch_size / max(elapsed, 1e-9),
-                              "data_wait_s": data_wait,
-                              "num_sources": num_sources_at(config, step - 1)}
-                    tracker.log(record)
-                    postfix = {"loss": f"{record['loss']:.4f}",
-                               "mix_per_s": f"{record['mixtures_per_s']:.1f}"}
-                    if math.isfinite(deadline):  # the bar's ETA counts all epochs, not this
-                        postfix["time_left"] = f"{max(deadline - time.monotonic(), 0) / 60:.1f}min"
-                    bar.set_postfix(postfix)
-                    window_loss, window_count, window_start = 0.0, 0, time.monotonic()
-                if step % t.steps_per_epoch == 0 or step == total_steps:
-                    last_val = validate(separator, step_fn, val_set, info, local_batch, amp)
-                    tracker.log({"step": step, "kind": "val", **last_val})
-                    tracker.plot()
-                    score = best_score(last_val, t.best_metric)
-                    if score < best_val:
-                        best_val = score
-                        save(run_dir / BEST)
-                if time.monotonic() > deadline or (until_step is not None and step >= until_step):
-                    stopped_early = True
-                    break
-            save(checkpoint_path)
-    finally:
-        bar.close()
-        tracker.close()
-    if not last_val:  # e.g. stopped by the time limit before an epoch ended
-        last_val = validate(separator, step_fn, val_set, info, local_batch, amp)
-        tracker.log({"step": step, "kind": "val", **last_val})
-    if info.is_main:
-        tracker.plot()
-    return {"rank": info.rank, "step": step, "stopped_early": stopped_early,
-            "minutes": (time.monotonic() - start_time) / 60, **{f"val_{k}": v for k, v in last_val.items()}}
+    def train_segment(self, total_steps: int, deadline: float, until_step: int | None) -> bool:
+        """Steps to the end of the current data segment; True if time or `until_step` ran out."""
+        config, t = self.config, self.config.train
+        segment_start, segment_end = segment_bounds(config, self.step)
+        segment_end = min(segment_end, total_steps)
+        batches = training_loader(self.train_urls, self.spec, self.local_batch,
+                                  num_sources_at(config, self.step), t.seed, segment_start,
+                                  config.data.num_workers, config.data.distinct_classes)
+        # A checkpoint written mid-segment (time limit) resumes by skipping the batches
+        # that segment already consumed, so the stream stays identical.
+        for _ in range(self.step - segment_start):
+            next(batches)
+        window = _LogWindow()
+        while self.step < segment_end:
+            fetch_start = time.monotonic()
+            batch = next(batches)
+            window.data_wait = time.monotonic() - fetch_start
+            loss, grad_norm = self._optimizer_step(batch)
+            window.add(loss)
+            if self.step % t.log_every == 0 or self.step == segment_end:
+                self._log_train(window, grad_norm, deadline)
+                window = _LogWindow()
+            if self.step % t.steps_per_epoch == 0 or self.step == total_steps:
+                self.validate_and_keep_best()
+            if time.monotonic() > deadline or (until_step is not None and self.step >= until_step):
+                return True
+        return False
+
+    def _optimizer_step(self, batch: dict) -> tuple[float, torch.Tensor]:
+        """One mix-and-separate step; returns (loss, gradient norm before clipping)."""
+        info, t = self.info, self.config.train
+        self.net.train()
+        self.step_fn.train()
+        generator = torch.Generator(device=info.device)
+        generator.manual_seed(stream_seed("gains", t.seed, self.step, info.rank))
+        out = self.step_fn(self.net, batch, info.device, generator, self.amp)
+        loss_value = out.loss.detach()
+        if not torch.isfinite(distributed.all_reduce_mean(loss_value)):
+            raise NonFiniteLossError(
+                f"loss is {loss_value.item()} at step {self.step + 1} (batch keys "
+                f"{batch['keys'][0]}...); the last good checkpoint is {self.run_dir / CHECKPOINT}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(),
+                                                   max_grad_norm(self.config))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        self.bar.update(1)
+        return loss_value.item(), grad_norm
+
+    def _log_train(self, window: _LogWindow, grad_norm: torch.Tensor, deadline: float) -> None:
+        elapsed = time.monotonic() - window.start
+        record = {"step": self.step, "kind": "train", "loss": window.loss / window.count,
+                  "grad_norm": float(grad_norm), "lr": self.scheduler.get_last_lr()[-1],
+                  "mixtures_per_s": window.count * self.config.train.batch_size
+                  / max(elapsed, 1e-9),
+                  "data_wait_s": window.data_wait,
+                  "num_sources": num_sources_at(self.config, self.step - 1)}
+        self.tracker.log(record)
+        postfix = {"loss": f"{record['loss']:.4f}", "mix_per_s": f"{record['mixtures_per_s']:.1f}"}
+        if math.isfinite(deadline):  # the bar's ETA counts all epochs, not this
+            postfix["time_left"] = f"{max(deadline - time.monotonic(), 0) / 60:.1f}min"
+        self.bar.set_postfix(postfix)
+
+    def validate_and_keep_best(self) -> dict:
+        """Validate, log, and write best.pt when this is the best score so far."""
+        self.last_val = validate(self.separator, self.step_fn, self.val_set, self.info,
+                                 self.local_batch, self.amp)
+        self.tracker.log({"step": self.step, "kind": "val", **self.last_val})
+        self.tracker.plot()
+        score = best_score(self.last_val, self.config.train.best_metric)
+        if score < self.best_val:
+            self.best_val = score
+            self.save(self.run_dir / BEST)
+        return self.last_val
 
 
-def with_overrides(config: RunConfig, **train_fields) -> RunConfig:
-    """A copy of `config` with some `train` fields replaced (used by tests and the demo)."""
-    return replace(config, train=replace(config.train, **train_fields))
+class _LogWindow:
+    """Training losses since the last log record."""
+
+    def __init__(self) -> None:
+        self.loss, self.count, self.start, self.data_wait = 0.0, 0, time.monotonic(), 0.0
+
+    def add(self, loss: float) -> None:
+        self.loss += loss
+        self.count += 1
