@@ -196,10 +196,3 @@ def loss_weight(mix_magnitude: torch.Tensor) -> torch.Tensor:
     magnitude (B, 1, 256, Tf) in training.
     """
     return torch.clamp(torch.log1p(mix_magnitude.abs()), 1e-3, 10.0)
-
-
-class LossWeight(nn.Module):
-    """`loss_weight` as a module: (..., F, Tf) mixture magnitude -> same-shape weight."""
-
-    def forward(self, mix_magnitude: torch.Tensor) -> torch.Tensor:
-        return loss_weight(mix_magnitude)

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 import webdataset as wds
 
-from data_prep.prepare.alignment import best_lag, lag_scores, motion_energy, onset_envelope
 from data_prep.prepare.decode import decode_audio, probe, resample
 from data_prep.prepare.report import UnitResult
 from data_prep.prepare.settings import PrepareSettings, parse_size
 from data_prep.prepare.solos import chunk_bounds, plan_chunks
 from data_prep.prepare.split import Part, split_of
 from data_prep.prepare.writer import MarkerStore, UnitShardWriter
+from tests.av_alignment import best_lag, lag_scores, motion_energy, onset_envelope
 
 RATE = 11025
 CLIP = 65535

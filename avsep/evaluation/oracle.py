@@ -14,8 +14,6 @@ from torch import nn
 from avsep.audio import HOP_LENGTH, ISTFT, N_FFT, STFT
 from avsep.masks import complementary_binary_masks, complementary_ratio_masks
 
-ORACLES = ("ibm", "irm")
-
 
 class IdealMaskSeparator(nn.Module):
     """Separates mixtures with ideal masks built from the reference stems.

@@ -64,15 +64,6 @@ def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
     return value
 
 
-def broadcast_object(obj, src: int = 0):
-    """Send a picklable object from `src` to every rank (identity for one process)."""
-    if dist.is_available() and dist.is_initialized():
-        holder = [obj]
-        dist.broadcast_object_list(holder, src=src)
-        return holder[0]
-    return obj
-
-
 def gather_objects(obj) -> list:
     """Every rank's `obj`, in rank order, on every rank."""
     if dist.is_available() and dist.is_initialized():

@@ -9,7 +9,6 @@ Modules, one job each:
     runner    skipping finished units, the worker pool, crash isolation, --strict
     solos     Solos videos -> training shards
     urmp      URMP pieces -> evaluation shards
-    alignment measuring audio-visual alignment of prepared samples (used by the tests)
 
 Entry points: `prepare_solos(src, out, settings, ...)` and `prepare_urmp(src, out, ...)`.
 """

@@ -1,4 +1,4 @@
-"""Measuring audio-visual alignment of prepared samples: do sounds start when things move?
+"""Test helper: audio-visual alignment of prepared samples (do sounds start when things move?).
 
 Musicians move when notes start (bow changes, breaths, fingers). For each stored frame we
 measure how much the picture changed since the previous frame, and for the same interval
