@@ -382,15 +382,11 @@ def test_ranks_split_segments_and_merge_to_the_single_process_result(shards, res
     assert merged.info["world_size"] == 2
 
 
-def test_prepared_stand_in_shards(request):
+def test_prepared_stand_in_shards(prepared_tiny):
     """The real pipeline's URMP shards (`avsep synth urmp` + `avsep prepare urmp`, through
-    the shared `prepared_tiny` fixture when present): every player is scored and the ideal
-    ratio mask beats the unprocessed mixture."""
-    try:
-        prepared = request.getfixturevalue("prepared_tiny")
-    except pytest.FixtureLookupError:
-        pytest.skip("no prepared_tiny fixture (stand-in URMP shards) in this checkout")
-    shard_dir = prepared["urmp"]
+    the shared `prepared_tiny` fixture): every player is scored and the ideal ratio mask
+    beats the unprocessed mixture."""
+    shard_dir = prepared_tiny["urmp"]
     result = evaluate_urmp(small_sop(), shard_dir, batch_size=2, clip_spec=SMALL_FRAMES,
                            limit_pieces=2, progress=False)
     players = {}

@@ -19,7 +19,11 @@ from avsep.metrics import (
     summarize,
 )
 
-mir_eval_separation = pytest.importorskip("mir_eval.separation")
+try:  # the reference implementation; the tests that do not compare with it run without it
+    import mir_eval.separation as mir_eval_separation
+except ImportError:
+    mir_eval_separation = None
+needs_mir_eval = pytest.mark.skipif(mir_eval_separation is None, reason="needs mir_eval")
 
 SAMPLE_RATE = 11025
 TOLERANCE_DB = 0.01
@@ -91,6 +95,7 @@ def assert_close_to_mir_eval(references: np.ndarray, estimates: np.ndarray) -> N
     np.testing.assert_allclose(actual, expected, rtol=0, atol=TOLERANCE_DB)
 
 
+@needs_mir_eval
 @pytest.mark.parametrize(
     ("num_sources", "num_samples", "seed"),
     [(2, 16000, 0), (2, 65535, 1), (3, 24000, 2), (2, 20011, 3)],
@@ -104,6 +109,7 @@ def test_matches_mir_eval_on_random_signals(num_sources: int, num_samples: int,
     assert_close_to_mir_eval(references, estimates)
 
 
+@needs_mir_eval
 @pytest.mark.parametrize(("num_sources", "seed"), [(2, 10), (3, 11)])
 def test_matches_mir_eval_on_music_like_signals(num_sources: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -112,6 +118,7 @@ def test_matches_mir_eval_on_music_like_signals(num_sources: int, seed: int) -> 
     assert_close_to_mir_eval(references, estimates)
 
 
+@needs_mir_eval
 def test_mixture_as_estimate_matches_mir_eval() -> None:
     """The unprocessed-mixture baseline: every estimate is the mixture itself.
 
@@ -126,6 +133,7 @@ def test_mixture_as_estimate_matches_mir_eval() -> None:
     assert (expected[2] > 140).all() and (actual[2] > 140).all()
 
 
+@needs_mir_eval
 def test_single_source_matches_mir_eval_with_infinite_sir() -> None:
     rng = np.random.default_rng(4)
     references = rng.standard_normal((1, 12000))
@@ -155,6 +163,7 @@ def test_batched_equals_per_item() -> None:
             np.testing.assert_allclose(batched[:, row, column], single, rtol=0, atol=1e-9)
 
 
+@needs_mir_eval
 def test_float32_input_is_evaluated_in_float64() -> None:
     rng = np.random.default_rng(6)
     references = rng.standard_normal((2, 8000)).astype(np.float32)
@@ -166,6 +175,7 @@ def test_float32_input_is_evaluated_in_float64() -> None:
     np.testing.assert_allclose(actual, expected, rtol=0, atol=TOLERANCE_DB)
 
 
+@needs_mir_eval
 def test_silent_reference_gives_nan_and_others_ignore_it() -> None:
     rng = np.random.default_rng(7)
     references = rng.standard_normal((3, 8000))
@@ -179,6 +189,7 @@ def test_silent_reference_gives_nan_and_others_ignore_it() -> None:
     np.testing.assert_allclose(actual[:, kept], expected, rtol=0, atol=TOLERANCE_DB)
 
 
+@needs_mir_eval
 def test_silent_estimate_gives_nan_for_its_source_only() -> None:
     rng = np.random.default_rng(8)
     references = rng.standard_normal((2, 8000))
@@ -262,6 +273,7 @@ def test_sets_equal_separate_calls_per_set(batch_shape: tuple[int, ...], num_sou
         assert (shared[1] == math.inf).all()
 
 
+@needs_mir_eval
 def test_sets_match_mir_eval() -> None:
     rng = np.random.default_rng(24)
     references = np.stack([harmonic_line(rng, 16384) for _ in range(2)])
