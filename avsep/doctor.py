@@ -144,16 +144,16 @@ def _test_clip(workdir: Path) -> Path:
         for i in range(8):
             image = np.zeros((48, 64, 3), np.uint8)
             image[:, i * 8:(i + 1) * 8] = 255
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            container.mux(video.encode(frame))
+            picture = av.VideoFrame.from_ndarray(image, format="rgb24")
+            container.mux(video.encode(picture))
         container.mux(video.encode())
         samples = 0.5 * np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)
         block = 1024
         for start in range(0, 44100, block):
             chunk = samples[start:start + block].astype(np.float32)[None, :]
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 44100, start
-            container.mux(audio.encode(frame))
+            sound = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            sound.sample_rate, sound.pts = 44100, start
+            container.mux(audio.encode(sound))
         container.mux(audio.encode())
     return path
 

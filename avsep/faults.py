@@ -108,7 +108,7 @@ def describe_fault(exc: BaseException) -> Fault:
         if package is not None and package not in OUR_PACKAGES:
             library, origin = package, _short(frame.filename, frame.lineno)
             break
-    if isinstance(exc, ImportError) and getattr(exc, "name", None):
+    if isinstance(exc, ImportError) and exc.name:
         library = library or exc.name.split(".")[0]
     if isinstance(exc, OSError):
         # ...unless a shared library failed to load: torch's loader raises for torchaudio.

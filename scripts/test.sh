@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (installs what it needs first). Fails when no test ran.
+# Runs the static checks (scripts/check.sh: ruff, mypy against its baseline) and the whole
+# test suite, installing what they need first. Fails when no test ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/check.sh
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -206,6 +207,17 @@ def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool,
 class _Run:
     """The state of one training run and the three things done with it: build (or resume),
     train one data segment, validate and keep the best checkpoint."""
+
+    separator: Any  # the registered model (a Separator); `net` wraps it for DDP / compile
+    net: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.MultiStepLR
+    step_fn: MixAndSeparate
+    amp: torch.dtype | None
+    spec: ClipSpec
+    train_urls: list[str]
+    val_set: dict
+    tracker: Tracker
 
     def __init__(self, config: RunConfig, run_dir: Path, info) -> None:
         self.config, self.run_dir, self.info = config, run_dir, info
