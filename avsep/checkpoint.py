@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from avsep.config import to_dict
 from avsep.models import Separator, create_model
 
 FORMAT = "avsep-checkpoint"
@@ -49,8 +50,6 @@ def _plain_config(config: Any) -> dict[str, Any]:
     if config is None:
         return {}
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        from avsep.config import to_dict
-
         config = to_dict(config)
     if not isinstance(config, dict):
         raise TypeError(f"checkpoint config must be a dict or dataclass, got {type(config)}")

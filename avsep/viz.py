@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avsep.audio import STFT
 from avsep.inference.localize import Localization
 from avsep.inference.render import colormap_lut, display_scale, overlay
 from avsep.inference.separate import Separation
@@ -21,8 +22,6 @@ def spectrogram_db(audio: np.ndarray, sample_rate: int, n_fft: int = 1022,
                    hop_length: int = 256) -> np.ndarray:
     """Magnitude spectrogram in dB re the largest bin, (n_fft // 2 + 1, frames), >= -120."""
     import torch
-
-    from avsep.audio import STFT
 
     samples = np.asarray(audio, dtype=np.float32)
     if samples.size <= n_fft // 2:
@@ -86,7 +85,7 @@ def localization_figure(localization: Localization, separation: Separation | Non
     # (title, audio): the sources and the mixture at the model's rate.
     tracks: list[tuple[str, np.ndarray]] = []
     if separation is not None:
-        from data_prep.prepare.decode import resample
+        from avsep.media import resample
 
         rate = separation.model_sample_rate
         tracks = list(zip(separation.names(), separation.model_sources))

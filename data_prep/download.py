@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
 from avsep.classes import SOLOS_CLASSES
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -188,7 +190,6 @@ def download_solos(
         classes: only these classes.
         limit: at most this many download attempts (for trying things out).
     """
-    from tqdm import tqdm
 
     if "{id}" not in url_template:
         raise ValueError(f"--url-template must contain {{id}}: {url_template!r}")

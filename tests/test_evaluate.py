@@ -20,11 +20,10 @@ import pytest
 import torch
 import webdataset as wds
 
-from avsep import create_model
+from avsep import create_model, distributed
 from avsep.checkpoint import save_checkpoint
 from avsep.classes import SOLOS_CLASSES, URMP_CODE_TO_CLASS, class_index
 from avsep.cli import main
-from avsep.data.clips import ClipSpec, ShardFormatError, clip_frame_indices
 from avsep.evaluation import (
     IdealMaskSeparator,
     NoUrmpShardsError,
@@ -33,7 +32,7 @@ from avsep.evaluation import (
     write_results,
 )
 from avsep.evaluation.report import csv_columns
-from avsep.training import distributed
+from avsep.geometry import ClipSpec, ShardFormatError, clip_frame_indices
 
 SAMPLE_RATE = 11025
 SEGMENT = 65535

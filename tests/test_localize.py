@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 import avsep
 from avsep.cli import main
-from avsep.data.clips import ClipSpec
+from avsep.geometry import ClipSpec
 from avsep.inference import localize_video, prepare_model, render_localization, score_piece
 from avsep.inference.localize import cell_centres, output_times, upsample_heatmap
 from avsep.inference.render import colormap_lut, overlay, write_mp4

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import webdataset as wds
 
-from data_prep.prepare.decode import decode_audio, probe, resample
+from avsep.media import decode_audio, probe, resample
 from data_prep.prepare.report import UnitResult
 from data_prep.prepare.settings import PrepareSettings, parse_size
 from data_prep.prepare.solos import chunk_bounds, plan_chunks

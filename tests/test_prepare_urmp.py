@@ -14,7 +14,7 @@ import soundfile
 import webdataset as wds
 from scipy.signal import correlate, resample_poly
 
-from data_prep.prepare.urmp import parse_piece_name, player_bounds
+from avsep.urmp_naming import parse_piece_name, player_bounds
 from tests.av_alignment import lag_scores, motion_energy, onset_envelope
 
 RATE = 11025

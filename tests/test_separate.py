@@ -12,7 +12,7 @@ from torch import nn
 
 import avsep
 from avsep.cli import main
-from avsep.data.clips import ClipSpec
+from avsep.geometry import ClipSpec
 from avsep.inference import VideoSource, prepare_model, separate_video
 from avsep.inference.regions import (
     Region,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from avsep.standin import COMPLETE_MARKER, StandinMismatchError, ensure_standin
+from avsep.workflows.standin import COMPLETE_MARKER, StandinMismatchError, ensure_standin
 
 
 def test_a_stand_in_made_with_other_settings_is_refused_with_the_fix(tmp_path):

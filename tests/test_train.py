@@ -17,8 +17,8 @@ import torchvision.transforms.functional as TF
 from avsep.checkpoint import load_checkpoint
 from avsep.cli import main as cli_main
 from avsep.config import load_config
-from avsep.data.clips import ClipSpec, augment_frames, clip_frame_indices
 from avsep.data.solos import MixtureGrouper, shard_urls, training_stream, validation_mixtures
+from avsep.geometry import ClipSpec, augment_frames, clip_frame_indices
 from avsep.mixing import IMAGENET_MEAN, IMAGENET_STD, FrameNormalize, MixSources
 from avsep.training import loop as loop_module
 from avsep.training.config import RunConfig

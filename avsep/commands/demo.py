@@ -22,8 +22,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avsep.demo import run_demo
-    from avsep.standin import StandinMismatchError
+    from avsep.workflows.demo import run_demo
+    from avsep.workflows.standin import StandinMismatchError
 
     try:
         figures = run_demo(args.root, args.preset, args.minutes, args.config, args.jobs,

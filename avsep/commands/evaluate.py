@@ -57,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
         return 2
 
+    from avsep import distributed
     from avsep.checkpoint import load_checkpoint
     from avsep.evaluation import clip_spec_from_config, evaluate_urmp, format_table
     from avsep.evaluation.reader import find_shards
-    from avsep.training import distributed
 
     try:
         find_shards(args.data)  # fail before loading a model or starting ranks

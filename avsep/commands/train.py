@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     if config.data.dataset == "synthetic":
-        from avsep.standin import StandinMismatchError, ensure_standin
+        from avsep.workflows.standin import StandinMismatchError, ensure_standin
 
         root = Path(args.data or "work/synthetic")
         try:

@@ -9,7 +9,6 @@
     print(result.summary()["overall"]["scores"]["model"]["sdr"])
 """
 
-from avsep.data.clips import clip_spec_from_config
 from avsep.evaluation.oracle import IdealMaskSeparator
 from avsep.evaluation.reader import NoUrmpShardsError, UrmpSegment, index_urmp_shards
 from avsep.evaluation.report import format_markdown, format_table, write_results
@@ -19,6 +18,7 @@ from avsep.evaluation.urmp import (
     EvaluationResult,
     evaluate_urmp,
 )
+from avsep.geometry import clip_spec_from_config
 
 __all__ = [
     "METHODS", "METRICS", "SKIP_REASONS", "EvaluationResult", "IdealMaskSeparator",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avsep.data.clips import (
+from avsep.geometry import (
     ClipSpec,
     ShardFormatError,
     augment_frames,

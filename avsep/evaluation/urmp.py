@@ -37,8 +37,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from avsep import distributed
 from avsep.classes import class_index
-from avsep.data.clips import ClipSpec, ShardFormatError
 from avsep.devices import resolve_device
 from avsep.evaluation.oracle import IdealMaskSeparator
 from avsep.evaluation.reader import (
@@ -48,10 +48,11 @@ from avsep.evaluation.reader import (
     read_segment,
     select_pieces,
 )
+from avsep.evaluation.report import write_results
 from avsep.evaluation.summary import METHODS, OK, PairScore, summarize_pairs
+from avsep.geometry import ClipSpec, ShardFormatError
 from avsep.metrics import bss_eval_sources_sets, is_silent, si_sdr
 from avsep.mixing import FrameNormalize
-from avsep.training import distributed
 
 SKIP_REASONS = ("silent_reference", "silent_estimate", "silent_baseline_estimate")
 SOP_FRAMES = ClipSpec()
@@ -370,7 +371,5 @@ def evaluate_urmp(
                 **{k: timing.get(k, 0.0) for k in ("data", "model", "oracle", "metrics")}},
     )
     if out_dir is not None and rank == 0:
-        from avsep.evaluation.report import write_results
-
         write_results(result, Path(out_dir))
     return result

@@ -36,13 +36,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from avsep.audio import HOP_LENGTH
 from avsep.inference.loading import prepare_model
 from avsep.inference.localize import cell_centres, check_pixelwise, output_times, window_inputs
 from avsep.inference.video import VideoSource, model_frame_size
 from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
+from avsep.media import BadInput, read_wav, resample
 from avsep.mixing import FrameNormalize
+from avsep.urmp_naming import parse_piece_name, player_bounds
 
 
 @dataclass
@@ -93,7 +96,6 @@ def summarize_localization(pieces: list[PieceLocalization]) -> dict:
 def _read_stems(folder: Path, codes: list[str], number: str, title: str, rate: int,
                 length: int) -> np.ndarray:
     """The AuSep stems at `rate`, cut or padded to `length`: (P, length) float32."""
-    from data_prep.prepare.decode import BadInput, read_wav, resample
 
     stems = []
     for k, code in enumerate(codes, start=1):
@@ -127,9 +129,6 @@ def score_piece(
         activity_db: a player is scored at a frame if its stem holds at least this much of
             the mixture's energy there.
     """
-    from tqdm import tqdm
-
-    from data_prep.prepare.urmp import parse_piece_name, player_bounds
 
     folder = Path(folder)
     number, title, codes = parse_piece_name(folder.name)

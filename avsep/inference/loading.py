@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
-from avsep.data.clips import ClipSpec, clip_spec_from_config
+from avsep.checkpoint import load_checkpoint
 from avsep.devices import resolve_device
+from avsep.geometry import ClipSpec, clip_spec_from_config
 from avsep.models import Separator
 
 
@@ -53,8 +54,6 @@ def prepare_model(
         return model if spec is None else dataclasses.replace(model, spec=spec)
     resolved = resolve_device(device)
     if isinstance(model, (str, Path)):
-        from avsep.checkpoint import load_checkpoint
-
         separator, payload = load_checkpoint(model, map_location="cpu")
         spec = spec or dataclasses.replace(clip_spec_from_config(payload.get("config")),
                                            sample_rate=separator.sample_rate)

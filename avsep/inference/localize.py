@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from avsep.audio import HOP_LENGTH
 from avsep.inference.loading import InferenceModel, prepare_model
@@ -178,7 +179,6 @@ def localize_video(
         VideoInputError: the video cannot be read or has no audio.
         ValueError: the model cannot localize.
     """
-    from tqdm import tqdm
 
     runner = prepare_model(model, device)
     check_pixelwise(runner.model)

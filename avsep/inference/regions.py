@@ -15,6 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from avsep.inference.localize import cell_centres
+from avsep.media import BadInput
+from avsep.urmp_naming import parse_piece_name, player_bounds
+
 # Vid_NN_Title_c1_c2[...].mp4: a URMP ensemble video, players left to right in part order.
 _URMP_VIDEO = re.compile(r"^Vid_(?P<piece>\d+_.+)$")
 
@@ -96,7 +100,6 @@ def check_regions(regions: list[Region], frame_size: tuple[int, int]) -> None:
 def equal_width_regions(frame_size: tuple[int, int], players: int,
                         labels: list[str] | None = None) -> list[Region]:
     """`players` full-height columns of equal width, left to right (URMP's layout)."""
-    from data_prep.prepare.urmp import player_bounds
 
     height, width = frame_size
     if players < 1 or players > width:
@@ -108,8 +111,6 @@ def equal_width_regions(frame_size: tuple[int, int], players: int,
 
 def urmp_instruments(path: str | Path) -> list[str] | None:
     """Instrument codes of a URMP-style video name `Vid_NN_Title_c1_c2.mp4`, else None."""
-    from data_prep.prepare.decode import BadInput
-    from data_prep.prepare.urmp import parse_piece_name
 
     match = _URMP_VIDEO.match(Path(path).stem)
     if match is None:
@@ -136,8 +137,6 @@ def regions_from_heatmap(heatmap: np.ndarray, model_size: tuple[int, int],
         frame_size: (H, W) of the video.
     """
     import cv2
-
-    from avsep.inference.localize import cell_centres
 
     height, width = frame_size
     peak = float(heatmap.max()) if heatmap.size else 0.0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from tqdm import tqdm
 
 from avsep.inference.localize import Localization
 from avsep.inference.video import VideoSource, open_video
@@ -208,7 +209,6 @@ def render_localization(
     """Write OUT/overlay.mp4 (heatmaps over the frames at the localization's fps, with the
     video's original audio: native rate, mono), OUT/keyframes/*.png (one every
     `keyframe_every_s` seconds) and OUT/contact_sheet.png."""
-    from tqdm import tqdm
 
     colormap_lut(colormap)  # fail before decoding anything
     if keyframe_every_s <= 0:

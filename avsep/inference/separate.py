@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from avsep.classes import class_index
 from avsep.inference.loading import InferenceModel, prepare_model
+from avsep.inference.localize import localize_video
 from avsep.inference.regions import (
     Region,
     RegionError,
@@ -35,6 +37,7 @@ from avsep.inference.regions import (
 )
 from avsep.inference.video import VideoSource, check_batch_size, open_video
 from avsep.inference.windows import OverlapAdd, WindowPlan
+from avsep.media import resample
 from avsep.mixing import FrameNormalize
 
 
@@ -135,7 +138,6 @@ def resolve_regions(
                 "--players to place regions automatically"
             )
         return equal_width_regions(frame_size, len(classes), list(classes)), "classes"
-    from avsep.inference.localize import localize_video
 
     localization = localize_video(source, runner, fps=2.0, progress=progress)
     found = regions_from_heatmap(localization.mean_heatmap(), localization.model_frame_size,
@@ -189,9 +191,6 @@ def separate_video(
         VideoInputError: unreadable video or no audio stream.
         RegionError: bad regions or missing classes.
     """
-    from tqdm import tqdm
-
-    from data_prep.prepare.decode import resample
 
     runner = prepare_model(model, device)
     check_batch_size(batch_size)

@@ -1,6 +1,6 @@
 """A user's video for inference: its audio at the model's rate and its frames by time.
 
-Decoding is data preparation's (`data_prep.prepare.decode`): the container is probed with
+Decoding is data preparation's (`avsep.media`): the container is probed with
 PyAV, audio is decoded at its native rate and averaged to mono, then resampled with the one
 resampler preparation uses, so the model hears a user's video exactly as it heard its
 training data. Frames are picked by presentation time with the same decord reader.
@@ -8,10 +8,12 @@ training data. Frames are picked by presentation time with the same decord reade
 Time convention (as in the shards): audio sample j is at j / sample_rate seconds and a frame
 is at its presentation time, both counted from the start of the file.
 
-Visual input of one audio window (as training, `avsep.data.clips`): `num_frames` frames
+Visual input of one audio window (as training, `avsep.geometry`): `num_frames` frames
 `frame_stride` frames apart on an 8 fps grid, centred on the window's centre sample
-(clamped to the video). `model_frames` gives those frames resized so that their short side
-is the model's image size, with no crop (the vision net takes any size, so every player of
+(clamped to the video). Frames are resized in the two steps every training frame went
+through: to the stored size (`avsep.media.resize_for_storage`, area averaging, as `avsep
+prepare`), then bicubic to the model's size (`avsep.geometry.resize_short_side`).
+`model_frames` gives those frames resized so that their short side is the model's image size, with no crop (the vision net takes any size, so every player of
 a wide ensemble shot stays visible); `region_frames` gives, per region, the crop resized
 and centre-cropped as evaluation does.
 """
@@ -25,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avsep.data.clips import ClipSpec, augment_frames, clip_frame_indices, resize_short_side
+from avsep.geometry import ClipSpec, augment_frames, clip_frame_indices, resize_short_side
+from avsep.media import BadInput, FrameReader, decode_audio, probe, resample, resize_for_storage
 
 # Decoded frames kept between windows (consecutive windows share most clip frames).
 _FRAME_CACHE = 16
@@ -54,7 +57,6 @@ class VideoSource:
     """
 
     def __init__(self, path: str | Path, sample_rate: int = 11025, threads: int = 0) -> None:
-        from data_prep.prepare.decode import BadInput, FrameReader, decode_audio, probe, resample
 
         self.path = Path(path)
         self.sample_rate = sample_rate
@@ -116,7 +118,7 @@ class VideoSource:
     def model_frames(self, centre_sample: int, spec: ClipSpec) -> np.ndarray:
         """Whole frames for the vision net: (3, num_frames, S, W') uint8, short side S =
         `spec.image_size`, aspect ratio kept, no crop."""
-        frames = [resize_short_side(f, spec.image_size)
+        frames = [resize_short_side(resize_for_storage(f), spec.image_size)
                   for f in self.clip_frames(centre_sample, spec)]
         return np.ascontiguousarray(np.stack(frames).transpose(3, 0, 1, 2))
 
@@ -125,7 +127,7 @@ class VideoSource:
         """Per region (x0, y0, x1, y1) the clip's crops as evaluation prepares them:
         (N, 3, num_frames, S, S) uint8 (short side to S, centre crop)."""
         frames = self.clip_frames(centre_sample, spec)
-        crops = [augment_frames([f[y0:y1, x0:x1] for f in frames], spec, None)
+        crops = [augment_frames([resize_for_storage(f[y0:y1, x0:x1]) for f in frames], spec, None)
                  for x0, y0, x1, y1 in boxes]
         return np.stack(crops)
 

@@ -20,12 +20,11 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from avsep import create_model
+from avsep import create_model, distributed
 from avsep.checkpoint import load_checkpoint, save_checkpoint
 from avsep.config import save_config, to_dict
-from avsep.data.clips import ClipSpec, clip_spec_from_config
 from avsep.data.solos import shard_urls, stream_seed, training_loader, validation_mixtures
-from avsep.training import distributed
+from avsep.geometry import ClipSpec, clip_spec_from_config
 from avsep.training.config import RunConfig
 from avsep.training.step import MixAndSeparate
 from avsep.training.tracking import Tracker

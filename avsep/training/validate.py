@@ -7,8 +7,8 @@ import math
 
 import torch
 
+from avsep import distributed
 from avsep.metrics import bss_eval_sources_sets, is_silent
-from avsep.training import distributed
 
 
 @torch.no_grad()

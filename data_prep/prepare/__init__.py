@@ -15,16 +15,7 @@ Entry points: `prepare_solos(src, out, settings, ...)` and `prepare_urmp(src, ou
 
 from __future__ import annotations
 
+from data_prep.prepare.solos import prepare_solos
+from data_prep.prepare.urmp import prepare_urmp
 
-def prepare_solos(*args, **kwargs) -> int:
-    """See data_prep.prepare.solos.prepare_solos."""
-    from data_prep.prepare.solos import prepare_solos as run
-
-    return run(*args, **kwargs)
-
-
-def prepare_urmp(*args, **kwargs) -> int:
-    """See data_prep.prepare.urmp.prepare_urmp."""
-    from data_prep.prepare.urmp import prepare_urmp as run
-
-    return run(*args, **kwargs)
+__all__ = ["prepare_solos", "prepare_urmp"]

@@ -14,6 +14,8 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from data_prep.prepare.files import atomic_write_text
+
 BAD_INPUT = "bad_input"  # the unit produced no sample because its input is unusable
 SKIPPED = "skipped"  # part of a unit was left out (a short span, a short last segment)
 NOTE = "note"  # something the user should know; nothing was lost
@@ -130,8 +132,6 @@ def summarize(results: list[UnitResult], global_issues: list[Issue] = ()) -> dic
 
 def write_report(out: Path, results: list[UnitResult], global_issues: list[Issue]) -> dict:
     """Rewrite OUT/report.jsonl (one issue per line) and OUT/summary.json; return the summary."""
-    from data_prep.prepare.writer import atomic_write_text
-
     lines = [json.dumps({"unit": "", **asdict(issue)}) for issue in global_issues]
     for result in sorted(results, key=lambda r: r.unit):
         lines += [json.dumps({"unit": result.unit, **asdict(issue)}) for issue in result.issues]

@@ -34,8 +34,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
 from avsep.faults import Fault, describe_fault
-from data_prep.prepare.decode import BadInput
+from avsep.media import BadInput
 from data_prep.prepare.report import (
     BAD_INPUT,
     Issue,
@@ -388,7 +390,6 @@ def run_units(
         nothing usable was produced, `strict` stopped the run, or a unit failed for a
         reason that is not about its input (a fault of the environment or of avsep).
     """
-    from tqdm import tqdm
 
     ctx.out.mkdir(parents=True, exist_ok=True)
     store = MarkerStore(ctx.out)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from avsep.media import STORED_SHORT_SIDE
+
 SAMPLE_RATE = 11025
 """Audio rate of every shard (Hz)."""
 
@@ -46,7 +48,7 @@ class PrepareSettings:
 
     sample_rate: int = SAMPLE_RATE
     fps: int = FRAME_RATE
-    short_side: int = 256
+    short_side: int = STORED_SHORT_SIDE
     jpeg_quality: int = 90
     clip_samples: int = CLIP_SAMPLES
     max_chunk_s: float = 12.0

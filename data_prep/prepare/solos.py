@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from avsep.classes import SOLOS_CLASSES, class_index
-from data_prep.prepare.decode import (
+from avsep.media import (
     BadInput,
     FrameReader,
     decode_audio,
@@ -30,7 +30,7 @@ from data_prep.prepare.decode import (
     peak_dbfs,
     probe,
     resample,
-    resize_short_side,
+    resize_for_storage,
     short_side_size,
 )
 from data_prep.prepare.report import NOTE, SKIPPED, Issue, UnitResult
@@ -39,6 +39,7 @@ from data_prep.prepare.runner import (
     RunContext,
     WorkUnit,
     decoder_threads,
+    run_units,
 )
 from data_prep.prepare.settings import SOLOS_TIMESTAMP_FPS, PrepareSettings
 from data_prep.prepare.split import split_of
@@ -225,7 +226,7 @@ def process_solos_video(
             "audio.npy": np.ascontiguousarray(audio[first:stop]),
         }
         for i, image in enumerate(frames.read(frames.nearest_frames(times))):
-            image = resize_short_side(image, settings.short_side)
+            image = resize_for_storage(image, settings.short_side)
             sample[f"{i:03d}.jpg"] = encode_jpeg(image, settings.jpeg_quality)
         sample["json"] = {
             "class": class_name,
@@ -258,7 +259,6 @@ def prepare_solos(
     unit_timeout_s: float = DEFAULT_UNIT_TIMEOUT_S,
 ) -> int:
     """Prepare a raw Solos folder into OUT/train and OUT/val shards; return the exit code."""
-    from data_prep.prepare.runner import run_units
 
     settings = settings or PrepareSettings()
     src, out = Path(src), Path(out)

@@ -18,14 +18,13 @@ part); if shorter it is dropped and counted ('tail_dropped' in the report).
 
 from __future__ import annotations
 
-import itertools
 import math
 from pathlib import Path
 
 import numpy as np
 
 from avsep.classes import URMP_CODE_TO_CLASS, class_index
-from data_prep.prepare.decode import (
+from avsep.media import (
     BadInput,
     FrameReader,
     encode_jpeg,
@@ -33,65 +32,19 @@ from data_prep.prepare.decode import (
     probe,
     read_wav,
     resample,
-    resize_short_side,
+    resize_for_storage,
 )
+from avsep.urmp_naming import parse_piece_name, player_bounds, scaled_frame_size
 from data_prep.prepare.report import NOTE, SKIPPED, Issue, UnitResult
 from data_prep.prepare.runner import (
     DEFAULT_UNIT_TIMEOUT_S,
     RunContext,
     WorkUnit,
     decoder_threads,
+    run_units,
 )
 from data_prep.prepare.settings import PrepareSettings
 from data_prep.prepare.writer import UnitShardWriter
-
-
-def parse_piece_name(name: str) -> tuple[str, str, list[str]]:
-    """Split a URMP folder name into (number, title, instrument codes in part order).
-
-    >>> parse_piece_name("01_Jupiter_vn_vc")
-    ('01', 'Jupiter', ['vn', 'vc'])
-
-    Raises:
-        BadInput: the name does not look like NN_Title_code_code[...].
-    """
-    tokens = name.split("_")
-    codes: list[str] = []
-    while len(tokens) > 2 and tokens[-1] in URMP_CODE_TO_CLASS:
-        codes.insert(0, tokens.pop())
-    if len(tokens) < 2 or not tokens[0].isdigit() or not codes:
-        raise BadInput(
-            "bad_name",
-            f"folder name {name!r} is not NN_Title_code1_code2[...] with URMP instrument codes "
-            f"({' '.join(URMP_CODE_TO_CLASS)})",
-        )
-    return tokens[0], "_".join(tokens[1:]), codes
-
-
-def player_bounds(width: int, players: int) -> list[tuple[int, int]]:
-    """Column ranges [x0, x1) of `players` equal-width crops, left to right.
-
-    >>> player_bounds(10, 3)
-    [(0, 3), (3, 7), (7, 10)]
-    """
-    edges = [round(k * width / players) for k in range(players + 1)]
-    return list(itertools.pairwise(edges))
-
-
-def scaled_frame_size(width: int, height: int, players: int, short_side: int) -> tuple[int, int]:
-    """Size to decode a P-player frame at so that each player's column has `short_side`.
-
-    Scaling while decoding and then cutting columns equals cutting then scaling, up to the
-    filter's blur across a column edge (a pixel or two).
-
-    >>> scaled_frame_size(1920, 1080, 3, 256)  # portrait columns 640 x 1080 -> 256 x 432
-    (768, 432)
-    """
-    column = width / players
-    scale = short_side / min(column, height)
-    if column <= height:
-        return short_side * players, max(1, round(height * scale))
-    return max(1, round(width * scale)), short_side
 
 
 def discover_urmp(src: Path) -> list[WorkUnit]:
@@ -216,7 +169,7 @@ def process_urmp_piece(
         sample: dict = {"__key__": f"{piece_key}__seg{segment:04d}"}
         for i, image in enumerate(frames.read(frames.nearest_frames(times))):
             for k, (x0, x1) in enumerate(bounds):
-                crop = resize_short_side(image[:, x0:x1], settings.short_side)
+                crop = resize_for_storage(image[:, x0:x1], settings.short_side)
                 sample[f"p{k}.{i:03d}.jpg"] = encode_jpeg(crop, settings.jpeg_quality)
         sample["mix.npy"] = _padded(mix[first:first + valid], clip)
         sample["stems.npy"] = np.stack([_padded(s[first:first + valid], clip) for s in stems])
@@ -267,7 +220,6 @@ def prepare_urmp(
     unit_timeout_s: float = DEFAULT_UNIT_TIMEOUT_S,
 ) -> int:
     """Prepare a raw URMP folder into OUT/urmp-<tag>-NNN.tar shards; return the exit code."""
-    from data_prep.prepare.runner import run_units
 
     settings = settings or PrepareSettings()
     src, out = Path(src), Path(out)

@@ -23,17 +23,10 @@ import json
 import os
 from pathlib import Path
 
+from data_prep.prepare.files import atomic_write_text
 from data_prep.prepare.report import ShardFile, UnitResult
 
 MANIFEST_DIR = "manifest"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old or the new content, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def unit_files(directory: Path, tag: str) -> list[Path]:

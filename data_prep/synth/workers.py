@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
+from tqdm import tqdm
+
 from .instruments import all_programs
 from .render import FluidRenderer, check_soundfont
 
@@ -105,7 +107,6 @@ class WorkerPool:
 
     def map(self, function: Callable[[T], R], items: Iterable[T], description: str) -> Iterator[R]:
         """function(item) for each item, in order, with a tqdm bar named `description`."""
-        from tqdm import tqdm
 
         items = list(items)
         if self._pool is not None:

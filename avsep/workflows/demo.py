@@ -13,11 +13,19 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from avsep.checkpoint import load_checkpoint
+from avsep.config import load_config
+from avsep.evaluation import clip_spec_from_config, evaluate_urmp, index_urmp_shards
+from avsep.inference import localize_video, render_localization
+from avsep.presets import resolve_preset
+from avsep.training.config import RunConfig
+from avsep.training.loop import train
+from avsep.urmp_naming import parse_piece_name
+from avsep.workflows.standin import ensure_standin
+
 
 def duet_pieces(urmp_shards: Path) -> list[str]:
     """Names of the two-player pieces in prepared URMP shards."""
-    from avsep.evaluation import index_urmp_shards
-    from data_prep.prepare.urmp import parse_piece_name
 
     pieces = {segment.piece for segment in index_urmp_shards(urmp_shards)}
     return sorted(name for name in pieces if len(parse_piece_name(name)[2]) == 2)
@@ -26,14 +34,6 @@ def duet_pieces(urmp_shards: Path) -> list[str]:
 def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 15.0,
              config: str | Path | None = None, jobs: int = 2, device: str = "auto") -> dict:
     """Run every stage under `root`; returns the headline figures (also in root/demo.json)."""
-    from avsep.checkpoint import load_checkpoint
-    from avsep.config import load_config
-    from avsep.evaluation import clip_spec_from_config, evaluate_urmp
-    from avsep.inference import localize_video, render_localization
-    from avsep.presets import resolve_preset
-    from avsep.standin import ensure_standin
-    from avsep.training.config import RunConfig
-    from avsep.training.loop import train
 
     root = Path(root)
     paths = ensure_standin(root / "synthetic" / preset, preset, jobs=jobs)

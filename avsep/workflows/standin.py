@@ -12,6 +12,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_prep.prepare import prepare_solos, prepare_urmp
+from data_prep.prepare.settings import PrepareSettings
+from data_prep.synth import RunOptions, generate
+from data_prep.synth.presets import solos_settings, urmp_settings
+
 COMPLETE_MARKER = "standin_complete.json"
 STANDIN_VAL_FRACTION = 0.2
 
@@ -42,10 +47,6 @@ def ensure_standin(root: str | Path, preset: str = "bench", seed: int = 0,
         StandinMismatchError: `root` holds a stand-in made with other settings.
         RuntimeError: when preparation produced no usable shards.
     """
-    from data_prep.prepare import prepare_solos, prepare_urmp
-    from data_prep.prepare.settings import PrepareSettings
-    from data_prep.synth import RunOptions, generate
-    from data_prep.synth.presets import solos_settings, urmp_settings
 
     paths = standin_paths(root)
     marker = Path(root) / "raw" / COMPLETE_MARKER

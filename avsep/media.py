@@ -1,7 +1,9 @@
-"""Decoding for preparation: probe a file, decode its audio and frames, resample, encode JPEG.
+"""Media decoding, one home for preparation, evaluation and inference: probe a file, decode
+its audio and frames, resample, resize for storage, encode JPEG.
 
-One decoder and one resampler for every dataset, so that Solos videos, URMP stems and URMP
-mixtures line up sample for sample:
+One decoder and one resampler for every dataset and for users' own videos, so that Solos
+videos, URMP stems, URMP mixtures and a video given to `avsep separate` line up sample for
+sample:
 
 - containers are probed with PyAV (stream presence, sizes, rates, declared durations);
 - video frames and mp4 audio are decoded with decord, audio at the file's *native* rate
@@ -271,8 +273,18 @@ def short_side_size(width: int, height: int, short_side: int) -> tuple[int, int]
     return short_side, max(1, round(height * scale))
 
 
-def resize_short_side(image: np.ndarray, short_side: int) -> np.ndarray:
-    """Resize so that min(H, W) == short_side, keeping the aspect ratio.
+# The short side of stored frames (`avsep prepare --short-side`); inference resizes a user's
+# frames to it first so that the model sees frames made the way its training frames were.
+STORED_SHORT_SIDE = 256
+
+
+def resize_for_storage(image: np.ndarray, short_side: int = STORED_SHORT_SIDE) -> np.ndarray:
+    """Resize a decoded frame so that min(H, W) == short_side, keeping the aspect ratio.
+
+    This is the first of two resizes every frame goes through: decoded video (often HD) ->
+    the stored size, with area averaging (no aliasing when shrinking a lot; bilinear-like when
+    growing). The second, `avsep.frames.resize_short_side` (bicubic, as The Sound of Pixels'
+    torchvision Resize), makes the model's input from a stored-size frame.
 
     Args:
         image: (H, W, 3) uint8.
@@ -287,7 +299,6 @@ def resize_short_side(image: np.ndarray, short_side: int) -> np.ndarray:
         return image
     size = short_side_size(width, height, short_side)
     shrink = short_side < min(height, width)
-    # INTER_AREA averages pixels when shrinking (no aliasing); it is bilinear-like when growing.
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 

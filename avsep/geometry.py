@@ -1,0 +1,104 @@
+"""Clip geometry and frame preparation, shared by training, evaluation and inference.
+
+`ClipSpec` says what one clip is made of (audio window, frames, crop sizes); it is stored in
+checkpoints' configs and read back with `clip_spec_from_config`, so evaluation and inference
+cut clips exactly as training did. The helpers turn stored JPEG frames into the vision net's
+uint8 input (resize, crop, flip); normalisation happens on the device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import random
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """What one training clip is made of.
+
+    Attributes:
+        clip_samples: audio window length (65535 at 11025 Hz is ~5.94 s, as in SoP).
+        sample_rate: audio rate of the shards.
+        fps: frame rate of the shards.
+        num_frames: frames per clip (3 in SoP).
+        frame_stride: frames between consecutive clip frames (24 at 8 fps = 3 s in SoP).
+        image_size: side of the square crop given to the vision net (224 in SoP).
+        resize_short_side: training resizes the short side to this before a random crop
+            (int(1.1 * 224) = 246 in SoP); evaluation resizes to `image_size` and centre-crops.
+    """
+
+    clip_samples: int = 65535
+    sample_rate: int = 11025
+    fps: int = 8
+    num_frames: int = 3
+    frame_stride: int = 24
+    image_size: int = 224
+    resize_short_side: int = 246
+
+
+def clip_spec_from_config(config: dict | None) -> ClipSpec:
+    """The clip geometry a checkpoint was trained with, from its saved config's `data`
+    section; Sound of Pixels defaults for whatever is absent (e.g. imported original
+    weights, whose config has no training keys)."""
+    data = (config or {}).get("data") or {}
+    if not isinstance(data, dict):
+        data = {}
+    names = {f.name for f in dataclasses.fields(ClipSpec)}
+    return ClipSpec(**{k: data[k] for k in names if k in data})
+
+
+class ShardFormatError(ValueError):
+    """A shard sample does not match the documented format."""
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """JPEG bytes -> (H, W, 3) uint8 RGB."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ShardFormatError("undecodable JPEG frame")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def load_npy(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def resize_short_side(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize (H, W, 3) so that min(H, W) == size, bicubic as in SoP."""
+    h, w = image.shape[:2]
+    scale = size / min(h, w)
+    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    return cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_CUBIC)
+
+
+def augment_frames(frames: list[np.ndarray], spec: ClipSpec, rng: random.Random | None) -> np.ndarray:
+    """Resize, crop and flip a list of (H, W, 3) frames identically -> (3, T, S, S) uint8.
+
+    With `rng` (training): short side to `spec.resize_short_side`, one random crop of
+    `spec.image_size` and one random horizontal flip shared by all frames. Without it
+    (evaluation): short side to `spec.image_size` and a centre crop.
+    """
+    size = spec.image_size
+    resized = [resize_short_side(f, spec.resize_short_side if rng else size) for f in frames]
+    h, w = resized[0].shape[:2]
+    if rng is not None:
+        top, left = rng.randint(0, h - size), rng.randint(0, w - size)
+        flip = rng.random() < 0.5
+    else:
+        top, left, flip = (h - size) // 2, (w - size) // 2, False
+    crops = [f[top:top + size, left:left + size] for f in resized]
+    if flip:
+        crops = [c[:, ::-1] for c in crops]
+    return np.ascontiguousarray(np.stack(crops).transpose(3, 0, 1, 2))
+
+
+def clip_frame_indices(centre_sample: int, num_video_frames: int, spec: ClipSpec) -> list[int]:
+    """Indices of the clip's frames around the audio sample `centre_sample`, clamped to range."""
+    centre = round(centre_sample / spec.sample_rate * spec.fps)
+    offsets = [(i - spec.num_frames // 2) * spec.frame_stride for i in range(spec.num_frames)]
+    return [min(max(centre + o, 0), num_video_frames - 1) for o in offsets]
