@@ -16,6 +16,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+SAMPLE_RATE = 11025
+"""Audio rate of every shard and every model (Hz), as The Sound of Pixels."""
+
+FRAME_RATE = 8
+"""Frames per second stored in every shard."""
+
+CLIP_SAMPLES = 65535
+"""One training clip / one evaluation segment, in samples at SAMPLE_RATE (~5.94 s)."""
+
 
 @dataclass(frozen=True)
 class ClipSpec:
@@ -32,9 +41,9 @@ class ClipSpec:
             (int(1.1 * 224) = 246 in SoP); evaluation resizes to `image_size` and centre-crops.
     """
 
-    clip_samples: int = 65535
-    sample_rate: int = 11025
-    fps: int = 8
+    clip_samples: int = CLIP_SAMPLES
+    sample_rate: int = SAMPLE_RATE
+    fps: int = FRAME_RATE
     num_frames: int = 3
     frame_stride: int = 24
     image_size: int = 224

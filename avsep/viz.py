@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from avsep.audio import STFT
+from avsep.audio import HOP_LENGTH, N_FFT, STFT
 from avsep.inference.localize import Localization
 from avsep.inference.render import colormap_lut, display_scale, overlay
 from avsep.inference.separate import Separation
 from avsep.inference.video import VideoSource, open_video
 
 
-def spectrogram_db(audio: np.ndarray, sample_rate: int, n_fft: int = 1022,
-                   hop_length: int = 256) -> np.ndarray:
+def spectrogram_db(audio: np.ndarray, sample_rate: int, n_fft: int = N_FFT,
+                   hop_length: int = HOP_LENGTH) -> np.ndarray:
     """Magnitude spectrogram in dB re the largest bin, (n_fft // 2 + 1, frames), >= -120."""
     import torch
 

@@ -34,10 +34,7 @@ class IdealMaskSeparator(nn.Module):
     @classmethod
     def like(cls, separator: nn.Module) -> IdealMaskSeparator:
         """Oracles at `separator`'s STFT settings (its `stft` module), on its device."""
-        stft = getattr(separator, "stft", None)
-        n_fft = getattr(stft, "n_fft", N_FFT)
-        hop_length = getattr(stft, "hop_length", HOP_LENGTH)
-        oracle = cls(n_fft, hop_length)
+        oracle = cls(separator.stft.n_fft, separator.stft.hop_length)
         parameter = next(iter(separator.parameters()), None)
         return oracle.to(parameter.device) if parameter is not None else oracle
 

@@ -314,7 +314,7 @@ def evaluate_urmp(
     spec = clip_spec or SOP_FRAMES
     frames_spec = spec if scorer.condition_kind == "frames" else None
     read = partial(read_segment, spec=frames_spec,
-                   sample_rate=int(getattr(separator, "sample_rate", 11025)))
+                   sample_rate=int(separator.sample_rate))
     pairs: list[PairScore] = []
     skipped: Counter[str] = Counter()
     buckets: dict[int, list[tuple[int, UrmpSegment]]] = {}

@@ -27,7 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from avsep.geometry import ClipSpec, augment_frames, clip_frame_indices, resize_short_side
+from avsep.geometry import (
+    SAMPLE_RATE,
+    ClipSpec,
+    augment_frames,
+    clip_frame_indices,
+    resize_short_side,
+)
 from avsep.media import BadInput, FrameReader, decode_audio, probe, resample, resize_for_storage
 
 # Decoded frames kept between windows (consecutive windows share most clip frames).
@@ -56,7 +62,7 @@ class VideoSource:
         VideoInputError: missing or unreadable file, no video stream, no audio stream.
     """
 
-    def __init__(self, path: str | Path, sample_rate: int = 11025, threads: int = 0) -> None:
+    def __init__(self, path: str | Path, sample_rate: int = SAMPLE_RATE, threads: int = 0) -> None:
 
         self.path = Path(path)
         self.sample_rate = sample_rate

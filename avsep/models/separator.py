@@ -40,11 +40,11 @@ from avsep.audio import (
     LogMagnitude,
     num_frames,
 )
+from avsep.geometry import SAMPLE_RATE
 from avsep.models.synthesizer import Synthesizer
 from avsep.models.unet import AudioUNet
 from avsep.models.vision import DilatedResNetVision
 
-SAMPLE_RATE = 11025
 MASK_THRESHOLD = 0.5
 
 

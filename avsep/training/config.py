@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from avsep.geometry import ClipSpec
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -33,11 +35,13 @@ class DataConfig:
     distinct_classes: bool = True
     mixing: Literal["sop", "peak"] = "sop"
     num_workers: int = 4
-    clip_samples: int = 65535
-    num_frames: int = 3
-    frame_stride: int = 24
-    image_size: int = 224
-    resize_short_side: int = 246
+    # The clip geometry (flat keys for `--set data.image_size=...`): defaults and meaning
+    # are ClipSpec's, read back with `avsep.geometry.clip_spec_from_config`.
+    clip_samples: int = ClipSpec.clip_samples
+    num_frames: int = ClipSpec.num_frames
+    frame_stride: int = ClipSpec.frame_stride
+    image_size: int = ClipSpec.image_size
+    resize_short_side: int = ClipSpec.resize_short_side
     val_mixtures: int = 256
 
 

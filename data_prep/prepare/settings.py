@@ -10,16 +10,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from avsep.geometry import CLIP_SAMPLES, FRAME_RATE, SAMPLE_RATE
 from avsep.media import STORED_SHORT_SIDE
 
-SAMPLE_RATE = 11025
-"""Audio rate of every shard (Hz)."""
-
-FRAME_RATE = 8
-"""Frames per second stored in every shard."""
-
-CLIP_SAMPLES = 65535
-"""One training clip / one URMP evaluation segment, in samples at SAMPLE_RATE (~5.94 s)."""
+# The shard geometry is the library's (one definition, avsep.geometry).
+__all__ = ["CLIP_SAMPLES", "FRAME_RATE", "SAMPLE_RATE", "PrepareSettings", "parse_size"]
 
 SOLOS_TIMESTAMP_FPS = 25
 """Solos publishes its playing spans as frame numbers counted at 25 fps."""
