@@ -13,6 +13,7 @@ from torch import nn
 
 from avsep.audio import HOP_LENGTH, ISTFT, N_FFT, STFT
 from avsep.masks import complementary_binary_masks, complementary_ratio_masks
+from avsep.models.separator import Separator
 
 
 class IdealMaskSeparator(nn.Module):
@@ -32,7 +33,7 @@ class IdealMaskSeparator(nn.Module):
         self.istft = ISTFT(n_fft, hop_length)
 
     @classmethod
-    def like(cls, separator: nn.Module) -> IdealMaskSeparator:
+    def like(cls, separator: Separator) -> IdealMaskSeparator:
         """Oracles at `separator`'s STFT settings (its `stft` module), on its device."""
         oracle = cls(separator.stft.n_fft, separator.stft.hop_length)
         parameter = next(iter(separator.parameters()), None)
