@@ -352,6 +352,7 @@ def run_checks(only: list[str] | None = None, lock: dict[str, str] | None = None
 def locked_versions(path: Path) -> dict[str, str]:
     """{distribution: version} of the lines of a lock file that apply to this interpreter."""
     from packaging.markers import Marker
+    from packaging.utils import canonicalize_name
 
     versions: dict[str, str] = {}
     for line in path.read_text().splitlines():
@@ -362,12 +363,8 @@ def locked_versions(path: Path) -> dict[str, str]:
         if marker.strip() and not Marker(marker.strip()).evaluate():
             continue
         name, version = (part.strip() for part in spec.split("==", 1))
-        versions[_normalize(name)] = version
+        versions[canonicalize_name(name)] = version
     return versions
-
-
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def format_checks(checks: list[Check], quiet: bool = False) -> str:

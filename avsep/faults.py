@@ -59,6 +59,11 @@ class Fault:
             f"  {self.error}\n  {advice}"
         )
 
+    def report(self, doing: str) -> None:
+        """Print the traceback, then `message(doing)`, to stderr."""
+        print(self.traceback, file=sys.stderr, end="")
+        print(self.message(doing), file=sys.stderr)
+
 
 def _package_of(filename: str) -> str | None:
     """The top-level package of a file installed in site-packages / dist-packages."""
@@ -124,6 +129,4 @@ def describe_fault(exc: BaseException) -> Fault:
 
 def report_fault(exc: BaseException, doing: str) -> None:
     """Print the traceback and the user-facing explanation of a fault to stderr."""
-    fault = describe_fault(exc)
-    print(fault.traceback, file=sys.stderr, end="")
-    print(fault.message(doing), file=sys.stderr)
+    describe_fault(exc).report(doing)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import re
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 try:
     import tomllib
@@ -24,10 +24,6 @@ REFRESH = "refresh it with `bash scripts/lock.sh`"
 NOT_LOCKED = {"pip", "avsep"}
 
 
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def lock_entries() -> list[tuple[str, str, str, str]]:
     """(name, version, marker, annotation) of every line of the lock."""
     entries = []
@@ -37,7 +33,7 @@ def lock_entries() -> list[tuple[str, str, str, str]]:
             continue
         spec, _, marker = body.partition(";")
         name, version = (part.strip() for part in spec.split("=="))
-        entries.append((normalize(name), version, marker.strip(), note.strip()))
+        entries.append((canonicalize_name(name), version, marker.strip(), note.strip()))
     return entries
 
 
@@ -52,7 +48,7 @@ def test_every_locked_version_satisfies_pyproject():
     for name, version, _, _ in lock_entries():
         locked.setdefault(name, []).append(version)
     for requirement in project_requirements():
-        name = normalize(requirement.name)
+        name = canonicalize_name(requirement.name)
         assert name in locked, f"{requirement} is in pyproject.toml but not locked; {REFRESH}"
         for version in locked[name]:
             assert requirement.specifier.contains(version, prereleases=True), (
@@ -63,7 +59,7 @@ def test_every_locked_version_satisfies_pyproject():
 
 def test_the_lock_has_no_direct_dependency_that_pyproject_dropped():
     direct = {name for name, _, _, note in lock_entries() if "avsep (pyproject.toml)" in note}
-    declared = {normalize(r.name) for r in project_requirements()}
+    declared = {canonicalize_name(r.name) for r in project_requirements()}
     assert direct == declared, f"lock and pyproject.toml list different dependencies; {REFRESH}"
 
 
@@ -81,7 +77,7 @@ def test_the_torch_trio_is_one_matched_set():
 def test_the_venv_holds_exactly_the_lock():
     wanted = {name: version for name, version, marker, _ in lock_entries()
               if not marker or Marker(marker).evaluate()}
-    installed = {normalize(d.metadata["Name"]): d.version
+    installed = {canonicalize_name(d.metadata["Name"]): d.version
                  for d in importlib.metadata.distributions()}
     wrong = {name: (version, installed.get(name)) for name, version in wanted.items()
              if installed.get(name) is None

@@ -413,8 +413,7 @@ def run_units(
     )
     fault = _import_decoders() if todo and jobs > 0 else None
     if fault is not None:
-        print(fault.traceback, file=sys.stderr, end="")
-        print(fault.message(f"starting the {unit_name} decoders"), file=sys.stderr)
+        fault.report(f"starting the {unit_name} decoders")
         print(f"  No {unit_name} was touched; nothing was recorded.", file=sys.stderr)
         return 1
     bar = tqdm(total=len(todo), unit=unit_name, dynamic_ncols=True, file=sys.stderr)
@@ -439,8 +438,7 @@ def run_units(
     print(f"report: {ctx.out / 'report.jsonl'}", file=sys.stderr)
     if reporter.fault is not None:
         failed = reporter.fault
-        print(failed.fault.traceback, file=sys.stderr, end="")
-        print(failed.fault.message(f"preparing {failed.unit.source}"), file=sys.stderr)
+        failed.fault.report(f"preparing {failed.unit.source}")
         print(f"  Nothing was recorded against {failed.unit.source}; the run stopped and the "
               "next run retries it.", file=sys.stderr)
         return 1
