@@ -64,6 +64,13 @@ def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
     return value
 
 
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the world size of the initialised group (0, 1 without one)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def gather_objects(obj) -> list:
     """Every rank's `obj`, in rank order, on every rank."""
     if dist.is_available() and dist.is_initialized():

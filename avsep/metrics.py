@@ -281,37 +281,15 @@ def _bss_eval_batched(
 def _bss_eval_flat(refs: Tensor, ests: Tensor) -> dict[str, Tensor]:
     """BSS-eval for a flat batch: refs float64 (B, N, T) and M estimate sets per item, ests
     float64 (B, M, N, T) -> metrics (B, M, N). Each item's matrices are factorised once."""
-    batch, num_sets, num_sources, num_samples = ests.shape
+    batch, num_sets, num_sources, _ = ests.shape
     taps = FILTER_LENGTH
     silent_ref = (refs == 0).all(-1)  # (B, N)
     silent_est = (ests == 0).all(-1)  # (B, M, N)
 
-    # Zero-padding to >= T + taps - 1 makes the circular correlations linear for all lags
-    # |k| < taps (mir_eval's choice of FFT size).
-    n_fft = 1 << math.ceil(math.log2(num_samples + taps - 1))
-    ref_spec = torch.fft.rfft(refs, n=n_fft)
-    est_spec = torch.fft.rfft(ests, n=n_fft)
-    lags = torch.arange(-(taps - 1), taps, device=refs.device) % n_fft
-    # ref_corr[b, i, j, taps - 1 + k] = sum_t s_i[t + k] s_j[t]
-    ref_corr = torch.fft.irfft(ref_spec[:, :, None] * ref_spec[:, None].conj(), n=n_fft)
-    ref_corr = ref_corr[..., lags]
-    # est_corr[b, m, i, n, taps - 1 + k] = sum_t s_i[t + k] e_mn[t]
-    est_corr = torch.fft.irfft(
-        ref_spec[:, None, :, None] * est_spec[:, :, None].conj(), n=n_fft
-    )
-    est_corr = est_corr[..., lags]
-
-    # Gram matrix of the delayed references, gathered straight into its (N*taps, N*taps)
-    # layout: <s_i delayed by a, s_j delayed by b> = ref_corr[i, j, taps - 1 + b - a].
+    ref_corr, est_corr = _lagged_correlations(refs, ests, taps)
+    gram = _reference_gram(ref_corr, silent_ref, taps)
     delay = torch.arange(taps, device=refs.device)
     source_index = torch.arange(num_sources, device=refs.device)
-    pair = source_index[:, None, None, None] * num_sources + source_index[None, None, :, None]
-    gram_index = pair * (2 * taps - 1) + taps - 1 + delay[None, None, None, :]
-    gram_index = (gram_index - delay[None, :, None, None]).reshape(num_sources * taps, -1)
-    gram = ref_corr.reshape(batch, -1)[:, gram_index]
-    # A silent reference gives an all-zero block row and column; ones on its diagonal pin its
-    # (unused) coefficients to zero instead of making the system singular.
-    gram.diagonal(dim1=-2, dim2=-1).add_(silent_ref.repeat_interleave(taps, dim=-1))
     own_gram = gram.reshape(batch, num_sources, taps, num_sources, taps)
     own_gram = own_gram[:, source_index, :, source_index].transpose(0, 1)  # (B, N, taps, taps)
 
@@ -349,6 +327,48 @@ def _bss_eval_flat(refs: Tensor, ests: Tensor) -> dict[str, Tensor]:
         "sar": _db(all_energy, artifacts.clamp_min(floor), skip),
     }
     return {name: value.reshape(batch, num_sets, num_sources) for name, value in metrics.items()}
+
+
+def _lagged_correlations(refs: Tensor, ests: Tensor, taps: int) -> tuple[Tensor, Tensor]:
+    """Cross-correlations for lags -(taps-1)..taps-1, by FFT.
+
+    Args:
+        refs: (B, N, T) float64; ests: (B, M, N, T) float64.
+
+    Returns:
+        ref_corr (B, N, N, 2 taps - 1) with ref_corr[b, i, j, taps - 1 + k] =
+        sum_t s_i[t + k] s_j[t]; est_corr (B, M, N, N, 2 taps - 1) with
+        est_corr[b, m, i, n, taps - 1 + k] = sum_t s_i[t + k] e_mn[t].
+    """
+    # Zero-padding to >= T + taps - 1 makes the circular correlations linear for all lags
+    # |k| < taps (mir_eval's choice of FFT size).
+    n_fft = 1 << math.ceil(math.log2(refs.shape[-1] + taps - 1))
+    ref_spec = torch.fft.rfft(refs, n=n_fft)
+    est_spec = torch.fft.rfft(ests, n=n_fft)
+    lags = torch.arange(-(taps - 1), taps, device=refs.device) % n_fft
+    ref_corr = torch.fft.irfft(ref_spec[:, :, None] * ref_spec[:, None].conj(), n=n_fft)
+    est_corr = torch.fft.irfft(
+        ref_spec[:, None, :, None] * est_spec[:, :, None].conj(), n=n_fft
+    )
+    return ref_corr[..., lags], est_corr[..., lags]
+
+
+def _reference_gram(ref_corr: Tensor, silent_ref: Tensor, taps: int) -> Tensor:
+    """Gram matrix of the delayed references: (B, N*taps, N*taps) from ref_corr
+    (B, N, N, 2 taps - 1) and silent_ref (B, N) bool."""
+    batch, num_sources = ref_corr.shape[:2]
+    # <s_i delayed by a, s_j delayed by b> = ref_corr[i, j, taps - 1 + b - a], gathered
+    # straight into the (N*taps, N*taps) layout.
+    delay = torch.arange(taps, device=ref_corr.device)
+    source_index = torch.arange(num_sources, device=ref_corr.device)
+    pair = source_index[:, None, None, None] * num_sources + source_index[None, None, :, None]
+    gram_index = pair * (2 * taps - 1) + taps - 1 + delay[None, None, None, :]
+    gram_index = (gram_index - delay[None, :, None, None]).reshape(num_sources * taps, -1)
+    gram = ref_corr.reshape(batch, -1)[:, gram_index]
+    # A silent reference gives an all-zero block row and column; ones on its diagonal pin its
+    # (unused) coefficients to zero instead of making the system singular.
+    gram.diagonal(dim1=-2, dim2=-1).add_(silent_ref.repeat_interleave(taps, dim=-1))
+    return gram
 
 
 def _solve(matrices: Tensor, rhs: Tensor) -> Tensor:

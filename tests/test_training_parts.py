@@ -141,3 +141,27 @@ def test_validation_numbers_match_mir_eval():
     assert result["sdr_improvement"] == pytest.approx(np.mean(sdr) - np.mean(mix_sdr), abs=1e-6)
     # batches of 2 and 1 mixtures: the loss is the mean over mixtures, not over batches
     assert result["loss"] == pytest.approx((0.15 * 2 + 0.6) / 3)
+
+
+def test_clip_geometry_set_in_a_config_reaches_the_readers_unchanged():
+    # DataConfig carries ClipSpec's geometry as flat keys (for `--set data.image_size=...`);
+    # every geometry field must exist there with ClipSpec's default, and a checkpoint's saved
+    # config must read back to the same ClipSpec the training readers used.
+    import dataclasses
+
+    from avsep.config import from_dict, to_dict
+    from avsep.geometry import ClipSpec, clip_spec_from_config
+    from avsep.training.config import DataConfig
+    from avsep.training.loop import clip_spec
+
+    data_fields = {f.name: f.default for f in dataclasses.fields(DataConfig)}
+    carried = {f.name for f in dataclasses.fields(ClipSpec)} - {"sample_rate", "fps"}
+    for name in carried:
+        assert data_fields.get(name) == getattr(ClipSpec(), name), name
+    config = from_dict(RunConfig, {"data": {"image_size": 96, "num_frames": 2,
+                                           "frame_stride": 5, "clip_samples": 32767,
+                                           "resize_short_side": 100}})
+    spec = clip_spec(config)
+    assert (spec.image_size, spec.num_frames, spec.frame_stride, spec.clip_samples,
+            spec.resize_short_side) == (96, 2, 5, 32767, 100)
+    assert clip_spec_from_config(to_dict(config)) == spec

@@ -298,14 +298,9 @@ def evaluate_urmp(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     started = time.perf_counter()
-    if device is None:
-        parameter = next(iter(separator.parameters()), None)
-        device = parameter.device if parameter is not None else torch.device("cpu")
-    device = resolve_device(device)
+    device = resolve_device(device if device is not None else _parameter_device(separator))
     separator = separator.to(device).eval()
-    rank, world_size = 0, 1
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        rank, world_size = torch.distributed.get_rank(), torch.distributed.get_world_size()
+    rank, world_size = distributed.rank_and_world()
 
     watch = _Stopwatch(device)
     scorer = SegmentScorer(separator, device, watch)
@@ -313,11 +308,53 @@ def evaluate_urmp(
     mine = [(order, e) for order, e in enumerate(entries) if order % world_size == rank]
     spec = clip_spec or SOP_FRAMES
     frames_spec = spec if scorer.condition_kind == "frames" else None
-    read = partial(read_segment, spec=frames_spec,
-                   sample_rate=int(separator.sample_rate))
+    read = partial(read_segment, spec=frames_spec, sample_rate=int(separator.sample_rate))
+    pairs, skipped = _score_in_batches(
+        scorer, mine, read, watch, batch_size=batch_size, workers=workers,
+        progress=progress and rank == 0)
+
+    local = (pairs, dict(skipped), dict(watch.seconds), time.perf_counter() - started)
+    result = _merge_ranks(distributed.gather_objects(local), segments=len(entries), info={
+        "model": _model_info(separator),
+        "shards": str(shard_dir),
+        "frames": {k: v for k, v in asdict(spec).items()
+                   if k in ("image_size", "num_frames", "frame_stride")}
+        if frames_spec is not None else None,
+        "device": str(device),
+        "world_size": world_size,
+        "batch_size": batch_size,
+        **(info or {}),
+    })
+    if out_dir is not None and rank == 0:
+        write_results(result, Path(out_dir))
+    return result
+
+
+def _parameter_device(module: torch.nn.Module) -> torch.device:
+    parameter = next(iter(module.parameters()), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _score_in_batches(
+    scorer: SegmentScorer,
+    mine: list[tuple[int, Any]],
+    read,
+    watch: _Stopwatch,
+    *,
+    batch_size: int,
+    workers: int,
+    progress: bool,
+) -> tuple[list[PairScore], Counter[str]]:
+    """Read this rank's segments ahead of the model and score them in batches.
+
+    Segments with the same number of players are batched together (their tensors stack);
+    `mine` holds (global order, shard entry) pairs so that ranks can be merged in order.
+    """
     pairs: list[PairScore] = []
     skipped: Counter[str] = Counter()
     buckets: dict[int, list[tuple[int, UrmpSegment]]] = {}
+    bar = tqdm(total=len(mine), unit="segment", desc="URMP", disable=not progress,
+               dynamic_ncols=True)
 
     def flush(players: int) -> None:
         batch = buckets.pop(players, [])
@@ -327,8 +364,6 @@ def evaluate_urmp(
             skipped.update(new_skipped)
             bar.update(len(batch))
 
-    bar = tqdm(total=len(mine), unit="segment", desc="URMP",
-               disable=not progress or rank != 0, dynamic_ncols=True)
     segments = _prefetch([e for _, e in mine], read, workers, lookahead=2 * batch_size + workers)
     try:
         for order, _ in mine:
@@ -343,33 +378,23 @@ def evaluate_urmp(
     finally:
         segments.close()
         bar.close()
+    return pairs, skipped
 
-    local = (pairs, dict(skipped), dict(watch.seconds), time.perf_counter() - started)
-    gathered = distributed.gather_objects(local)
+
+def _merge_ranks(gathered: list[tuple], *, segments: int, info: dict[str, Any]
+                 ) -> EvaluationResult:
+    """One result from every rank's (pairs, skipped, timing, wall seconds)."""
     merged_pairs = sorted((p for g in gathered for p in g[0]), key=lambda p: (p.order, p.player))
-    merged_skipped = Counter()
+    merged_skipped: Counter[str] = Counter()
     timing: Counter[str] = Counter()
     for g in gathered:
         merged_skipped.update(g[1])
         timing.update(g[2])
-    result = EvaluationResult(
+    return EvaluationResult(
         pairs=merged_pairs,
         skipped={reason: merged_skipped.get(reason, 0) for reason in SKIP_REASONS},
-        segments=len(entries),
-        info={
-            "model": _model_info(separator),
-            "shards": str(shard_dir),
-            "frames": {k: v for k, v in asdict(spec).items()
-                       if k in ("image_size", "num_frames", "frame_stride")}
-            if frames_spec is not None else None,
-            "device": str(device),
-            "world_size": world_size,
-            "batch_size": batch_size,
-            **(info or {}),
-        },
+        segments=segments,
+        info=info,
         timing={"wall": max(g[3] for g in gathered),
                 **{k: timing.get(k, 0.0) for k in ("data", "model", "oracle", "metrics")}},
     )
-    if out_dir is not None and rank == 0:
-        write_results(result, Path(out_dir))
-    return result

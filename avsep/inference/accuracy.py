@@ -147,26 +147,11 @@ def score_piece(
     for index in tqdm(range(len(plan)), desc=folder.name, unit="window", disable=not progress):
         mix, frames = window_inputs(runner, source, plan, [index], normalize)
         stem_window = torch.from_numpy(plan.extract(stems, index)).to(runner.device)
-        with torch.no_grad():
-            masks = model_.pixelwise_masks(mix, frames)[0]  # (h, w, F, Tf)
-            mix_mag = model_.spectrogram(mix)["mag"][0]  # (F, Tf)
-            stem_mag = model_.spectrogram(stem_window)["mag"]  # (P, F, Tf)
-        separated = masks.mul_(mix_mag).square_()  # (h, w, F, Tf): energy per location
-        h, w, _, tf = separated.shape
-        located = separated.reshape(h * w, -1, tf)
-        stem_power = stem_mag.square()  # (P, F, Tf)
-        total = stem_power.sum(dim=0, keepdim=True)
-        share = torch.where(total > 0, stem_power / total.clamp_min(1e-30), 0.5)
-        weights = 2.0 * share - 1.0  # R_k - (1 - R_k); 0 where no stem has energy
-        per_frame = {
-            "score": torch.stack([(located * wk).sum(dim=1) for wk in weights], dim=1),
-            "stems": stem_power.sum(dim=1),  # (P, Tf)
-            "mix": mix_mag.square().sum(dim=0),  # (Tf,)
-        }
+        per_frame = _window_scores(model_, mix, frames, stem_window)
+        _, h, w, tf = per_frame["score"].shape
         spans = stft_frame_spans(plan, index, times, rate, fps, HOP_LENGTH, tf)
         means = {name: spans.mean_over_frames(v.cpu().numpy()) for name, v in per_frame.items()}
-        # (n, h*w, P) -> (n, P, h, w)
-        scores = means["score"].transpose(0, 2, 1).reshape(len(spans.out), players, h, w)
+        scores = means["score"]  # (n, P, h, w)
         mix_energy = means["mix"][:, None]
         shares = np.divide(means["stems"], mix_energy, out=np.zeros_like(means["stems"]),
                            where=mix_energy > 0)
@@ -174,14 +159,56 @@ def score_piece(
             player_maps = FrameAverager(len(times), (players, h, w))
         player_maps.add(spans, scores)
         activity.add(spans, shares)
-    score_maps, share = player_maps.result(), activity.result()
-    map_size = score_maps.shape[2:]
-    _, xs = cell_centres(model_frame_size(source.frame_size, spec.image_size), map_size,
-                         source.frame_size)
-    columns = player_bounds(source.frame_size[1], players)
-    inside = np.stack([(xs >= x0) & (xs < x1) for x0, x1 in columns])  # (P, w)
     result = PieceLocalization(folder.name, players, frames=len(times))
-    threshold = 10.0 ** (activity_db / 10.0)
+    _count_peaks(result, player_maps.result(), activity.result(), source.frame_size,
+                 spec.image_size, 10.0 ** (activity_db / 10.0))
+    return result
+
+
+def _window_scores(model, mix: torch.Tensor, frames: torch.Tensor, stems: torch.Tensor
+                   ) -> dict[str, torch.Tensor]:
+    """Per-location evidence for each player in one window, per STFT frame.
+
+    Args:
+        mix: (1, N) mixture window; frames: the model's frames for it; stems: (P, N) stems.
+
+    Returns:
+        "score": (P, h, w, Tf): at each location, the separated energy weighted by +1 where
+        the player's stem dominates a time-frequency bin and -1 where the others do;
+        "stems": (P, Tf) stem energy; "mix": (Tf,) mixture energy.
+    """
+    with torch.no_grad():
+        masks = model.pixelwise_masks(mix, frames)[0]  # (h, w, F, Tf)
+        mix_mag = model.spectrogram(mix)["mag"][0]  # (F, Tf)
+        stem_mag = model.spectrogram(stems)["mag"]  # (P, F, Tf)
+    separated = masks.mul_(mix_mag).square_()  # (h, w, F, Tf): energy per location
+    h, w, _, tf = separated.shape
+    located = separated.reshape(h * w, -1, tf)
+    stem_power = stem_mag.square()  # (P, F, Tf)
+    total = stem_power.sum(dim=0, keepdim=True)
+    share = torch.where(total > 0, stem_power / total.clamp_min(1e-30), 0.5)
+    weights = 2.0 * share - 1.0  # R_k - (1 - R_k); 0 where no stem has energy
+    score = torch.stack([(located * wk).sum(dim=1) for wk in weights], dim=0)  # (P, h*w, Tf)
+    return {
+        "score": score.reshape(len(weights), h, w, tf),
+        "stems": stem_power.sum(dim=1),  # (P, Tf)
+        "mix": mix_mag.square().sum(dim=0),  # (Tf,)
+    }
+
+
+def _count_peaks(result: PieceLocalization, score_maps: np.ndarray, share: np.ndarray,
+                 frame_size: tuple[int, int], image_size: int, threshold: float) -> None:
+    """Add each player's peak hits, scored frames and chance to `result`.
+
+    Args:
+        score_maps: (T, P, h, w) evidence per output frame; share: (T, P) each stem's share of
+        the mixture energy; a player counts at frames where its share is >= `threshold`.
+    """
+    players = score_maps.shape[1]
+    map_size = score_maps.shape[2:]
+    _, xs = cell_centres(model_frame_size(frame_size, image_size), map_size, frame_size)
+    columns = player_bounds(frame_size[1], players)
+    inside = np.stack([(xs >= x0) & (xs < x1) for x0, x1 in columns])  # (P, w)
     for k in range(players):
         active = share[:, k] >= threshold
         peaks = score_maps[active, k].reshape(-1, map_size[0] * map_size[1]).argmax(axis=1)
@@ -189,7 +216,6 @@ def score_piece(
         result.hits.append(int(inside[k, peak_columns].sum()))
         result.evaluated.append(int(active.sum()))
         result.chance.append(float(inside[k].mean()))
-    return result
 
 
 def score_pieces(raw: str | Path, model, **kwargs) -> list[PieceLocalization]:
