@@ -14,6 +14,12 @@ sample:
 
 Anything that cannot be decoded raises `BadInput`, whose message is shown to the user and
 written to the report; nothing here ever substitutes zeros for missing data.
+
+The compiled libraries (PyAV, decord, soundfile, OpenCV, torch/torchaudio) are imported where
+they are used, not at the top: this module is imported by every command and by the
+preparation workers, and a broken build of one of them must fail only the work that needs it,
+named as an environment fault (the preparation runner imports the decoders itself before it
+starts its workers, to report such a fault once).
 """
 
 from __future__ import annotations

@@ -10,18 +10,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from avsep.audio import HOP_LENGTH, N_FFT, STFT
 from avsep.inference.localize import Localization
 from avsep.inference.render import colormap_lut, display_scale, overlay
 from avsep.inference.separate import Separation
 from avsep.inference.video import VideoSource, open_video
+from avsep.media import resample
 
 
 def spectrogram_db(audio: np.ndarray, sample_rate: int, n_fft: int = N_FFT,
                    hop_length: int = HOP_LENGTH) -> np.ndarray:
     """Magnitude spectrogram in dB re the largest bin, (n_fft // 2 + 1, frames), >= -120."""
-    import torch
 
     samples = np.asarray(audio, dtype=np.float32)
     if samples.size <= n_fft // 2:
@@ -78,14 +79,13 @@ def localization_figure(localization: Localization, separation: Separation | Non
     Returns:
         the matplotlib Figure.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy (~0.5 s); only figures need it
 
     indices = list(indices) if indices is not None else evenly_spaced(4, len(localization))
     images = heatmap_overlays(localization, video, indices, colormap, opacity, normalize)
     # (title, audio): the sources and the mixture at the model's rate.
     tracks: list[tuple[str, np.ndarray]] = []
     if separation is not None:
-        from avsep.media import resample
 
         rate = separation.model_sample_rate
         tracks = list(zip(separation.names(), separation.model_sources))
@@ -118,7 +118,7 @@ def localization_figure(localization: Localization, separation: Separation | Non
 
 def energy_over_time(localization: Localization, ax=None):
     """Total heatmap energy per output frame against time (a quick check of alignment)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy (~0.5 s); only figures need it
 
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 2.5))

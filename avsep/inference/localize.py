@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -115,7 +116,6 @@ def upsample_heatmap(heatmap: np.ndarray, model_size: tuple[int, int],
     ceil(Hm / 16) * 16 rows, slightly more than the frame); the model frame (Hm, Wm) is then
     scaled to `size`. A map of another stride is stretched over the frame.
     """
-    import cv2
 
     h, w = heatmap.shape
     hm, wm = model_size

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from avsep.inference.localize import cell_centres
@@ -136,7 +137,6 @@ def regions_from_heatmap(heatmap: np.ndarray, model_size: tuple[int, int],
         model_size: (Hm, Wm) of the frames the vision net saw.
         frame_size: (H, W) of the video.
     """
-    import cv2
 
     height, width = frame_size
     peak = float(heatmap.max()) if heatmap.size else 0.0

@@ -15,6 +15,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
+import av
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -26,7 +28,7 @@ AUDIO_FRAME = 1024  # samples per AAC frame
 
 def colormap_lut(name: str) -> np.ndarray:
     """A matplotlib colour map as a (256, 3) uint8 lookup table."""
-    import matplotlib
+    import matplotlib  # heavy (~0.5 s); only the colour map needs it
 
     try:
         cmap = matplotlib.colormaps[name]
@@ -94,7 +96,6 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: float,
         sample_rate: rate of `audio`.
         crf: H.264 quality (lower is better).
     """
-    import av
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +137,6 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: float,
 def contact_sheet(images: list[np.ndarray], labels: list[str], columns: int = 4,
                   width: int = 320) -> np.ndarray:
     """A grid of images (each scaled to `width`) with a label under each: (H, W, 3) uint8."""
-    import cv2
 
     if not images:
         raise ValueError("contact sheet: no images")
@@ -156,7 +156,6 @@ def contact_sheet(images: list[np.ndarray], labels: list[str], columns: int = 4,
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     """Write an RGB (H, W, 3) uint8 image as PNG."""
-    import cv2
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,7 +181,6 @@ def overlay_frames(localization: Localization, source: VideoSource, colormap: st
     Yields:
         (H, W, 3) uint8 RGB at `size` (default: the video's frame size).
     """
-    import cv2
 
     lut = colormap_lut(colormap)
     levels = display_scale(localization.heatmaps, normalize)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile
 import torch
 from tqdm import tqdm
 
@@ -82,7 +83,6 @@ class Separation:
         Returns:
             the WAV paths, sources first, residual last.
         """
-        import soundfile
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

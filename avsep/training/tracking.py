@@ -11,6 +11,7 @@ import json
 import math
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ class Tracker:
 
 def _start_wandb(run_dir: Path, config: dict, mode: str, project: str):
     try:
-        import wandb
+        import wandb  # heavy and only for runs that log to W&B
     except ImportError:
         print("warning: wandb is not installed; logging locally only", file=sys.stderr)
         return None
@@ -75,7 +76,6 @@ def _run_id(run_dir: Path) -> str:
     id_file = run_dir / "wandb_id.txt"
     if id_file.exists():
         return id_file.read_text().strip()
-    import uuid
 
     run_id = uuid.uuid4().hex[:12]
     id_file.write_text(run_id)
@@ -89,7 +89,7 @@ def read_metrics(path: Path) -> list[dict]:
 
 def plot_curves(metrics_path: Path, out_path: Path) -> Path:
     """Training loss, validation loss and validation SDR against step, as one PNG."""
-    import matplotlib
+    import matplotlib  # heavy (~0.5 s); only the curve figure needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
