@@ -1,8 +1,8 @@
 """Time one training step of a separator and measure its peak memory.
 
-A step is what training does: STFT of the mixture and the sources on the device, warped
-ground-truth masks and loss weights, forward, the model's loss (for `sop`: weighted BCE on
-binary masks in the warped domain), backward and an SGD update. Prints seconds per step
+A step is what training does: the model's training pass on the device (STFT of the mixture
+and the sources, its targets and loss; for `sop`: weighted BCE on binary masks in the warped
+domain), backward and an SGD update. Prints seconds per step
 (median of the timed steps) and peak memory (CUDA: torch.cuda.max_memory_allocated; CPU:
 growth of the process's peak RSS over the run, which includes allocator caching).
 
@@ -23,9 +23,6 @@ import warnings
 import torch
 from tqdm import tqdm
 
-from avsep.audio import loss_weight
-from avsep.losses import MaskLoss
-from avsep.masks import ground_truth_masks
 from avsep.models import Separator, create_model
 
 SAMPLES = 65535
@@ -41,24 +38,19 @@ def make_batch(model: Separator, batch: int, sources: int, image_size: int, fram
     g = torch.Generator().manual_seed(0)
     waves = torch.randn(batch, sources, SAMPLES, generator=g) * 0.1
     if model.condition_kind == "frames":
-        condition = torch.randn(batch, sources, 3, frames, image_size, image_size, generator=g)
+        condition = torch.randint(0, 256, (batch, sources, 3, frames, image_size, image_size),
+                                  generator=g, dtype=torch.uint8)
     else:
         condition = torch.stack([torch.randperm(13, generator=g)[:sources] for _ in range(batch)])
     return waves.to(device), condition.to(device)
 
 
-def train_step(model: Separator, loss_fn: MaskLoss, optimizer: torch.optim.Optimizer,
-               sources: torch.Tensor, condition: torch.Tensor, bf16: bool) -> float:
-    spec = model.spectrogram(sources.sum(dim=1))
-    with torch.no_grad():
-        target = ground_truth_masks(model.warped_magnitudes(sources), spec["warped_mag"],
-                                    model.mask_type, model.complementary)
-        weight = loss_weight(spec["warped_mag"]) if model.weighted_loss else None
+def train_step(model: Separator, optimizer: torch.optim.Optimizer, sources: torch.Tensor,
+               condition: torch.Tensor, bf16: bool) -> float:
     autocast = (torch.autocast(sources.device.type, dtype=torch.bfloat16) if bf16
                 else contextlib.nullcontext())
-    with autocast:
-        logits = model(spec["log_mag"], condition)
-    loss = loss_fn(logits.float(), target, weight)
+    with autocast:  # the model keeps its STFT front end and its loss in float32
+        loss = model(sources.sum(dim=1), sources, condition).loss
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -91,7 +83,6 @@ def main() -> None:
     if args.channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
-    loss_fn = MaskLoss.for_model(model)
     sources, condition = make_batch(model, args.batch, args.sources, args.image_size,
                                     args.frames, device)
     if device.type == "cuda":
@@ -105,7 +96,7 @@ def main() -> None:
     times = []
     for i in tqdm(range(args.warmup + args.iters), desc="steps"):
         start = time.perf_counter()
-        loss = train_step(model, loss_fn, optimizer, sources, condition, args.bf16)
+        loss = train_step(model, optimizer, sources, condition, args.bf16)
         if i >= args.warmup:
             times.append(time.perf_counter() - start)
     print(f"loss after {len(times) + args.warmup} steps: {loss:.4f}")

@@ -13,7 +13,7 @@ from avsep.checkpoint import load_checkpoint, save_checkpoint
 def _inputs(batch: int = 2):
     g = torch.Generator().manual_seed(0)
     mix = torch.randn(batch, 31 * 256, generator=g) * 0.1
-    frames = torch.randn(batch, 2, 3, 3, 48, 48, generator=g)
+    frames = torch.randint(0, 256, (batch, 2, 3, 3, 48, 48), generator=g, dtype=torch.uint8)
     return mix, frames
 
 
@@ -21,7 +21,8 @@ def _trained_a_little(model: torch.nn.Module, condition: torch.Tensor, mix: torc
     """One SGD step so that weights and BatchNorm statistics differ from a fresh model."""
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     model.train()
-    model(model.spectrogram(mix), condition).square().mean().backward()
+    sources = torch.stack([mix, 0.5 * mix], dim=1)
+    model(sources.sum(dim=1), sources, condition).loss.backward()
     optimizer.step()
     return optimizer
 

@@ -161,18 +161,22 @@ def test_imported_model_gives_the_original_masks(tmp_path, original, capsys):
 
     g = torch.Generator().manual_seed(4)
     mix = torch.randn(2, 31 * 256, generator=g) * 0.1
-    frames = torch.randn(2, 2, 3, 3, 64, 64, generator=g)
+    frames = torch.randint(0, 256, (2, 2, 3, 3, 64, 64), generator=g, dtype=torch.uint8)
+    # The original's transform: ToTensor (/255) then Normalize with ImageNet's statistics.
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1, 1)
+    images = (frames.float() / 255 - mean) / std
     log_mag = model.spectrogram(mix)["log_mag"]
     with torch.no_grad():
         ours = model.mask_activation(model.mask_logits(log_mag, frames))
         feat_sound = sound(log_mag.clone())
         theirs = torch.cat([
-            torch.sigmoid(synth(torch.sigmoid(frame.forward_multiframe(frames[:, n])), feat_sound))
+            torch.sigmoid(synth(torch.sigmoid(frame.forward_multiframe(images[:, n])), feat_sound))
             for n in range(2)], dim=1)
         # The per-pixel path against the original's forward_pixelwise on the same features.
-        spatial = torch.sigmoid(frame.forward_multiframe(frames[:, 0], pool=False).amax(dim=2))
+        spatial = torch.sigmoid(frame.forward_multiframe(images[:, 0], pool=False).amax(dim=2))
         pixel_theirs = synth.forward_pixelwise(spatial, feat_sound)
-        pixel_ours = model.synthesizer.pixelwise(model.vision(frames[:, 0]).spatial,
+        pixel_ours = model.synthesizer.pixelwise(model.vision(images[:, 0]).spatial,
                                                  model.audio_net(log_mag))
     assert ours.shape == theirs.shape == (2, 2, 256, 32)
     assert (ours - theirs).abs().max() < 1e-4

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 
 import avsep
-from avsep.audio import loss_weight
-from avsep.losses import MaskLoss
-from avsep.masks import ground_truth_masks
 from avsep.models.mhunet import EMPTY_LOGIT
 from avsep.models.synthesizer import Synthesizer
 from avsep.models.unet import AudioUNet
@@ -32,7 +30,8 @@ def _mix(batch: int, samples: int = SAMPLES, seed: int = 0) -> torch.Tensor:
 
 def _frames(batch: int, sources: int, size: int = 48) -> torch.Tensor:
     g = torch.Generator().manual_seed(1)
-    return torch.randn(batch, sources, 3, 3, size, size, generator=g)
+    return torch.randint(0, 256, (batch, sources, 3, 3, size, size), generator=g,
+                         dtype=torch.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +143,7 @@ def test_visual_norm_survives_a_checkpoint_round_trip(tmp_path):
     from avsep.checkpoint import load_checkpoint, save_checkpoint
 
     model = avsep.create_model("avsep_unittest", visual_activation="none", visual_norm="batch")
-    model.train()(model.spectrogram(_mix(3)), _frames(3, 2))  # moves the running statistics
+    model.train().mask_logits(model.spectrogram(_mix(3)), _frames(3, 2))  # moves the running statistics
     save_checkpoint(tmp_path / "m.pt", model, step=1)
     loaded, _ = load_checkpoint(tmp_path / "m.pt")
     assert loaded.model_kwargs["visual_norm"] == "batch"
@@ -230,7 +229,8 @@ def test_sop_shapes(batch):
     assert spec["mag"].shape == (batch, 512, 32)
     assert spec["warped_mag"].shape == spec["log_mag"].shape == (batch, 1, 256, 32)
     assert model.mask_logits(spec, frames).shape == (batch, 2, 256, 32)
-    assert model(spec["log_mag"], frames).shape == (batch, 2, 256, 32)
+    objective = model(mix, torch.stack([mix, mix], 1), frames)
+    assert objective.outputs.shape == (batch, 2, 256, 32) and objective.loss.shape == ()
     assert model.warped_magnitudes(torch.stack([mix, mix], 1)).shape == (batch, 2, 256, 32)
     assert model.separate(mix, frames).shape == (batch, 2, SAMPLES)
     assert model.pixelwise_masks(mix, frames[:, 0]).shape == (batch, 3, 3, 512, 32)
@@ -242,7 +242,8 @@ def test_small_resnet_sop_runs_at_112_pixels():
     model = avsep.create_model("sop", ngf=4, depth=4, num_channels=8, pretrained=False).eval()
     out = model.separate(_mix(2, 65535), _frames(2, 2, size=112))
     assert out.shape == (2, 2, 65535)
-    assert model.vision(_frames(1, 1, size=112)[:, 0]).spatial.shape == (1, 8, 7, 7)
+    images = model.normalize_frames(_frames(1, 1, size=112)[:, 0])
+    assert model.vision(images).spatial.shape == (1, 8, 7, 7)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -268,7 +269,7 @@ def test_mhunet_runs_the_decoder_of_each_requested_class():
     log_mag = model.spectrogram(_mix(2))["log_mag"]
     classes = torch.tensor([[5, 2, 5], [2, -1, 9]])
     with torch.no_grad():
-        logits = model(log_mag, classes)
+        logits = model.mask_logits(log_mag, classes)
         net = model.audio_net
         x = net.input_norm(log_mag)
         features = net.encoder(x)
@@ -314,17 +315,25 @@ def test_sop_ratio_variant_trains_with_l1_and_keeps_soft_masks():
     assert torch.allclose(estimates[:, 0], 0.5 * _mix(1, 7000), atol=1e-5)  # sigmoid(0) = 0.5
 
 
-def test_training_step_produces_gradients_everywhere():
+def test_the_training_pass_is_the_original_objective_and_reaches_every_parameter():
     model = avsep.create_model("avsep_unittest").train()
     sources = torch.stack([_mix(2, SAMPLES, seed=3), 0.3 * _mix(2, SAMPLES, seed=4)], dim=1)
-    spec = model.spectrogram(sources.sum(1))
-    gt = ground_truth_masks(model.warped_magnitudes(sources), spec["warped_mag"],
-                            model.mask_type, model.complementary)
-    loss = MaskLoss.for_model(model)(model(spec, _frames(2, 2)), gt,
-                                     loss_weight(spec["warped_mag"]))
-    loss.backward()
-    assert torch.isfinite(loss)
+    mix, frames = sources.sum(1), _frames(2, 2)
+    objective = model(mix, sources, frames)
+    objective.loss.backward()
+    assert torch.isfinite(objective.loss)
     assert all(p.grad is not None for p in model.parameters())
+    # The original's equations: binary targets mag_n > 0.5 |mix| on the warped axis, BCE of
+    # sigmoid(logits) weighted by clamp(log1p(|mix|), 1e-3, 10).
+    with torch.no_grad():
+        spec = model.spectrogram(mix)
+        source_mags = model.warped_magnitudes(sources)
+        target = (source_mags > 0.5 * spec["warped_mag"]).float()
+        weight = torch.log1p(spec["warped_mag"]).clamp(1e-3, 10).expand_as(target)
+        masks = torch.sigmoid(model.mask_logits(spec, frames))
+        expected = F.binary_cross_entropy(masks, target, weight=weight)
+    torch.testing.assert_close(objective.loss.detach(), expected, rtol=1e-4, atol=1e-6)
+    assert objective.outputs.shape == (2, 2, 256, 32)
 
 
 def test_model_kwargs_rebuild_the_same_architecture():
@@ -350,6 +359,27 @@ def test_wrong_shapes_give_clear_errors():
         mhu.separate(_mix(1), torch.tensor([[13]]))
     with pytest.raises(ValueError, match="must be integers"):
         mhu.separate(_mix(1), torch.tensor([[1.0]]))
+    with pytest.raises(ValueError, match="frames must be uint8 RGB"):
+        sop.separate(_mix(1), _frames(1, 2).float())
+
+
+@pytest.mark.parametrize("name", ["avsep_unittest", "mhunet_unittest"])
+def test_stft_settings_are_model_arguments_kept_by_checkpoints(name, tmp_path):
+    # The seeds' 2048 / 512 at 44.1 kHz: 1025 linear bins, still 256 warped ones for the nets.
+    from avsep.checkpoint import load_checkpoint, save_checkpoint
+
+    model = avsep.create_model(name, n_fft=2048, hop_length=512, sample_rate=44100).eval()
+    condition = _frames(2, 2) if model.condition_kind == "frames" else torch.tensor([[0, 1]] * 2)
+    mix = _mix(2, 20000)
+    assert model.spectrogram(mix)["complex"].shape == (2, 1025, 1 + 20000 // 512)
+    assert model.separate(mix, condition).shape == (2, 2, 20000)
+    save_checkpoint(tmp_path / "m.pt", model, step=1)
+    loaded, _ = load_checkpoint(tmp_path / "m.pt")
+    assert (loaded.n_fft, loaded.hop_length, loaded.sample_rate) == (2048, 512, 44100)
+    assert torch.allclose(loaded.eval().separate(mix, condition), model.separate(mix, condition),
+                          atol=1e-6)
+    with pytest.raises(ValueError, match="even n_fft"):
+        avsep.create_model(name, n_fft=1023)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

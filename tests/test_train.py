@@ -198,7 +198,7 @@ def test_non_finite_loss_stops_with_the_step(prepared_tiny, tmp_path, monkeypatc
         out = original(self, *args, **kwargs)
         calls["n"] += 1
         if self.training and calls["n"] == 3:
-            out.loss = out.loss * float("nan")
+            out.objective.loss = out.objective.loss * float("nan")
         return out
 
     monkeypatch.setattr(MixAndSeparate, "forward", poisoned)

@@ -52,7 +52,6 @@ from avsep.evaluation.report import write_results
 from avsep.evaluation.summary import METHODS, OK, PairScore, summarize_pairs
 from avsep.geometry import ClipSpec, ShardFormatError
 from avsep.metrics import bss_eval_sources_sets, is_silent, si_sdr
-from avsep.mixing import FrameNormalize
 
 SKIP_REASONS = ("silent_reference", "silent_estimate", "silent_baseline_estimate")
 SOP_FRAMES = ClipSpec()
@@ -165,14 +164,13 @@ class SegmentScorer:
         self.condition_kind = kind
         self.device = device
         self.stopwatch = stopwatch
-        self.normalize = FrameNormalize().to(device)
         self.oracle = IdealMaskSeparator.like(separator).to(device)
 
     def condition(self, segments: Sequence[UrmpSegment]) -> torch.Tensor:
-        """(B, P, 3, T_frames, S, S) normalised frames or (B, P) class indices."""
+        """(B, P, 3, T_frames, S, S) uint8 frames or (B, P) class indices."""
         if self.condition_kind == "frames":
             frames = torch.from_numpy(np.stack([s.frames for s in segments]))
-            return self.normalize(frames.to(self.device, non_blocking=True))
+            return frames.to(self.device, non_blocking=True)
         indices = []
         for segment in segments:
             try:

@@ -38,13 +38,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from avsep.audio import HOP_LENGTH
 from avsep.inference.loading import prepare_model
 from avsep.inference.localize import cell_centres, check_pixelwise, output_times, window_inputs
 from avsep.inference.video import VideoSource, model_frame_size
 from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
 from avsep.media import BadInput, read_wav, resample
-from avsep.mixing import FrameNormalize
 from avsep.urmp_naming import parse_piece_name, player_bounds
 
 
@@ -140,16 +138,15 @@ def score_piece(
     total = max(len(source.audio), math.ceil(source.duration_s * rate))
     stems = _read_stems(folder, codes, number, title, rate, total)
     plan = WindowPlan.cover(total, spec.clip_samples, hop)
-    normalize = FrameNormalize().to(runner.device)
     players = len(codes)
     player_maps: FrameAverager | None = None
     activity = FrameAverager(len(times), (players,))
     for index in tqdm(range(len(plan)), desc=folder.name, unit="window", disable=not progress):
-        mix, frames = window_inputs(runner, source, plan, [index], normalize)
+        mix, frames = window_inputs(runner, source, plan, [index])
         stem_window = torch.from_numpy(plan.extract(stems, index)).to(runner.device)
         per_frame = _window_scores(model_, mix, frames, stem_window)
         _, h, w, tf = per_frame["score"].shape
-        spans = stft_frame_spans(plan, index, times, rate, fps, HOP_LENGTH, tf)
+        spans = stft_frame_spans(plan, index, times, rate, fps, model_.hop_length, tf)
         means = {name: spans.mean_over_frames(v.cpu().numpy()) for name, v in per_frame.items()}
         scores = means["score"]  # (n, P, h, w)
         mix_energy = means["mix"][:, None]

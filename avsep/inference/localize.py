@@ -27,11 +27,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from avsep.audio import HOP_LENGTH
 from avsep.inference.loading import InferenceModel, prepare_model
 from avsep.inference.video import VideoSource, check_batch_size, model_frame_size, open_video
 from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
-from avsep.mixing import FrameNormalize
 
 # Output stride of the vision nets: vision map cell (i, j) sees model pixels
 # [16 i, 16 i + 16) x [16 j, 16 j + 16).
@@ -188,15 +186,14 @@ def localize_video(
     times = output_times(source.duration_s, fps)
     total = max(len(source.audio), math.ceil(source.duration_s * rate))
     plan = WindowPlan.cover(total, spec.clip_samples, hop)
-    normalize = FrameNormalize().to(runner.device)
     averager: FrameAverager | None = None
     with tqdm(total=len(plan), desc="localize", unit="window", disable=not progress) as bar:
         for first in range(0, len(plan), batch_size):
             indices = list(range(first, min(first + batch_size, len(plan))))
-            energies = _window_energies(runner, source, plan, indices, normalize)
+            energies = _window_energies(runner, source, plan, indices)
             for index, energy in zip(indices, energies):
-                spans = stft_frame_spans(plan, index, times, rate, fps, HOP_LENGTH,
-                                         energy.shape[-1])
+                spans = stft_frame_spans(plan, index, times, rate, fps,
+                                         runner.model.hop_length, energy.shape[-1])
                 if averager is None:
                     averager = FrameAverager(len(times), energy.shape[:2])
                 averager.add(spans, spans.mean_over_frames(energy))
@@ -212,19 +209,18 @@ def localize_video(
 
 
 def window_inputs(runner: InferenceModel, source: VideoSource, plan: WindowPlan,
-                  indices: list[int], normalize: FrameNormalize
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mixtures (B, window) and normalised whole frames (B, 3, T, Hm, Wm) of some windows."""
+                  indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixtures (B, window) and uint8 whole frames (B, 3, T, Hm, Wm) of some windows."""
     mix = np.stack([plan.extract(source.audio, i) for i in indices])
     frames = np.stack([source.model_frames(plan.centre(i), runner.spec) for i in indices])
     return (torch.from_numpy(mix).to(runner.device),
-            normalize(torch.from_numpy(frames).to(runner.device)))
+            torch.from_numpy(frames).to(runner.device))
 
 
 def _window_energies(runner: InferenceModel, source: VideoSource, plan: WindowPlan,
-                     indices: list[int], normalize: FrameNormalize) -> np.ndarray:
+                     indices: list[int]) -> np.ndarray:
     """Per-location energies (B, h, w, Tf) of some windows."""
-    mix, frames = window_inputs(runner, source, plan, indices, normalize)
+    mix, frames = window_inputs(runner, source, plan, indices)
     with torch.no_grad():
         energy = runner.model.pixel_energies(mix, frames, per_frame=True)
     return energy.float().cpu().numpy()

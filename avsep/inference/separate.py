@@ -39,7 +39,6 @@ from avsep.inference.regions import (
 from avsep.inference.video import VideoSource, check_batch_size, open_video
 from avsep.inference.windows import OverlapAdd, WindowPlan
 from avsep.media import resample
-from avsep.mixing import FrameNormalize
 
 
 @dataclass
@@ -207,7 +206,6 @@ def separate_video(
         chosen = [Region(*r.box, label=c) for r, c in zip(chosen, classes)]
     plan = WindowPlan.cover(len(source.audio), spec.clip_samples, hop)
     joined = OverlapAdd(plan, len(chosen))
-    normalize = FrameNormalize().to(runner.device)
     boxes = [r.box for r in chosen]
     with tqdm(total=len(plan), desc="separate", unit="window", disable=not progress) as bar:
         for first in range(0, len(plan), batch_size):
@@ -218,7 +216,7 @@ def separate_video(
             else:
                 frames = np.stack([source.region_frames(plan.centre(i), spec, boxes)
                                    for i in indices])
-                batch_condition = normalize(torch.from_numpy(frames).to(runner.device))
+                batch_condition = torch.from_numpy(frames).to(runner.device)
             with torch.no_grad():
                 estimates = runner.model.separate(mix.to(runner.device), batch_condition)
             for index, estimate in zip(indices, estimates.float().cpu().numpy()):

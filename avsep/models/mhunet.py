@@ -22,8 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from avsep.audio import HOP_LENGTH, N_FFT
 from avsep.classes import SOLOS_CLASSES
-from avsep.models.separator import Separator, Spectrogram
+from avsep.geometry import SAMPLE_RATE
+from avsep.models.separator import MaskSeparator, Spectrogram
 
 EMPTY_SLOT = -1
 # Logit of an empty slot: its softmax share is ~0 (finite, so losses never see inf - inf).
@@ -130,7 +132,7 @@ class MultiHeadUNet(nn.Module):
         return logits
 
 
-class MHUNetSeparator(Separator):
+class MHUNetSeparator(MaskSeparator):
     """Class-conditioned separator with one decoder per instrument class.
 
     Args:
@@ -142,6 +144,7 @@ class MHUNetSeparator(Separator):
         complementary: masks are a softmax over the requested sources (sum to one) and the
             ground truth is complementary; if False masks are per-source sigmoids.
         weighted_loss: weight the MSE per bin (the reference does not).
+        n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
     Condition: class indices (B, N) long, -1 for an empty slot (a mixture with fewer than
     N sources).
@@ -162,15 +165,19 @@ class MHUNetSeparator(Separator):
         mask_type: Literal["binary", "ratio"] = "ratio",
         complementary: bool = True,
         weighted_loss: bool = False,
+        n_fft: int = N_FFT,
+        hop_length: int = HOP_LENGTH,
+        sample_rate: int = SAMPLE_RATE,
     ) -> None:
         super().__init__(mask_type=mask_type, complementary=complementary, loss_name="mse",
-                         weighted_loss=weighted_loss)
+                         weighted_loss=weighted_loss, n_fft=n_fft, hop_length=hop_length,
+                         sample_rate=sample_rate)
         if not 2 <= depth <= 8:
             raise ValueError(f"depth must be in [2, 8] for 256 bins, got {depth}")
         self.model_kwargs = {
             "num_classes": num_classes, "depth": depth, "ngf": ngf, "dropout": dropout,
             "mask_type": mask_type, "complementary": complementary,
-            "weighted_loss": weighted_loss,
+            "weighted_loss": weighted_loss, **self.stft_kwargs(),
         }
         self.audio_net = MultiHeadUNet(num_classes, depth, ngf, dropout)
 

@@ -1,27 +1,32 @@
-"""The model boundary: a `Separator` owns STFT -> log-frequency warp -> nets -> unwarp -> ISTFT.
+"""The model boundary: a `Separator` owns STFT -> nets -> ISTFT and its own objective.
 
-Training, evaluation and localization only talk to this API. Shapes use `B` batch, `N`
-sources to extract, `T` samples, `F` = 512 linear bins, `Fw` = 256 warped bins,
-`Tf` = 1 + T // 256 STFT frames.
+Training, validation, evaluation and inference call the same entry points:
 
-A training step, for any separator (all on the model's device):
+    objective = model(mix, sources, condition)   # training pass: .loss, .outputs, .spec
+    waves = model.reconstruct(objective.outputs, objective.spec, length)  # no second net run
+    waves = model.separate(mix, condition)        # inference: (B, T) -> (B, N, T)
 
-    spec = model.spectrogram(mix)                          # mix (B, T)
-    source_mags = model.warped_magnitudes(sources)         # sources (B, N, T) -> (B, N, Fw, Tf)
-    target = ground_truth_masks(source_mags, spec["warped_mag"],
-                                model.mask_type, model.complementary)
-    weight = loss_weight(spec["warped_mag"]) if model.weighted_loss else None
-    logits = model(spec["log_mag"], condition)             # forward == mask_logits
-    loss = MaskLoss.for_model(model)(logits, target, weight)
+Shapes use `B` batch, `N` sources to extract, `T` samples, `F` = n_fft // 2 + 1 linear bins
+(512 at the default 1022), `Fw` = 256 log-frequency ("warped") bins, `Tf` = 1 + T // hop STFT
+frames. The condition is uint8 RGB frames (B, N, 3, T_frames, H, W) for
+`condition_kind == "frames"` (the model normalises them itself) or class indices (B, N) for
+`condition_kind == "classes"`.
 
-`forward` is `mask_logits` so that DDP / torch.compile wrap the training path; inference
-uses `separate`. The condition is per-source frames for `condition_kind == "frames"`
-(SoP) and class indices for `condition_kind == "classes"` (MHU-Net).
+A separator subclass implements `net_outputs` (the nets, from the mixture's `Spectrogram`),
+`loss` (its objective against the sources) and `estimate_spectra` (complex spectra of the
+sources from the nets' outputs), plus `check_condition` and `frame_multiple`. Mask models
+(`MaskSeparator`), models that predict spectrograms directly and complex-as-channels models
+differ only there. The STFT settings are constructor arguments, stored in `model_kwargs` and
+so in checkpoints.
+
+`forward` is the training pass so that DDP / torch.compile wrap it; the spectrogram front end
+and the loss run in float32 even under autocast (only the nets use the autocast dtype).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypedDict
 
 import torch
@@ -32,15 +37,18 @@ from avsep.audio import (
     HOP_LENGTH,
     ISTFT,
     N_FFT,
-    NUM_FREQ_BINS,
     NUM_WARPED_BINS,
     STFT,
     LogFreqUnwarp,
     LogFreqWarp,
     LogMagnitude,
+    loss_weight,
     num_frames,
 )
 from avsep.geometry import SAMPLE_RATE
+from avsep.losses import MaskLoss
+from avsep.masks import ground_truth_masks
+from avsep.mixing import FrameNormalize
 from avsep.models.synthesizer import Synthesizer
 from avsep.models.unet import AudioUNet
 from avsep.models.vision import DilatedResNetVision
@@ -63,18 +71,31 @@ class Spectrogram(TypedDict):
     log_mag: torch.Tensor
 
 
+@dataclass
+class Objective:
+    """What a training pass returns.
+
+    loss: () float32.
+    outputs: the nets' raw output (model-specific; mask logits (B, N, Fw, Tf) for mask
+        models), for `Separator.reconstruct`.
+    spec: the mixture's `Spectrogram`.
+    """
+
+    loss: torch.Tensor
+    outputs: torch.Tensor
+    spec: Spectrogram
+
+
 class Separator(nn.Module):
     """Common base of all separators: the audio front and back end around the nets.
 
-    Subclasses implement `mask_logits`, `check_condition` and `frame_multiple`, and set:
+    Args:
+        n_fft: STFT size (1022 in Sound of Pixels: 512 bins).
+        hop_length: STFT hop in samples (256).
+        sample_rate: audio rate the model works at (11025 Hz).
 
     Attributes:
         condition_kind: "frames" (per-source video frames) or "classes" (class indices).
-        mask_type: "binary" or "ratio", the masks the model is trained to predict.
-        complementary: ground-truth masks are complementary (Solos style); for softmax
-            models the predicted masks also sum to one over sources.
-        loss_name: "bce", "l1" or "mse" (see `avsep.losses.MaskLoss`).
-        weighted_loss: whether training weights bins with `avsep.audio.loss_weight`.
         model_name: the registry name that builds the model (`avsep.create_model`).
         model_kwargs: the full constructor kwargs; `create_model(model_name, **model_kwargs)`
             rebuilds the same architecture (checkpoints store both).
@@ -86,61 +107,96 @@ class Separator(nn.Module):
     find_unused_parameters: ClassVar[bool] = False
     model_name: str
     model_kwargs: dict[str, Any]
-    sample_rate: int = SAMPLE_RATE
 
-    def __init__(self, mask_type: str, complementary: bool, loss_name: str,
-                 weighted_loss: bool) -> None:
+    def __init__(self, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH,
+                 sample_rate: int = SAMPLE_RATE) -> None:
         super().__init__()
-        if mask_type not in ("binary", "ratio"):
-            raise ValueError(f"unknown mask_type {mask_type!r} (known: 'binary', 'ratio')")
-        self.mask_type = mask_type
-        self.complementary = complementary
-        self.loss_name = loss_name
-        self.weighted_loss = weighted_loss
-        self.stft = STFT(N_FFT, HOP_LENGTH)
-        self.istft = ISTFT(N_FFT, HOP_LENGTH)
-        self.warp = LogFreqWarp(NUM_FREQ_BINS, NUM_WARPED_BINS)
-        self.unwarp = LogFreqUnwarp(NUM_WARPED_BINS, NUM_FREQ_BINS)
+        if n_fft < 2 or n_fft % 2 or not 0 < hop_length <= n_fft:
+            raise ValueError(f"need an even n_fft >= 2 and 0 < hop_length <= n_fft, got "
+                             f"n_fft={n_fft}, hop_length={hop_length}")
+        self.n_fft, self.hop_length, self.sample_rate = n_fft, hop_length, sample_rate
+        self.stft = STFT(n_fft, hop_length)
+        self.istft = ISTFT(n_fft, hop_length)
+        self.warp = LogFreqWarp(self.num_freq_bins, NUM_WARPED_BINS)
+        self.unwarp = LogFreqUnwarp(NUM_WARPED_BINS, self.num_freq_bins)
         self.log_magnitude = LogMagnitude()
+        self.normalize_frames = FrameNormalize()
+
+    @property
+    def num_freq_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def stft_kwargs(self) -> dict[str, int]:
+        """The STFT settings as constructor kwargs (for `model_kwargs`)."""
+        return {"n_fft": self.n_fft, "hop_length": self.hop_length,
+                "sample_rate": self.sample_rate}
 
     # ----------------------------------------------------------------- subclass interface
     @property
     def frame_multiple(self) -> int:
-        """The number of STFT frames Tf given to `mask_logits` must be a multiple of this."""
-        raise NotImplementedError
-
-    @property
-    def sigmoid_masks(self) -> bool:
-        """True when masks are sigmoid(logits), so BCE-with-logits applies."""
+        """The number of STFT frames Tf given to the nets must be a multiple of this."""
         raise NotImplementedError
 
     def check_condition(self, condition: torch.Tensor, batch: int) -> None:
         """Raise ValueError if `condition` does not fit a batch of `batch` mixtures."""
         raise NotImplementedError
 
-    def mask_logits(self, spec: torch.Tensor | Spectrogram, condition: torch.Tensor
-                    ) -> torch.Tensor:
-        """Mask logits in the warped domain.
+    def net_outputs(self, spec: Spectrogram, condition: torch.Tensor) -> torch.Tensor:
+        """The nets' raw output for mixtures `spec` (model-specific layout, (B, N, ...))."""
+        raise NotImplementedError
 
-        Args:
-            spec: the log-magnitude (B, 1, Fw, Tf) or the dict from `spectrogram`.
-            condition: (B, N, 3, T_frames, H, W) frames or (B, N) class indices.
+    def loss(self, outputs: torch.Tensor, spec: Spectrogram, sources: torch.Tensor
+             ) -> torch.Tensor:
+        """The training objective () of `outputs` against the sources (B, N, T)."""
+        raise NotImplementedError
 
-        Returns:
-            (B, N, Fw, Tf) logits; `mask_activation` turns them into masks.
+    def estimate_spectra(self, outputs: torch.Tensor, spec: Spectrogram) -> torch.Tensor:
+        """Complex STFTs of the separated sources (B, N, F, Tf) from the nets' outputs."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------- entry points
+    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor
+                ) -> Objective:
+        """The training pass: mixtures (B, T) whose sources are (B, N, T) -> `Objective`.
+
+        T must give a frame count that is a multiple of `frame_multiple` (training clips of
+        65535 samples do); use `separate` for any length.
         """
-        raise NotImplementedError
+        _check_waveforms(mix, 2, "mix (batch, samples)")
+        _check_waveforms(sources, 3, "sources (batch, sources, samples)")
+        with _full_precision(mix):
+            spec = self.spectrogram(mix)
+        outputs = self.net_outputs(spec, condition)
+        with _full_precision(mix):
+            loss = self.loss(outputs.float(), spec, sources)
+        return Objective(loss=loss, outputs=outputs, spec=spec)
 
-    def mask_activation(self, logits: torch.Tensor) -> torch.Tensor:
-        """Logits (B, N, Fw, Tf) -> masks of the same shape."""
-        raise NotImplementedError
+    @torch.no_grad()
+    def separate(self, mix: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """Separate mixtures (B, T) into (B, N, T) waveforms.
+
+        Inputs whose frame count does not suit the nets are zero-padded for them and the
+        output is cropped to T. Output is not clipped. Runs without gradients; call `.eval()`
+        first.
+        """
+        _check_waveforms(mix, 2, "mix (batch, samples)")
+        self.check_condition(condition, mix.shape[0])
+        length = mix.shape[1]
+        padded = F.pad(mix, (0, self.valid_num_samples(length) - length))
+        spec = self.spectrogram(padded)
+        return self.reconstruct(self.net_outputs(spec, condition), spec, length)
+
+    def reconstruct(self, outputs: torch.Tensor, spec: Spectrogram, length: int
+                    ) -> torch.Tensor:
+        """Waveforms (B, N, length) from the nets' outputs for mixtures `spec`."""
+        estimates = self.estimate_spectra(outputs.float(), spec)  # (B, N, F, Tf)
+        b, n = estimates.shape[:2]
+        # The overlap-add is trimmed sample-exactly to `length`: the same samples as the
+        # padded signal's inverse cropped afterwards.
+        waves = self.istft(estimates.reshape(b * n, *estimates.shape[2:]), length)
+        return waves.reshape(b, n, length)
 
     # ----------------------------------------------------------------------- shared parts
-    def forward(self, spec: torch.Tensor | Spectrogram, condition: torch.Tensor
-                ) -> torch.Tensor:
-        """Same as `mask_logits` (the training path)."""
-        return self.mask_logits(spec, condition)
-
     def spectrogram(self, mix: torch.Tensor) -> Spectrogram:
         """STFT, magnitude, warped magnitude and log-magnitude of mixtures (B, T)."""
         spec = self.stft(mix)
@@ -152,21 +208,98 @@ class Separator(nn.Module):
 
     def warped_magnitudes(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Warped magnitudes of several waveforms per item: (B, N, T) -> (B, N, Fw, Tf)."""
-        if waveforms.dim() != 3:
-            raise ValueError(
-                f"warped_magnitudes: expected (batch, sources, samples), "
-                f"got shape {tuple(waveforms.shape)}"
-            )
+        _check_waveforms(waveforms, 3, "waveforms (batch, sources, samples)")
         b, n, t = waveforms.shape
         mag = self.stft(waveforms.reshape(b * n, t)).abs()
         warped = self.warp(mag)
         return warped.reshape(b, n, *warped.shape[1:])
 
     def valid_num_samples(self, num_samples: int) -> int:
-        """The smallest length >= num_samples whose frame count suits `mask_logits`."""
-        frames = num_frames(num_samples)
+        """The smallest length >= num_samples whose frame count suits the nets."""
+        frames = num_frames(num_samples, self.hop_length)
         target = math.ceil(frames / self.frame_multiple) * self.frame_multiple
-        return max(num_samples, (target - 1) * HOP_LENGTH)
+        return max(num_samples, (target - 1) * self.hop_length)
+
+    def num_stft_frames(self, num_samples: int) -> int:
+        """Tf for a signal of `num_samples` samples."""
+        return num_frames(num_samples, self.hop_length)
+
+
+def _check_waveforms(x: torch.Tensor, rank: int, layout: str) -> None:
+    if x.dim() != rank:
+        raise ValueError(f"expected {layout}, got shape {tuple(x.shape)}")
+
+
+def _full_precision(like: torch.Tensor) -> torch.autocast:
+    """A context that turns autocast off (the STFT front end and the loss stay float32)."""
+    return torch.autocast(like.device.type, enabled=False)
+
+
+class MaskSeparator(Separator):
+    """A separator whose nets predict one mask per source on the warped spectrogram.
+
+    Subclasses implement `mask_logits` and `mask_activation`, and set:
+
+    Attributes:
+        mask_type: "binary" or "ratio", the masks the model is trained to predict.
+        complementary: ground-truth masks are complementary (Solos style); for softmax
+            models the predicted masks also sum to one over sources.
+        loss_name: "bce", "l1" or "mse" (see `avsep.losses.MaskLoss`).
+        weighted_loss: whether training weights bins with `avsep.audio.loss_weight`.
+
+    Objective: ground-truth masks from the sources' warped magnitudes against the mixture's
+    (`avsep.masks.ground_truth_masks`), the mask loss on the logits. Reconstruction: masks
+    unwarped to the linear axis, thresholded for binary models, times the mixture STFT
+    (mixture phase).
+    """
+
+    def __init__(self, mask_type: str, complementary: bool, loss_name: str,
+                 weighted_loss: bool, **stft: int) -> None:
+        super().__init__(**stft)
+        if mask_type not in ("binary", "ratio"):
+            raise ValueError(f"unknown mask_type {mask_type!r} (known: 'binary', 'ratio')")
+        self.mask_type: Literal["binary", "ratio"] = (
+            "binary" if mask_type == "binary" else "ratio")
+        self.complementary = complementary
+        self.loss_name = loss_name
+        self.weighted_loss = weighted_loss
+
+    @property
+    def sigmoid_masks(self) -> bool:
+        """True when masks are sigmoid(logits), so BCE-with-logits applies."""
+        raise NotImplementedError
+
+    def mask_logits(self, spec: torch.Tensor | Spectrogram, condition: torch.Tensor
+                    ) -> torch.Tensor:
+        """Mask logits in the warped domain.
+
+        Args:
+            spec: the log-magnitude (B, 1, Fw, Tf) or the dict from `spectrogram`.
+            condition: (B, N, 3, T_frames, H, W) uint8 frames or (B, N) class indices.
+
+        Returns:
+            (B, N, Fw, Tf) logits; `mask_activation` turns them into masks.
+        """
+        raise NotImplementedError
+
+    def mask_activation(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits (B, N, Fw, Tf) -> masks of the same shape."""
+        raise NotImplementedError
+
+    def net_outputs(self, spec: Spectrogram, condition: torch.Tensor) -> torch.Tensor:
+        return self.mask_logits(spec, condition)
+
+    def loss(self, outputs: torch.Tensor, spec: Spectrogram, sources: torch.Tensor
+             ) -> torch.Tensor:
+        with torch.no_grad():
+            target = ground_truth_masks(self.warped_magnitudes(sources), spec["warped_mag"],
+                                        self.mask_type, self.complementary)
+            weight = loss_weight(spec["warped_mag"]) if self.weighted_loss else None
+        return MaskLoss.for_model(self)(outputs, target, weight)
+
+    def estimate_spectra(self, outputs: torch.Tensor, spec: Spectrogram) -> torch.Tensor:
+        linear = self.reconstruction_masks(self.mask_activation(outputs))  # (B, N, F, Tf)
+        return linear * spec["complex"].unsqueeze(1)
 
     def _log_mag_of(self, spec: torch.Tensor | Spectrogram) -> torch.Tensor:
         log_mag = spec["log_mag"] if isinstance(spec, dict) else spec
@@ -193,32 +326,8 @@ class Separator(nn.Module):
             return torch.zeros_like(linear).scatter_(1, winner, 1.0)
         return (linear > MASK_THRESHOLD).to(linear.dtype)
 
-    @torch.no_grad()
-    def separate(self, mix: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        """Separate mixtures (B, T) into (B, N, T) waveforms.
 
-        Masks are unwarped to 512 bins, thresholded for binary models, multiplied with the
-        mixture STFT (mixture phase), and inverted with the input length. Inputs whose frame
-        count does not suit the U-Net are zero-padded for the nets and cropped after.
-        Output is not clipped. Runs without gradients; call `.eval()` first.
-        """
-        if mix.dim() != 2:
-            raise ValueError(
-                f"separate: expected mix (batch, samples), got shape {tuple(mix.shape)}"
-            )
-        self.check_condition(condition, mix.shape[0])
-        length = mix.shape[1]
-        padded = F.pad(mix, (0, self.valid_num_samples(length) - length))
-        spec = self.spectrogram(padded)
-        masks = self.mask_activation(self.mask_logits(spec, condition).float())
-        linear = self.reconstruction_masks(masks)  # (B, N, F, Tf)
-        estimates = linear * spec["complex"].unsqueeze(1)
-        b, n = linear.shape[:2]
-        waves = self.istft(estimates.reshape(b * n, *estimates.shape[2:]), padded.shape[1])
-        return waves.reshape(b, n, -1)[..., :length]
-
-
-class SoundOfPixels(Separator):
+class SoundOfPixels(MaskSeparator):
     """The Sound of Pixels: dilated ResNet-18 + audio U-Net + synthesizer.
 
     Args:
@@ -239,9 +348,11 @@ class SoundOfPixels(Separator):
             visual features (see `DilatedResNetVision`).
         visual_norm: "none" (the original) or "batch", a BatchNorm of the visual vectors
             (see `DilatedResNetVision`); helps training from scratch.
+        n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
-    Condition: frames (B, N, 3, T_frames, H, W), ImageNet-normalised RGB, T_frames = 3 and
-    224 x 224 by default (any size works; the visual map is ceil(H/16) x ceil(W/16)).
+    Condition: frames (B, N, 3, T_frames, H, W), uint8 RGB (normalised inside with the
+    ImageNet statistics), T_frames = 3 and 224 x 224 by default (any size works; the visual
+    map is ceil(H/16) x ceil(W/16)).
 
     Submodules: `vision`, `audio_net`, `synthesizer`.
     """
@@ -263,10 +374,14 @@ class SoundOfPixels(Separator):
         weighted_loss: bool = True,
         visual_activation: Literal["sigmoid", "relu", "none"] = "sigmoid",
         visual_norm: Literal["none", "batch"] = "none",
+        n_fft: int = N_FFT,
+        hop_length: int = HOP_LENGTH,
+        sample_rate: int = SAMPLE_RATE,
     ) -> None:
         super().__init__(
             mask_type=mask_type, complementary=complementary,
             loss_name="bce" if mask_type == "binary" else "l1", weighted_loss=weighted_loss,
+            n_fft=n_fft, hop_length=hop_length, sample_rate=sample_rate,
         )
         if output_activation not in ("sigmoid", "relu"):
             raise ValueError(
@@ -282,6 +397,7 @@ class SoundOfPixels(Separator):
             "mask_type": mask_type, "complementary": complementary,
             "output_activation": output_activation, "weighted_loss": weighted_loss,
             "visual_activation": visual_activation, "visual_norm": visual_norm,
+            **self.stft_kwargs(),
         }
         self.output_activation = output_activation
         self.vision = DilatedResNetVision(num_channels, vision_arch, pretrained, weights_path,
@@ -303,18 +419,20 @@ class SoundOfPixels(Separator):
                 f"SoundOfPixels: expected frames (batch={batch}, sources, 3, time, height, "
                 f"width), got shape {tuple(condition.shape)}"
             )
-        if not condition.is_floating_point():
+        if condition.dtype != torch.uint8:
             raise ValueError(
-                f"SoundOfPixels: frames must be ImageNet-normalised floats, got {condition.dtype}"
+                f"SoundOfPixels: frames must be uint8 RGB (0..255; the model normalises them), "
+                f"got {condition.dtype}"
             )
 
     def mask_activation(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits) if self.sigmoid_masks else F.relu(logits)
 
     def visual_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """Pooled visual vectors per source: (B, N, 3, T, H, W) -> (B, N, K)."""
+        """Pooled visual vectors per source: uint8 (B, N, 3, T, H, W) -> (B, N, K)."""
         b, n = frames.shape[:2]
-        pooled = self.vision(frames.reshape(b * n, *frames.shape[2:])).pooled
+        images = self.normalize_frames(frames.reshape(b * n, *frames.shape[2:]))
+        pooled = self.vision(images).pooled
         return pooled.reshape(b, n, -1)
 
     def mask_logits(self, spec: torch.Tensor | Spectrogram, condition: torch.Tensor
@@ -328,10 +446,11 @@ class SoundOfPixels(Separator):
     def _check_clip(self, mix: torch.Tensor, frames: torch.Tensor) -> None:
         if mix.dim() != 2:
             raise ValueError(f"expected mix (batch, samples), got shape {tuple(mix.shape)}")
-        if frames.dim() != 5 or frames.shape[0] != mix.shape[0] or frames.shape[1] != 3:
+        if (frames.dim() != 5 or frames.shape[0] != mix.shape[0] or frames.shape[1] != 3
+                or frames.dtype != torch.uint8):
             raise ValueError(
-                f"expected frames (batch={mix.shape[0]}, 3, time, height, width) of one clip "
-                f"per mixture, got shape {tuple(frames.shape)}"
+                f"expected uint8 frames (batch={mix.shape[0]}, 3, time, height, width) of one "
+                f"clip per mixture, got {frames.dtype} of shape {tuple(frames.shape)}"
             )
 
     def _pixel_inputs(self, mix: torch.Tensor, frames: torch.Tensor
@@ -340,8 +459,8 @@ class SoundOfPixels(Separator):
         length = mix.shape[1]
         spec = self.spectrogram(F.pad(mix, (0, self.valid_num_samples(length) - length)))
         audio = self.audio_net(spec["log_mag"])
-        spatial = self.vision(frames).spatial  # (B, K, h, w)
-        return spec, audio, spatial, num_frames(length)
+        spatial = self.vision(self.normalize_frames(frames)).spatial  # (B, K, h, w)
+        return spec, audio, spatial, self.num_stft_frames(length)
 
     @torch.no_grad()
     def pixelwise_masks(self, mix: torch.Tensor, frames: torch.Tensor,
@@ -350,7 +469,7 @@ class SoundOfPixels(Separator):
 
         Args:
             mix: (B, T) mixtures.
-            frames: (B, 3, T_frames, H, W) the clip's frames (no source axis).
+            frames: (B, 3, T_frames, H, W) the clip's uint8 frames (no source axis).
             threshold: binarise masks at 0.5 as for reconstruction (binary models only).
 
         Returns:
@@ -373,7 +492,7 @@ class SoundOfPixels(Separator):
         locations at a time so memory stays bounded.
 
         Args:
-            mix: (B, T); frames: (B, 3, T_frames, H, W).
+            mix: (B, T); frames: uint8 (B, 3, T_frames, H, W).
             per_frame: keep the STFT-frame axis (energy over time per location).
 
         Returns:

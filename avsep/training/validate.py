@@ -31,8 +31,10 @@ def validate(separator, step_fn, val_set: dict, info, batch_size: int, amp=None)
         batch = {k: v[chosen] for k, v in val_set.items() if isinstance(v, torch.Tensor)}
         out = step_fn(separator, batch, info.device, autocast_dtype=amp)
         losses.append((out.loss.item(), len(chosen)))
-        condition = step_fn.condition(batch, info.device)
-        estimates = separator.separate(out.mix, condition).float()
+        # The waveforms come from the same pass as the loss: the nets run once per batch.
+        objective = out.objective
+        estimates = separator.reconstruct(objective.outputs, objective.spec,
+                                          out.mix.shape[1]).float()
         refs = out.sources.float()
         skip = is_silent(refs).any(-1) | is_silent(estimates).any(-1)
         skipped += int(skip.sum())
