@@ -1,0 +1,201 @@
+"""Train several configurations for the same budget on the bench stand-in and put their
+held-out scores in one table.
+
+Each row is a training preset (a name from `avsep/configs` or a YAML path) plus `--set`
+style overrides. A row trains for `--minutes` on the prepared stand-in Solos shards, is
+evaluated with the URMP real-mixture protocol on the held-out stand-in duets (the same code
+as `avsep evaluate`: the model beside the mixture and the ideal binary / ratio masks of the
+same segments), and its figures are cached under `--root/<row>/<key>/result.json`, where the
+key hashes the preset's text, the overrides, the budget and the git revision: an interrupted
+study resumes, and a row is retrained only when one of those changed.
+
+    python benchmarks/ablation.py                           # every row, 15 minutes each
+    python benchmarks/ablation.py --rows demo spectrogram_channels --minutes 5
+    python benchmarks/ablation.py --list                    # the rows and what they test
+
+The table (markdown) goes to stdout and to `--out` with the command, the revision and the
+machine at its top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from avsep.checkpoint import load_checkpoint
+from avsep.config import load_config
+from avsep.evaluation import clip_spec_from_config, evaluate_urmp
+from avsep.presets import resolve_preset
+from avsep.training.config import RunConfig
+from avsep.training.loop import train
+from avsep.workflows.demo import duet_pieces
+from avsep.workflows.standin import ensure_standin
+
+
+@dataclass(frozen=True)
+class Row:
+    """One configuration of the study."""
+
+    name: str
+    preset: str
+    overrides: tuple[str, ...] = ()
+    note: str = ""
+
+
+ROWS: tuple[Row, ...] = (
+    Row("demo", "demo", note="the CPU demo Sound of Pixels (visually conditioned)"),
+    Row("spectrogram_channels", "spectrogram_channels",
+        note="Spectrogram-Channels U-Net, direct magnitudes, balanced L1 (M6)"),
+    Row("tfc_tdf", "tfc_tdf", note="TFC-TDF U-Net on complex-as-channels spectrograms"),
+)
+
+METRICS = ("sdr", "sir", "sar", "si_sdr")
+
+
+def revision() -> str:
+    """The commit, the git tree of the `avsep` package (what the cache keys on: commits that
+    touch only docs, tests or benchmarks keep cached rows), and `+dirty` when the package has
+    uncommitted changes."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    try:
+        commit, tree = git("rev-parse", "--short", "HEAD"), git("rev-parse", "--short",
+                                                                "HEAD:avsep")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "avsep")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit} (avsep tree {tree}{'+dirty' if dirty else ''})"
+
+
+def cache_revision(rev: str) -> str:
+    return rev.split("avsep tree ", 1)[-1].rstrip(")")
+
+
+def row_key(row: Row, minutes: float, rev: str) -> str:
+    text = resolve_preset(row.preset).read_text()
+    blob = json.dumps([text, list(row.overrides), minutes, cache_revision(rev)])
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def machine() -> str:
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+
+def run_row(row: Row, standin, root: Path, minutes: float, rev: str, device: str) -> dict:
+    """Train, evaluate and cache one row (or read its cached result)."""
+    folder = root / row.name / row_key(row, minutes, rev)
+    cached = folder / "result.json"
+    if cached.exists():
+        print(f"[{row.name}] cached: {cached}")
+        return json.loads(cached.read_text())
+    config = load_config(RunConfig, resolve_preset(row.preset),
+                         [*row.overrides, f"train.max_minutes={minutes}"])
+    config = replace(config, data=replace(config.data, path=str(standin.solos_shards)))
+    print(f"[{row.name}] training {row.preset} {' '.join(row.overrides)} for {minutes:g} min")
+    started = time.monotonic()
+    summary = train(config, folder / "run", device=device)
+    train_seconds = time.monotonic() - started
+    chosen = folder / "run" / "best.pt"
+    if not chosen.exists():
+        chosen = folder / "run" / "checkpoint.pt"
+    model, checkpoint = load_checkpoint(chosen, map_location="cpu")
+    result = evaluate_urmp(model, standin.urmp_shards, folder / "evaluation",
+                           clip_spec=clip_spec_from_config(checkpoint["config"]),
+                           pieces=duet_pieces(standin.urmp_shards), device=device,
+                           progress=False)
+    scores = result.summary()["overall"]["scores"]
+    figures = {
+        "row": row.name, "preset": row.preset, "overrides": list(row.overrides),
+        "note": row.note, "revision": rev, "minutes": minutes,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "steps": summary["step"],
+        "mixtures_per_s": summary["step"] * config.train.batch_size / max(train_seconds, 1e-9),
+        "pairs": result.summary()["overall"]["pairs"],
+        "scores": scores,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(figures, indent=2, default=float))
+    return figures
+
+
+def _cell(stats: dict) -> str:
+    mean, std, median = stats.get("mean"), stats.get("std"), stats.get("median")
+    if mean is None:
+        return "n/a"
+    return f"{mean:.2f} ± {std:.2f} ({median:.2f})"
+
+
+def table(results: list[dict]) -> str:
+    """Markdown: one line per row, then the baselines measured on the same segments."""
+    head = ("| configuration | parameters | steps | mixtures/s | "
+            + " | ".join(m.upper().replace("_", "-") for m in METRICS) + " |")
+    lines = [head, "|" + "---|" * (4 + len(METRICS))]
+    for r in results:
+        model = r["scores"]["model"]
+        lines.append(f"| {r['row']} | {r['parameters']:,} | {r['steps']} | "
+                     f"{r['mixtures_per_s']:.1f} | "
+                     + " | ".join(_cell(model[m]) for m in METRICS) + " |")
+    if results:
+        for method, label in (("mixture", "mixture (unprocessed)"),
+                              ("ibm", "ideal binary mask"), ("irm", "ideal ratio mask")):
+            base = results[0]["scores"][method]
+            lines.append(f"| {label} | | | | " + " | ".join(_cell(base[m]) for m in METRICS)
+                         + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--rows", nargs="+", help="row names (default: all; see --list)")
+    parser.add_argument("--minutes", type=float, default=15.0,
+                        help="training budget per row (wall minutes)")
+    parser.add_argument("--root", default="work/ablation", help="runs and cached results")
+    parser.add_argument("--standin", default="work/synthetic/bench",
+                        help="bench stand-in folder (generated and prepared if missing)")
+    parser.add_argument("--out", default=None, help="also write the table here")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--list", action="store_true", help="print the rows and exit")
+    args = parser.parse_args()
+
+    known = {row.name: row for row in ROWS}
+    if args.list:
+        for row in ROWS:
+            print(f"{row.name:24s} {row.preset} {' '.join(row.overrides)}  {row.note}")
+        return
+    unknown = sorted(set(args.rows or ()) - set(known))
+    if unknown:
+        parser.error(f"unknown row(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    rows = [known[name] for name in args.rows] if args.rows else list(ROWS)
+    standin = ensure_standin(args.standin, "bench")
+    rev = revision()
+    results = [run_row(row, standin, Path(args.root), args.minutes, rev, args.device)
+               for row in rows]
+    command = "python benchmarks/ablation.py " + " ".join(sys.argv[1:])
+    text = (f"Command: `{command.strip()}`  \nRevision: {rev}  \nMachine: {machine()}  \n"
+            f"Held-out stand-in URMP duets, {results[0]['pairs'] if results else 0} "
+            f"(segment, player) pairs; each cell: mean ± std (median), dB.\n\n"
+            + table(results) + "\n")
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
