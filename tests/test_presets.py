@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_presets_resolve_by_name_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert preset_names() == ["demo", "mhunet", "sop"]
+    assert {"demo", "mhunet", "sop", "htmd_net", "conv_tasnet", "wave_unet"} <= set(preset_names())
     assert load_config(RunConfig, resolve_preset("sop"), []).model.name == "sop"
     assert load_config(RunConfig, resolve_preset("mhunet"), []).model.name == "mhunet"
-    with pytest.raises(FileNotFoundError, match="known: demo, mhunet, sop"):
+    with pytest.raises(FileNotFoundError, match="known: .*demo, .*mhunet, sop"):
         resolve_preset("nosuch")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         resolve_preset("mine.yaml")

@@ -6,6 +6,8 @@ so a small CPU demo model is e.g. `create_model("sop", ngf=16, depth=5, pretrain
 - `sop`: The Sound of Pixels at the original size (ImageNet init of the ResNet if the
   weights are found offline).
 - `mhunet`: multi-head U-Net, one decoder per Solos class, complementary ratio masks.
+- `htmd_net`, `conv_tasnet`, `wave_unet`: the time-domain separators of the HTMD-Net seed
+  (class-conditioned, one waveform per class; see `avsep.models.time_domain`).
 - `avsep_unittest`, `mhunet_unittest`: tiny random-weight models for tests and CLI smoke
   runs (seconds on a CPU).
 """
@@ -18,6 +20,7 @@ from typing import Any
 
 from avsep.models.mhunet import MHUNetSeparator
 from avsep.models.separator import Separator, SoundOfPixels
+from avsep.models.time_domain import TimeDomainSeparator
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,19 @@ _REGISTRY: dict[str, ModelSpec] = {
     "mhunet": ModelSpec(
         MHUNetSeparator, {},
         "MHU-Net: shared encoder, 13 class decoders, complementary ratio masks, MSE",
+    ),
+    "htmd_net": ModelSpec(
+        TimeDomainSeparator, {"arch": "htmd"},
+        "HTMD-Net: Conv-TasNet masking network + Wave-U-Net denoiser (LSTM bottleneck), "
+        "deep supervision, one waveform per class",
+    ),
+    "conv_tasnet": ModelSpec(
+        TimeDomainSeparator, {"arch": "convtasnet", "stacks": 3, "layers": 8},
+        "Conv-TasNet (3 stacks of 8 dilated conv blocks, N = H = 512), one waveform per class",
+    ),
+    "wave_unet": ModelSpec(
+        TimeDomainSeparator, {"arch": "waveunet", "unet_filters": 24, "lstm": False},
+        "Wave-U-Net (12 levels, 24 filters per level), one waveform per class",
     ),
     "avsep_unittest": ModelSpec(
         SoundOfPixels,
@@ -86,6 +102,6 @@ def create_model(name: str, **overrides: Any) -> Separator:
 
 
 __all__ = [
-    "MHUNetSeparator", "Separator", "SoundOfPixels", "create_model", "list_models",
+    "MHUNetSeparator", "Separator", "SoundOfPixels", "TimeDomainSeparator", "create_model", "list_models",
     "model_description",
 ]

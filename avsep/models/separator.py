@@ -78,12 +78,12 @@ class Objective:
     loss: () float32.
     outputs: the nets' raw output (model-specific; mask logits (B, N, Fw, Tf) for mask
         models), for `Separator.reconstruct`.
-    spec: the mixture's `Spectrogram`.
+    spec: the mixture's `Spectrogram` (None for models that work on waveforms).
     """
 
     loss: torch.Tensor
     outputs: torch.Tensor
-    spec: Spectrogram
+    spec: Spectrogram | None
 
 
 class Separator(nn.Module):

@@ -51,7 +51,9 @@ class OptimConfig:
     net, the synthesizer and the vision net's last conv, 1e-4 for the ResNet features; lr x0.1
     at the `lr_milestones` (in epochs)."""
 
-    optimizer: Literal["sgd", "adam"] = "sgd"
+    # sgd and adam as the seeds; rmsprop, adagrad and adadelta for the optimiser comparison
+    # of the U-Net thesis (momentum applies to sgd and rmsprop).
+    optimizer: Literal["sgd", "adam", "rmsprop", "adagrad", "adadelta"] = "sgd"
     lr_sound: float = 1e-3
     lr_frame: float = 1e-4
     lr_synthesizer: float = 1e-3

@@ -95,7 +95,12 @@ def build_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Op
     param_groups = [{"params": p, "lr": lrs[k], "name": k} for k, p in groups.items() if p]
     if o.optimizer == "sgd":
         return torch.optim.SGD(param_groups, momentum=o.momentum, weight_decay=o.weight_decay)
-    return torch.optim.Adam(param_groups, weight_decay=o.weight_decay)
+    if o.optimizer == "rmsprop":
+        return torch.optim.RMSprop(param_groups, momentum=o.momentum,
+                                   weight_decay=o.weight_decay)
+    others = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad,
+              "adadelta": torch.optim.Adadelta}
+    return others[o.optimizer](param_groups, weight_decay=o.weight_decay)
 
 
 def build_scheduler(optimizer, config: RunConfig):
