@@ -165,6 +165,35 @@ def is_silent(signals: Tensor, threshold: float = SILENCE_THRESHOLD) -> Tensor:
     return signals.abs().sum(-1, dtype=torch.float64) <= threshold
 
 
+PES_EPS = 1e-12
+INACTIVE_DB = -30.0
+
+
+def silent_source_metrics(estimates: Tensor, mixtures: Tensor, inactive_db: float = INACTIVE_DB
+                          ) -> tuple[Tensor, Tensor]:
+    """How quiet the estimates of sources that are silent in the reference are.
+
+    BSS-eval skips such segments; HTMD-Net's seed reports them with two figures:
+    - PES (predicted energy at silence): 10 log10(sum_t e(t)^2 + 1e-12) dB of the estimate,
+      lower is better;
+    - activity agreement (the seed's "VAD"): whether the estimate is also judged silent, here
+      when its energy is at least `-inactive_db` dB below the mixture's in the segment
+      (avsep's rule; the seed does not state its detector). Averaged, the share of silent
+      references whose estimate agrees.
+
+    Args:
+        estimates: (..., T) estimates of silent references; mixtures: (..., T) their mixtures.
+
+    Returns:
+        pes (...,) float64 dB and inactive (...,) bool.
+    """
+    energy = estimates.double().square().sum(-1)
+    mixture_energy = mixtures.double().square().sum(-1)
+    pes = 10.0 * torch.log10(energy + PES_EPS)
+    inactive = energy <= mixture_energy * 10.0 ** (inactive_db / 10.0)
+    return pes, inactive
+
+
 def summarize(values: Tensor | Iterable[float]) -> dict[str, float | int]:
     """Mean, standard deviation (population, ddof = 0), median and count, ignoring NaNs.
 

@@ -57,6 +57,9 @@ ROWS: tuple[Row, ...] = (
     Row("spectrogram_channels", "spectrogram_channels",
         note="Spectrogram-Channels U-Net, direct magnitudes, balanced L1 (M6)"),
     Row("tfc_tdf", "tfc_tdf", note="TFC-TDF U-Net on complex-as-channels spectrograms"),
+    Row("htmd_net", "htmd_net", note="HTMD-Net, deep supervision (MSE, MSE), (0.5, 1)"),
+    Row("conv_tasnet", "conv_tasnet", note="Conv-TasNet alone"),
+    Row("wave_unet", "wave_unet", note="Wave-U-Net alone"),
 )
 
 METRICS = ("sdr", "sir", "sar", "si_sdr")
@@ -118,15 +121,17 @@ def run_row(row: Row, standin, root: Path, minutes: float, rev: str, device: str
                            clip_spec=clip_spec_from_config(checkpoint["config"]),
                            pieces=duet_pieces(standin.urmp_shards), device=device,
                            progress=False)
-    scores = result.summary()["overall"]["scores"]
+    summary_of_scores = result.summary()
+    scores = summary_of_scores["overall"]["scores"]
     figures = {
         "row": row.name, "preset": row.preset, "overrides": list(row.overrides),
         "note": row.note, "revision": rev, "minutes": minutes,
         "parameters": sum(p.numel() for p in model.parameters()),
         "steps": summary["step"],
         "mixtures_per_s": summary["step"] * config.train.batch_size / max(train_seconds, 1e-9),
-        "pairs": result.summary()["overall"]["pairs"],
+        "pairs": summary_of_scores["overall"]["pairs"],
         "scores": scores,
+        "silent_sources": summary_of_scores["silent_sources"],
     }
     folder.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(figures, indent=2, default=float))
@@ -140,22 +145,34 @@ def _cell(stats: dict) -> str:
     return f"{mean:.2f} ± {std:.2f} ({median:.2f})"
 
 
+def _silent(result: dict, method: str) -> str:
+    """PES (dB) and % of silent estimates over the players silent in a segment."""
+    silent = result.get("silent_sources") or {}
+    if not silent.get("pairs"):
+        return "n/a | n/a"
+    stats = silent[method]
+    return f"{_cell(stats['pes'])} | {stats['inactive_percent']:.0f}%"
+
+
 def table(results: list[dict]) -> str:
     """Markdown: one line per row, then the baselines measured on the same segments."""
     head = ("| configuration | parameters | steps | mixtures/s | "
-            + " | ".join(m.upper().replace("_", "-") for m in METRICS) + " |")
-    lines = [head, "|" + "---|" * (4 + len(METRICS))]
+            + " | ".join(m.upper().replace("_", "-") for m in METRICS)
+            + " | PES at silence | silent estimates |")
+    lines = [head, "|" + "---|" * (6 + len(METRICS))]
     for r in results:
         model = r["scores"]["model"]
         lines.append(f"| {r['row']} | {r['parameters']:,} | {r['steps']} | "
                      f"{r['mixtures_per_s']:.1f} | "
-                     + " | ".join(_cell(model[m]) for m in METRICS) + " |")
+                     + " | ".join(_cell(model[m]) for m in METRICS)
+                     + f" | {_silent(r, 'model')} |")
     if results:
         for method, label in (("mixture", "mixture (unprocessed)"),
                               ("ibm", "ideal binary mask"), ("irm", "ideal ratio mask")):
             base = results[0]["scores"][method]
+            silent = _silent(results[0], method) if method == "mixture" else " | "
             lines.append(f"| {label} | | | | " + " | ".join(_cell(base[m]) for m in METRICS)
-                         + " |")
+                         + f" | {silent} |")
     return "\n".join(lines)
 
 

@@ -194,8 +194,46 @@ def test_silent_player_skips_its_segment_and_is_counted(result):
         ("03_Gamma_tpt_va_db", 1, 0), ("03_Gamma_tpt_va_db", 1, 1),
         ("03_Gamma_tpt_va_db", 1, 2),
     ]
-    assert all(p.status == "silent_reference" and not p.scores for p in skipped)
+    assert all(p.status == "silent_reference" for p in skipped)
     assert result.summary()["per_piece"]["03_Gamma_tpt_va_db"]["pairs"] == 3
+
+
+def test_silent_players_get_the_predicted_energy_at_silence(result, shards):
+    # By hand from the shard: PES = 10 log10(sum e^2 + 1e-12) over the real samples; the
+    # mixture is never 30 dB below itself, so it is never counted as a silent estimate.
+    sample = next(s for tar in sorted(shards.glob("*.tar"))
+                  for s in wds.WebDataset(str(tar), shardshuffle=False).decode()
+                  if s["__key__"] == "03_Gamma_tpt_va_db__seg0001")
+    valid = sample["json"]["valid_samples"]
+    stems = sample["stems.npy"][:, :valid].astype(np.float64)
+    mix = sample["mix.npy"][:valid].astype(np.float64)
+    silent = [k for k in range(len(stems)) if np.abs(stems[k]).sum() == 0]
+    assert silent
+    pairs = {p.player: p for p in result.pairs if p.key == sample["__key__"]}
+    for player, pair in pairs.items():
+        if player not in silent:
+            assert not pair.scores
+            continue
+        mixture = pair.scores["mixture"]
+        assert mixture["pes"] == pytest.approx(10 * np.log10(np.sum(mix**2) + 1e-12), abs=1e-3)
+        assert mixture["inactive"] == 0.0
+        assert pair.scores["model"]["inactive"] in (0.0, 1.0)
+    summary = result.summary()["silent_sources"]
+    assert summary["pairs"] == len(silent)
+    assert summary["mixture"]["inactive_percent"] == 0.0
+    model_pes = [pairs[k].scores["model"]["pes"] for k in silent]
+    assert summary["model"]["pes"]["mean"] == pytest.approx(np.mean(model_pes))
+
+
+def test_silent_source_metrics_by_hand():
+    from avsep.metrics import silent_source_metrics
+
+    estimates = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.001, 0.0, 0.0, 0.0], [0.5, 0.5, 0, 0]])
+    mixtures = torch.tensor([[1.0, 0.0, 0.0, 0.0]] * 3)
+    pes, inactive = silent_source_metrics(estimates, mixtures)
+    assert pes.tolist() == pytest.approx([-120.0, 10 * np.log10(1e-6 + 1e-12),
+                                          10 * np.log10(0.5 + 1e-12)])
+    assert inactive.tolist() == [True, True, False]  # 1e-6 is 60 dB below; 0.5 is 3 dB below
 
 
 def test_statistics_are_over_scored_pairs(result):

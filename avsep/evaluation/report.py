@@ -140,6 +140,7 @@ def format_markdown(result) -> str:
         _markdown_table(["method"] + [METRIC_LABELS[m] for m in METRICS],
                         _overall_rows(summary["overall"])),
         "",
+        *_silent_lines(summary.get("silent_sources")),
         "## Per instrument",
         "",
         ("Model scores, then the SDR of the unprocessed mixture (mix), the ideal binary mask "
@@ -159,6 +160,28 @@ def format_markdown(result) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _silent_lines(silent: dict | None) -> list[str]:
+    """The figures for players silent in a segment (BSS-eval skips those segments)."""
+    if not silent or not silent["pairs"]:
+        return []
+    rows = []
+    for method in ("model", "mixture"):
+        stats = silent[method]
+        rows.append([METHOD_LABELS[method], _mean_std(stats["pes"]),
+                     f"{stats['inactive_percent']:.1f}"])
+    return [
+        "## Silent sources",
+        "",
+        (f"{silent['pairs']} (player, segment) pairs whose reference is silent (skipped by "
+         "BSS-eval): predicted energy at silence (PES, dB, lower is better) and the share of "
+         "estimates that are also silent (at least 30 dB below the mixture), as HTMD-Net's "
+         "seed reports them."),
+        "",
+        _markdown_table(["method", "PES", "silent estimates (%)"], rows),
+        "",
+    ]
 
 
 def format_table(result) -> str:

@@ -71,6 +71,21 @@ def group_statistics(pairs: Sequence[PairScore]) -> dict:
     }
 
 
+def silent_statistics(pairs: Sequence[PairScore]) -> dict:
+    """PES and activity agreement over the players that are silent in skipped segments:
+    `{"pairs": n, method: {"pes": {mean, std, median, count}, "inactive_percent": %}}`
+    (see `avsep.metrics.silent_source_metrics`)."""
+    silent = [p for p in pairs if p.status == "silent_reference" and p.scores]
+    out: dict = {"pairs": len(silent)}
+    for method in ("model", "mixture"):
+        inactive = [p.scores[method]["inactive"] for p in silent]
+        out[method] = {
+            "pes": summarize([p.scores[method]["pes"] for p in silent]),
+            "inactive_percent": 100.0 * sum(inactive) / len(inactive) if inactive else None,
+        }
+    return out
+
+
 def _instrument_order(code: str) -> tuple[int, str]:
     try:
         return class_index(code), code
@@ -86,6 +101,7 @@ def summarize_pairs(pairs: Iterable[PairScore]) -> dict:
     pieces = list(dict.fromkeys(p.piece for p in pairs))
     return {
         "overall": group_statistics(pairs),
+        "silent_sources": silent_statistics(pairs),
         "per_instrument": {
             code: group_statistics([p for p in pairs if p.instrument == code])
             for code in instruments

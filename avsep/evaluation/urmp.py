@@ -51,7 +51,7 @@ from avsep.evaluation.reader import (
 from avsep.evaluation.report import write_results
 from avsep.evaluation.summary import METHODS, OK, PairScore, summarize_pairs
 from avsep.geometry import ClipSpec, ShardFormatError
-from avsep.metrics import bss_eval_sources_sets, is_silent, si_sdr
+from avsep.metrics import bss_eval_sources_sets, is_silent, si_sdr, silent_source_metrics
 
 SKIP_REASONS = ("silent_reference", "silent_estimate", "silent_baseline_estimate")
 SOP_FRAMES = ClipSpec()
@@ -227,8 +227,10 @@ class SegmentScorer:
                 scores[b] = {name: value[g] for name, value in metrics.items()}
         pairs = []
         for b, (segment, order) in enumerate(zip(segments, orders)):
+            silent = (self._silent_scores(stems[b], stacked[b], segment.valid_samples)
+                      if status[b] == "silent_reference" else {})
             for player, code in enumerate(segment.instruments):
-                values = {}
+                values = silent.get(player, {})
                 if b in scores:
                     values = {
                         method: {name: float(v[m, player]) for name, v in scores[b].items()}
@@ -241,6 +243,23 @@ class SegmentScorer:
                     order=order,
                 ))
         return pairs, Counter(st for st in status if st != OK)
+
+
+    @staticmethod
+    def _silent_scores(stems: torch.Tensor, stacked: torch.Tensor, valid: int
+                       ) -> dict[int, dict[str, dict[str, float]]]:
+        """PES and activity agreement of the model and the mixture for each silent player of
+        a skipped segment: {player: {method: {"pes": dB, "inactive": 0 or 1}}}."""
+        silent = is_silent(stems[:, :valid])  # (P,)
+        mixture = stacked[METHODS.index("mixture"), :, :valid]
+        out: dict[int, dict[str, dict[str, float]]] = {}
+        for player in torch.nonzero(silent).flatten().tolist():
+            out[player] = {}
+            for method in ("model", "mixture"):
+                pes, inactive = silent_source_metrics(
+                    stacked[METHODS.index(method), player, :valid], mixture[player])
+                out[player][method] = {"pes": float(pes), "inactive": float(inactive)}
+        return out
 
 
 def _model_info(separator) -> dict[str, Any]:
