@@ -9,6 +9,7 @@ growth of the process's peak RSS over the run, which includes allocator caching)
     python benchmarks/models.py                                   # sop, CPU, batch 4, 2 sources
     python benchmarks/models.py --device cuda --batch 80 --bf16 --channels-last
     python benchmarks/models.py --model mhunet --sources 3
+    python benchmarks/models.py --model htmd_net --inference     # seconds per second of audio
 """
 
 from __future__ import annotations
@@ -57,6 +58,31 @@ def train_step(model: Separator, optimizer: torch.optim.Optimizer, sources: torc
     return loss.item()  # also synchronises the device
 
 
+def time_inference(model: Separator, sources: torch.Tensor, condition: torch.Tensor,
+                   args: argparse.Namespace, n_params: int) -> None:
+    """Seconds of compute per second of audio for `separate` (the seeds' runtime figure)."""
+    model.eval()
+    mix = sources.sum(dim=1)
+    times = []
+    for i in range(args.warmup + args.iters):
+        start = time.perf_counter()
+        with torch.no_grad():
+            out = model.separate(mix, condition)
+        float(out.sum())  # synchronises the device
+        if i >= args.warmup:
+            times.append(time.perf_counter() - start)
+    audio_seconds = mix.shape[-1] / model.sample_rate
+    print(f"{args.model}: {n_params:,} parameters on {model_device(model)}, "
+          f"threads={torch.get_num_threads()}")
+    print(f"separate: {statistics.median(times) / audio_seconds:.3f} s per second of audio "
+          f"(median of {len(times)}, {sources.shape[1]} sources)")
+
+
+def model_device(model: torch.nn.Module) -> str:
+    parameter = next(iter(model.parameters()), None)
+    return str(parameter.device) if parameter is not None else "cpu"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="sop", help="registered model name")
@@ -70,6 +96,9 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="autocast the nets to bfloat16")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch)")
+    parser.add_argument("--inference", action="store_true",
+                        help="time `separate` on one 65535-sample mixture (eval mode, no "
+                             "gradients) and print seconds per second of audio instead")
     args = parser.parse_args()
 
     if args.threads:
@@ -89,6 +118,9 @@ def main() -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
     n_params = sum(p.numel() for p in model.parameters())
+    if args.inference:
+        time_inference(model, sources[:1], condition[:1], args, n_params)
+        return
     print(f"{args.model}: {n_params:,} parameters on {device}, batch {args.batch} x "
           f"{args.sources} sources, {args.frames} frames of {args.image_size}px, "
           f"bf16={args.bf16}, channels_last={args.channels_last}, "
