@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_presets_resolve_by_name_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert {"demo", "mhunet", "sop", "htmd_net", "conv_tasnet", "wave_unet"} <= set(preset_names())
+    assert {"demo", "mhunet", "sop", "htmd_net", "conv_tasnet", "wave_unet", "spectrogram_channels",
+            "tfc_tdf"} <= set(preset_names())
     assert load_config(RunConfig, resolve_preset("sop"), []).model.name == "sop"
     assert load_config(RunConfig, resolve_preset("mhunet"), []).model.name == "mhunet"
     with pytest.raises(FileNotFoundError, match="known: .*demo, .*mhunet, sop"):

@@ -1,17 +1,14 @@
 """HTMD-Net, Conv-TasNet and Wave-U-Net: shapes, parameter counts, the deep-supervision
-objective against a hand computation, checkpoints, overfitting a tiny batch, and the whole
-pipeline (train -> evaluate -> separate) on the tiny stand-in."""
+objective against a hand computation, checkpoints and overfitting a tiny batch (the whole
+pipeline on the tiny stand-in is in test_seed_pipelines.py)."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 import torch
 
 import avsep
 from avsep.checkpoint import load_checkpoint, save_checkpoint
-from avsep.cli import main
 from avsep.models.time_domain import ConvTasNet, WaveUNet
 
 # Small enough for a CPU test, the same structure as the registered sizes.
@@ -144,28 +141,3 @@ def test_bad_settings_are_named():
         avsep.create_model("htmd_net", loss_denoising="l2")
     with pytest.raises(ValueError, match=r"class indices must be in \[0, 13\)"):
         _small("conv_tasnet").separate(torch.zeros(1, 100), torch.tensor([[13]]))
-
-
-@pytest.mark.parametrize("name", ["htmd_net"])
-def test_train_evaluate_separate_on_the_tiny_standin(name, prepared_tiny, synth_tiny, tmp_path):
-    kwargs = json.dumps(SMALL)
-    run = tmp_path / "run"
-    settings = [f"model.kwargs={kwargs}", "data.num_workers=0", "data.val_mixtures=2",
-                "train.batch_size=2", "train.epochs=1", "train.steps_per_epoch=4",
-                "train.checkpoint_every=4", "train.wandb=disabled"]
-    assert main(["train", "--dataset", "solos", "--data", str(prepared_tiny["solos"]),
-                 "--config", name, "--run-dir", str(run),
-                 *[arg for setting in settings for arg in ("--set", setting)]]) == 0
-    checkpoint = run / "checkpoint.pt"
-    assert checkpoint.exists()
-    assert main(["evaluate", "--dataset", "urmp", "--data", str(prepared_tiny["urmp"]),
-                 "--checkpoint", str(checkpoint), "--out", str(tmp_path / "eval")]) == 0
-    results = json.loads((tmp_path / "eval" / "results.json").read_text())
-    assert results["counts"]["scored_pairs"] > 0
-    assert results["info"]["model"]["name"] == name
-    duet = next(p for p in sorted(synth_tiny["urmp"].iterdir())
-                if p.is_dir() and len(p.name.split("_")) == 4)
-    video = duet / f"Vid_{duet.name}.mp4"  # a URMP-style name gives the two classes
-    assert main(["separate", str(video), "--checkpoint", str(checkpoint), "--quiet",
-                 "--out", str(tmp_path / "separated")]) == 0
-    assert len(list((tmp_path / "separated").glob("region_*.wav"))) == 2

@@ -6,6 +6,8 @@ so a small CPU demo model is e.g. `create_model("sop", ngf=16, depth=5, pretrain
 - `sop`: The Sound of Pixels at the original size (ImageNet init of the ResNet if the
   weights are found offline).
 - `mhunet`: multi-head U-Net, one decoder per Solos class, complementary ratio masks.
+- `spectrogram_channels`, `tfc_tdf`: the seeds' spectrogram networks (class-conditioned;
+  blocks, input, output and balancing are kwargs, see `avsep.models.spectrogram_separator`).
 - `htmd_net`, `conv_tasnet`, `wave_unet`: the time-domain separators of the HTMD-Net seed
   (class-conditioned, one waveform per class; see `avsep.models.time_domain`).
 - `avsep_unittest`, `mhunet_unittest`: tiny random-weight models for tests and CLI smoke
@@ -20,6 +22,7 @@ from typing import Any
 
 from avsep.models.mhunet import MHUNetSeparator
 from avsep.models.separator import Separator, SoundOfPixels
+from avsep.models.spectrogram_separator import SpectrogramSeparator
 from avsep.models.time_domain import TimeDomainSeparator
 
 
@@ -38,6 +41,16 @@ _REGISTRY: dict[str, ModelSpec] = {
     "mhunet": ModelSpec(
         MHUNetSeparator, {},
         "MHU-Net: shared encoder, 13 class decoders, complementary ratio masks, MSE",
+    ),
+    "spectrogram_channels": ModelSpec(
+        SpectrogramSeparator, {"arch": "spectrogram_channels"},
+        "Spectrogram-Channels U-Net: one direct magnitude spectrogram per class, "
+        "balanced L1 (M6)",
+    ),
+    "tfc_tdf": ModelSpec(
+        SpectrogramSeparator, {"arch": "intermediate", "block": "tfc_tdf", "input": "complex"},
+        "U-Net of TFC-TDF blocks on complex-as-channels spectrograms, one complex "
+        "spectrogram per class",
     ),
     "htmd_net": ModelSpec(
         TimeDomainSeparator, {"arch": "htmd"},
@@ -102,6 +115,7 @@ def create_model(name: str, **overrides: Any) -> Separator:
 
 
 __all__ = [
-    "MHUNetSeparator", "Separator", "SoundOfPixels", "TimeDomainSeparator", "create_model", "list_models",
+    "MHUNetSeparator", "Separator", "SoundOfPixels", "SpectrogramSeparator",
+    "TimeDomainSeparator", "create_model", "list_models",
     "model_description",
 ]

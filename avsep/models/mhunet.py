@@ -25,6 +25,7 @@ from torch import nn
 from avsep.audio import HOP_LENGTH, N_FFT
 from avsep.classes import SOLOS_CLASSES
 from avsep.geometry import SAMPLE_RATE
+from avsep.models.blocks import conv2d
 from avsep.models.separator import MaskSeparator, Spectrogram
 
 EMPTY_SLOT = -1
@@ -40,13 +41,13 @@ def mhunet_channels(depth: int, ngf: int) -> list[int]:
 class Encoder(nn.Module):
     """(B, 1, H, W) -> features at H/2 .. H/2^depth, c_0 .. c_{depth-1} channels."""
 
-    def __init__(self, channels: list[int]) -> None:
+    def __init__(self, channels: list[int], separable: bool = False) -> None:
         super().__init__()
         inputs = [1] + channels[:-1]
         last = len(channels) - 1
         self.levels = nn.ModuleList()
         for i, (c_in, c_out) in enumerate(zip(inputs, channels)):
-            conv = nn.Conv2d(c_in, c_out, kernel_size=4, stride=2, padding=1, bias=False)
+            conv = conv2d(c_in, c_out, 4, stride=2, padding=1, bias=False, separable=separable)
             if i == last:
                 self.levels.append(nn.Sequential(conv))
             else:
@@ -65,17 +66,17 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """One class's decoder: encoder features (and input) -> one logit map (B, 1, H, W)."""
 
-    def __init__(self, channels: list[int], dropout: float) -> None:
+    def __init__(self, channels: list[int], dropout: float, separable: bool = False) -> None:
         super().__init__()
         skip_channels = [1] + channels[:-1]  # the input (1 channel), then c_0 .. c_{d-2}
         self.levels = nn.ModuleList()
         for i in range(len(channels)):
             c_in = skip_channels[i] + channels[i]
             if i == 0:
-                self.levels.append(nn.Conv2d(c_in, 1, kernel_size=3, padding=1))
+                self.levels.append(conv2d(c_in, 1, 3, padding=1, separable=separable))
                 continue
             block: list[nn.Module] = [
-                nn.Conv2d(c_in, skip_channels[i], kernel_size=3, padding=1, bias=False),
+                conv2d(c_in, skip_channels[i], 3, padding=1, bias=False, separable=separable),
                 nn.BatchNorm2d(skip_channels[i]),
                 nn.ReLU(inplace=True),
             ]
@@ -101,7 +102,7 @@ class MultiHeadUNet(nn.Module):
     """
 
     def __init__(self, num_classes: int = 13, depth: int = 6, ngf: int = 16,
-                 dropout: float = 0.2) -> None:
+                 dropout: float = 0.2, separable: bool = False) -> None:
         super().__init__()
         if depth < 2:
             raise ValueError(f"MultiHeadUNet: depth must be at least 2, got {depth}")
@@ -109,8 +110,9 @@ class MultiHeadUNet(nn.Module):
         self.num_classes = num_classes
         channels = mhunet_channels(depth, ngf)
         self.input_norm = nn.BatchNorm2d(1)
-        self.encoder = Encoder(channels)
-        self.decoders = nn.ModuleList(Decoder(channels, dropout) for _ in range(num_classes))
+        self.encoder = Encoder(channels, separable)
+        self.decoders = nn.ModuleList(Decoder(channels, dropout, separable)
+                                      for _ in range(num_classes))
 
     def forward(self, log_mag: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         x = self.input_norm(log_mag)
@@ -144,6 +146,7 @@ class MHUNetSeparator(MaskSeparator):
         complementary: masks are a softmax over the requested sources (sum to one) and the
             ground truth is complementary; if False masks are per-source sigmoids.
         weighted_loss: weight the MSE per bin (the reference does not).
+        separable: depthwise-separable convolutions (False: the reference).
         n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
     Condition: class indices (B, N) long, -1 for an empty slot (a mixture with fewer than
@@ -165,6 +168,7 @@ class MHUNetSeparator(MaskSeparator):
         mask_type: Literal["binary", "ratio"] = "ratio",
         complementary: bool = True,
         weighted_loss: bool = False,
+        separable: bool = False,
         n_fft: int = N_FFT,
         hop_length: int = HOP_LENGTH,
         sample_rate: int = SAMPLE_RATE,
@@ -177,9 +181,9 @@ class MHUNetSeparator(MaskSeparator):
         self.model_kwargs = {
             "num_classes": num_classes, "depth": depth, "ngf": ngf, "dropout": dropout,
             "mask_type": mask_type, "complementary": complementary,
-            "weighted_loss": weighted_loss, **self.stft_kwargs(),
+            "weighted_loss": weighted_loss, "separable": separable, **self.stft_kwargs(),
         }
-        self.audio_net = MultiHeadUNet(num_classes, depth, ngf, dropout)
+        self.audio_net = MultiHeadUNet(num_classes, depth, ngf, dropout, separable)
 
     @property
     def frame_multiple(self) -> int:

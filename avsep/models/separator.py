@@ -49,6 +49,7 @@ from avsep.geometry import SAMPLE_RATE
 from avsep.losses import MaskLoss
 from avsep.masks import ground_truth_masks
 from avsep.mixing import FrameNormalize
+from avsep.models.spectrogram_unets import IntermediateBlockUNet, SpectrogramChannelsUNet
 from avsep.models.synthesizer import Synthesizer
 from avsep.models.unet import AudioUNet
 from avsep.models.vision import DilatedResNetVision
@@ -145,8 +146,8 @@ class Separator(nn.Module):
         """The nets' raw output for mixtures `spec` (model-specific layout, (B, N, ...))."""
         raise NotImplementedError
 
-    def loss(self, outputs: torch.Tensor, spec: Spectrogram, sources: torch.Tensor
-             ) -> torch.Tensor:
+    def loss(self, outputs: torch.Tensor, spec: Spectrogram, sources: torch.Tensor,
+             condition: torch.Tensor) -> torch.Tensor:
         """The training objective () of `outputs` against the sources (B, N, T)."""
         raise NotImplementedError
 
@@ -168,7 +169,7 @@ class Separator(nn.Module):
             spec = self.spectrogram(mix)
         outputs = self.net_outputs(spec, condition)
         with _full_precision(mix):
-            loss = self.loss(outputs.float(), spec, sources)
+            loss = self.loss(outputs.float(), spec, sources, condition)
         return Objective(loss=loss, outputs=outputs, spec=spec)
 
     @torch.no_grad()
@@ -223,6 +224,34 @@ class Separator(nn.Module):
     def num_stft_frames(self, num_samples: int) -> int:
         """Tf for a signal of `num_samples` samples."""
         return num_frames(num_samples, self.hop_length)
+
+
+EMPTY_SLOT = -1
+"""A class-conditioned model's condition entry for an empty slot (fewer sources)."""
+
+
+def check_class_condition(condition: torch.Tensor, batch: int, num_classes: int,
+                          name: str) -> None:
+    """Raise ValueError unless `condition` is class indices (batch, N) in [0, num_classes)
+    or -1 (an empty slot)."""
+    if condition.dim() != 2 or condition.shape[0] != batch:
+        raise ValueError(f"{name}: expected class indices (batch={batch}, sources), got "
+                         f"shape {tuple(condition.shape)}")
+    if condition.is_floating_point() or condition.is_complex():
+        raise ValueError(f"{name}: class indices must be integers, got {condition.dtype}")
+    if condition.numel() and (condition.min() < EMPTY_SLOT or condition.max() >= num_classes):
+        raise ValueError(f"{name}: class indices must be in [0, {num_classes}) or -1 "
+                         f"(empty), got {condition.tolist()}")
+
+
+def pick_classes(per_class: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    """The requested classes' outputs: (B, C, ...) and indices (B, N) -> (B, N, ...);
+    empty slots (-1) get zeros."""
+    shape = per_class.shape
+    flat = per_class.reshape(shape[0], shape[1], -1)
+    index = condition.clamp_min(0)[..., None].expand(-1, -1, flat.shape[-1])
+    picked = flat.gather(1, index) * (condition != EMPTY_SLOT)[..., None].to(flat.dtype)
+    return picked.reshape(shape[0], condition.shape[1], *shape[2:])
 
 
 def _check_waveforms(x: torch.Tensor, rank: int, layout: str) -> None:
@@ -289,8 +318,8 @@ class MaskSeparator(Separator):
     def net_outputs(self, spec: Spectrogram, condition: torch.Tensor) -> torch.Tensor:
         return self.mask_logits(spec, condition)
 
-    def loss(self, outputs: torch.Tensor, spec: Spectrogram, sources: torch.Tensor
-             ) -> torch.Tensor:
+    def loss(self, outputs: torch.Tensor, spec: Spectrogram, sources: torch.Tensor,
+             condition: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             target = ground_truth_masks(self.warped_magnitudes(sources), spec["warped_mag"],
                                         self.mask_type, self.complementary)
@@ -327,6 +356,20 @@ class MaskSeparator(Separator):
         return (linear > MASK_THRESHOLD).to(linear.dtype)
 
 
+def audio_backbone_net(name: str, depth: int, ngf: int, num_channels: int,
+                       separable: bool) -> nn.Module:
+    """The audio network of a Sound of Pixels model: (B, 1, Fw, Tf) -> (B, K, Fw, Tf)."""
+    if name == "unet":
+        return AudioUNet(depth=depth, ngf=ngf, out_channels=num_channels, separable=separable)
+    if name == "spectrogram_channels":
+        return SpectrogramChannelsUNet(1, num_channels, depth, ngf, separable=separable)
+    if name == "tfc_tdf":
+        return IntermediateBlockUNet(1, num_channels, NUM_WARPED_BINS, "tfc_tdf", depth,
+                                     channels=ngf, separable=separable)
+    raise ValueError(f"unknown audio_backbone {name!r} (known: 'unet', "
+                     "'spectrogram_channels', 'tfc_tdf')")
+
+
 class SoundOfPixels(MaskSeparator):
     """The Sound of Pixels: dilated ResNet-18 + audio U-Net + synthesizer.
 
@@ -348,6 +391,11 @@ class SoundOfPixels(MaskSeparator):
             visual features (see `DilatedResNetVision`).
         visual_norm: "none" (the original) or "batch", a BatchNorm of the visual vectors
             (see `DilatedResNetVision`); helps training from scratch.
+        audio_backbone: "unet" (the original U-Net), or one of the seeds' networks,
+            "spectrogram_channels" or "tfc_tdf" (magnitude input): its K output channels
+            are the audio components the synthesizer combines.
+        separable: depthwise-separable convolutions in the audio network (False: the
+            original).
         n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
     Condition: frames (B, N, 3, T_frames, H, W), uint8 RGB (normalised inside with the
@@ -374,6 +422,8 @@ class SoundOfPixels(MaskSeparator):
         weighted_loss: bool = True,
         visual_activation: Literal["sigmoid", "relu", "none"] = "sigmoid",
         visual_norm: Literal["none", "batch"] = "none",
+        audio_backbone: Literal["unet", "spectrogram_channels", "tfc_tdf"] = "unet",
+        separable: bool = False,
         n_fft: int = N_FFT,
         hop_length: int = HOP_LENGTH,
         sample_rate: int = SAMPLE_RATE,
@@ -397,21 +447,31 @@ class SoundOfPixels(MaskSeparator):
             "mask_type": mask_type, "complementary": complementary,
             "output_activation": output_activation, "weighted_loss": weighted_loss,
             "visual_activation": visual_activation, "visual_norm": visual_norm,
+            "audio_backbone": audio_backbone, "separable": separable,
             **self.stft_kwargs(),
         }
         self.output_activation = output_activation
         self.vision = DilatedResNetVision(num_channels, vision_arch, pretrained, weights_path,
                                           visual_activation, visual_norm)
-        self.audio_net = AudioUNet(depth=depth, ngf=ngf, out_channels=num_channels)
+        self.audio_net = audio_backbone_net(audio_backbone, depth, ngf, num_channels, separable)
+        if audio_backbone != "unet":  # the original U-Net normalises its input itself
+            self.audio_input_norm = nn.BatchNorm2d(1)
         self.synthesizer = Synthesizer(num_channels)
 
     @property
     def frame_multiple(self) -> int:
-        return 2**self.audio_net.depth
+        depth: int = self.audio_net.depth  # type: ignore[assignment]  # every backbone has one
+        return 2**depth
 
     @property
     def sigmoid_masks(self) -> bool:
         return self.output_activation == "sigmoid"
+
+    def audio_components(self, log_mag: torch.Tensor) -> torch.Tensor:
+        """(B, 1, Fw, Tf) -> (B, K, Fw, Tf), the audio network's components."""
+        if isinstance(self.audio_net, AudioUNet):
+            return self.audio_net(log_mag)
+        return self.audio_net(self.audio_input_norm(log_mag))
 
     def check_condition(self, condition: torch.Tensor, batch: int) -> None:
         if condition.dim() != 6 or condition.shape[0] != batch or condition.shape[2] != 3:
@@ -439,7 +499,7 @@ class SoundOfPixels(MaskSeparator):
                     ) -> torch.Tensor:
         log_mag = self._log_mag_of(spec)
         self.check_condition(condition, log_mag.shape[0])
-        audio = self.audio_net(log_mag)  # (B, K, Fw, Tf); the original's sound activation is none
+        audio = self.audio_components(log_mag)  # (B, K, Fw, Tf); no sound activation (original)
         return self.synthesizer(self.visual_features(condition), audio)
 
     # ------------------------------------------------------------------- localization
@@ -458,7 +518,7 @@ class SoundOfPixels(MaskSeparator):
         self._check_clip(mix, frames)
         length = mix.shape[1]
         spec = self.spectrogram(F.pad(mix, (0, self.valid_num_samples(length) - length)))
-        audio = self.audio_net(spec["log_mag"])
+        audio = self.audio_components(spec["log_mag"])
         spatial = self.vision(self.normalize_frames(frames)).spatial  # (B, K, h, w)
         return spec, audio, spatial, self.num_stft_frames(length)
 

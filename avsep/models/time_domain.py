@@ -29,9 +29,15 @@ from torch import nn
 from avsep.audio import HOP_LENGTH, N_FFT
 from avsep.classes import SOLOS_CLASSES
 from avsep.geometry import SAMPLE_RATE
-from avsep.models.separator import Objective, Separator, Spectrogram
+from avsep.models.separator import (
+    EMPTY_SLOT,
+    Objective,
+    Separator,
+    Spectrogram,
+    check_class_condition,
+    pick_classes,
+)
 
-EMPTY_SLOT = -1
 LossName = Literal["mse", "mae"]
 
 
@@ -242,16 +248,7 @@ class TimeDomainSeparator(Separator):
         return math.ceil(num_samples / m) * m
 
     def check_condition(self, condition: torch.Tensor, batch: int) -> None:
-        name = type(self).__name__
-        if condition.dim() != 2 or condition.shape[0] != batch:
-            raise ValueError(f"{name}: expected class indices (batch={batch}, sources), got "
-                             f"shape {tuple(condition.shape)}")
-        if condition.is_floating_point() or condition.is_complex():
-            raise ValueError(f"{name}: class indices must be integers, got {condition.dtype}")
-        if condition.numel() and (condition.min() < EMPTY_SLOT
-                                  or condition.max() >= self.num_classes):
-            raise ValueError(f"{name}: class indices must be in [0, {self.num_classes}) or -1 "
-                             f"(empty), got {condition.tolist()}")
+        check_class_condition(condition, batch, self.num_classes, type(self).__name__)
 
     def class_waveforms(self, mix: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         """(initial, final) per-class waveforms (B, C, T) of mixtures (B, T), T a multiple of
@@ -267,9 +264,7 @@ class TimeDomainSeparator(Separator):
     @staticmethod
     def pick(per_class: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """The requested classes' waveforms (B, N, T) from (B, C, T); empty slots silent."""
-        index = condition.clamp_min(0)[..., None].expand(-1, -1, per_class.shape[-1])
-        picked = per_class.gather(1, index)
-        return picked * (condition != EMPTY_SLOT)[..., None].to(picked.dtype)
+        return pick_classes(per_class, condition)
 
     def _padded(self, waves: torch.Tensor) -> torch.Tensor:
         length = waves.shape[-1]

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from avsep.models.blocks import conv2d
+
 
 def unet_channels(depth: int, ngf: int) -> list[int]:
     """Encoder output channels c_0 .. c_{depth-1}."""
@@ -33,9 +35,9 @@ def unet_channels(depth: int, ngf: int) -> list[int]:
 class DownBlock(nn.Module):
     """Strided 4x4 conv (halves H and W), optionally followed by BatchNorm."""
 
-    def __init__(self, c_in: int, c_out: int, norm: bool) -> None:
+    def __init__(self, c_in: int, c_out: int, norm: bool, separable: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, kernel_size=4, stride=2, padding=1, bias=False)
+        self.conv = conv2d(c_in, c_out, 4, stride=2, padding=1, bias=False, separable=separable)
         self.norm = nn.BatchNorm2d(c_out) if norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -46,9 +48,10 @@ class DownBlock(nn.Module):
 class UpBlock(nn.Module):
     """ReLU -> bilinear x2 upsample -> 3x3 conv -> optional BatchNorm."""
 
-    def __init__(self, c_in: int, c_out: int, norm: bool, bias: bool) -> None:
+    def __init__(self, c_in: int, c_out: int, norm: bool, bias: bool,
+                 separable: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=bias)
+        self.conv = conv2d(c_in, c_out, 3, padding=1, bias=bias, separable=separable)
         self.norm = nn.BatchNorm2d(c_out) if norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -75,12 +78,15 @@ class AudioUNet(nn.Module):
             2**depth (256 x 256 -> 2 x 2 at depth 7).
         ngf: channels of the first level.
         out_channels: K, the number of output audio channels.
+        separable: depthwise-separable convolutions (see `avsep.models.blocks`); False is
+            the original.
 
     Shapes:
         forward(log_mag (B, 1, H, W)) -> (B, K, H, W), no output activation.
     """
 
-    def __init__(self, depth: int = 7, ngf: int = 64, out_channels: int = 32) -> None:
+    def __init__(self, depth: int = 7, ngf: int = 64, out_channels: int = 32,
+                 separable: bool = False) -> None:
         super().__init__()
         if depth < 2:
             raise ValueError(f"AudioUNet: depth must be at least 2, got {depth}")
@@ -89,7 +95,8 @@ class AudioUNet(nn.Module):
         inputs = [1] + channels[:-1]
         self.input_norm = nn.BatchNorm2d(1)
         self.down = nn.ModuleList(
-            DownBlock(inputs[i], channels[i], norm=0 < i < depth - 1) for i in range(depth)
+            DownBlock(inputs[i], channels[i], norm=0 < i < depth - 1, separable=separable)
+            for i in range(depth)
         )
         # Decoder i reads the innermost features (level depth-1) or the concatenation of
         # level i's skip and decoder i+1's output (2 * c_i channels).
@@ -97,9 +104,11 @@ class AudioUNet(nn.Module):
         for i in range(depth):
             c_in = channels[i] if i == depth - 1 else 2 * channels[i]
             if i == 0:
-                up.append(UpBlock(c_in, out_channels, norm=False, bias=True))
+                up.append(UpBlock(c_in, out_channels, norm=False, bias=True,
+                                  separable=separable))
             else:
-                up.append(UpBlock(c_in, channels[i - 1], norm=True, bias=False))
+                up.append(UpBlock(c_in, channels[i - 1], norm=True, bias=False,
+                                  separable=separable))
         self.up = nn.ModuleList(up)
         init_sop_weights(self)
 
