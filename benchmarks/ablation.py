@@ -52,14 +52,28 @@ class Row:
     note: str = ""
 
 
+# The class-conditioned rows run at the demo preset's CPU scale: ~3 s windows, batch 16, one
+# small frame per clip (their frames are not used), validation on 32 mixtures, best.pt by
+# validation SDR, as `demo` does.
+DEMO_SCALE = ("data.clip_samples=32767", "data.num_frames=1", "data.image_size=96",
+              "data.resize_short_side=106", "data.num_workers=1", "data.val_mixtures=32",
+              "train.batch_size=16", "train.checkpoint_every=100", "train.log_every=10",
+              "train.best_metric=sdr", "train.wandb=disabled", "train.precision=fp32")
+
 ROWS: tuple[Row, ...] = (
     Row("demo", "demo", note="the CPU demo Sound of Pixels (visually conditioned)"),
-    Row("spectrogram_channels", "spectrogram_channels",
+    Row("spectrogram_channels", "spectrogram_channels", DEMO_SCALE,
         note="Spectrogram-Channels U-Net, direct magnitudes, balanced L1 (M6)"),
-    Row("tfc_tdf", "tfc_tdf", note="TFC-TDF U-Net on complex-as-channels spectrograms"),
-    Row("htmd_net", "htmd_net", note="HTMD-Net, deep supervision (MSE, MSE), (0.5, 1)"),
-    Row("conv_tasnet", "conv_tasnet", note="Conv-TasNet alone"),
-    Row("wave_unet", "wave_unet", note="Wave-U-Net alone"),
+    Row("tfc_tdf", "tfc_tdf", DEMO_SCALE,
+        note="TFC-TDF U-Net on complex-as-channels spectrograms, direct output"),
+    Row("htmd_net", "htmd_net", DEMO_SCALE + (
+        "model.kwargs={filters: 64, hidden: 64, bottleneck: 32, unet_filters: 6}",),
+        note="HTMD-Net at demo width, deep supervision (MSE, MSE), (0.5, 1)"),
+    Row("conv_tasnet", "conv_tasnet", DEMO_SCALE + (
+        "model.kwargs={filters: 64, hidden: 64, bottleneck: 32, stacks: 3, layers: 8}",),
+        note="Conv-TasNet alone at demo width"),
+    Row("wave_unet", "wave_unet", DEMO_SCALE + (
+        "model.kwargs={unet_filters: 12, lstm: false}",), note="Wave-U-Net alone at demo width"),
 )
 
 METRICS = ("sdr", "sir", "sar", "si_sdr")
