@@ -45,6 +45,7 @@ from avsep.evaluation.reader import (
     SegmentEntry,
     UrmpSegment,
     index_urmp_shards,
+    local_shards,
     read_segment,
     select_pieces,
 )
@@ -53,6 +54,7 @@ from avsep.evaluation.summary import METHODS, OK, PairScore, summarize_pairs
 from avsep.geometry import ClipSpec, ShardFormatError
 from avsep.metrics import bss_eval_sources_sets, is_silent, si_sdr
 from avsep.mixing import FrameNormalize
+from avsep.sources import DEFAULT_POLICY, ReadPolicy
 
 SKIP_REASONS = ("silent_reference", "silent_estimate", "silent_baseline_estimate")
 SOP_FRAMES = ClipSpec()
@@ -256,6 +258,43 @@ def _model_info(separator) -> dict[str, Any]:
     }
 
 
+def _score_segments(scorer: SegmentScorer, mine: list[tuple[int, SegmentEntry]],
+                    read: Callable[[SegmentEntry], UrmpSegment], batch_size: int, workers: int,
+                    progress: bool) -> tuple[list[PairScore], Counter[str]]:
+    """Read, separate and score this rank's segments ((order, entry) pairs), batching
+    segments with the same number of players; returns the pair scores and skip counts."""
+    pairs: list[PairScore] = []
+    skipped: Counter[str] = Counter()
+    buckets: dict[int, list[tuple[int, UrmpSegment]]] = {}
+    watch = scorer.stopwatch
+
+    def flush(players: int) -> None:
+        batch = buckets.pop(players, [])
+        if batch:
+            new_pairs, new_skipped = scorer([s for _, s in batch], [o for o, _ in batch])
+            pairs.extend(new_pairs)
+            skipped.update(new_skipped)
+            bar.update(len(batch))
+
+    bar = tqdm(total=len(mine), unit="segment", desc="URMP", disable=not progress,
+               dynamic_ncols=True)
+    segments = _prefetch([e for _, e in mine], read, workers, lookahead=2 * batch_size + workers)
+    try:
+        for order, _ in mine:
+            wait = time.perf_counter()
+            segment = next(segments)
+            watch.seconds["data"] += time.perf_counter() - wait
+            buckets.setdefault(segment.players, []).append((order, segment))
+            if len(buckets[segment.players]) >= batch_size:
+                flush(segment.players)
+        for players in sorted(buckets):
+            flush(players)
+    finally:
+        segments.close()
+        bar.close()
+    return pairs, skipped
+
+
 @torch.no_grad()
 def evaluate_urmp(
     separator,
@@ -270,12 +309,14 @@ def evaluate_urmp(
     workers: int = 2,
     progress: bool = True,
     info: dict[str, Any] | None = None,
+    policy: ReadPolicy = DEFAULT_POLICY,
 ) -> EvaluationResult:
     """Evaluate `separator` on URMP real mixtures (see the module docstring).
 
     Args:
         separator: a model from `avsep.create_model` / `avsep.load_checkpoint`.
-        shard_dir: folder of URMP shards (`avsep prepare urmp --out`).
+        shard_dir: URMP shards (`avsep prepare urmp --out`): a folder, or a URL prefix, a
+            shard list or a brace pattern (`avsep.sources`; copied to a temporary folder).
         out_dir: if given, rank 0 writes results.json, segments.csv and results.md there.
         batch_size: segments separated at once (segments are batched by player count).
         device: where to run; default the separator's device.
@@ -286,6 +327,7 @@ def evaluate_urmp(
         workers: threads decoding segments ahead of the model (0: none).
         progress: show a tqdm bar (rank 0 only).
         info: extra entries for `result.info` (e.g. the checkpoint path).
+        policy: read attempts and delay for remote shards.
 
     Returns:
         the merged `EvaluationResult` (on every rank). The separator is left in eval mode on
@@ -294,6 +336,7 @@ def evaluate_urmp(
     Raises:
         NoUrmpShardsError: `shard_dir` is missing or has no shards.
         ShardFormatError: a shard does not match the URMP shard format.
+        ShardReadError: a remote shard could not be read (the message names its URL).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -309,40 +352,15 @@ def evaluate_urmp(
 
     watch = _Stopwatch(device)
     scorer = SegmentScorer(separator, device, watch)
-    entries = select_pieces(index_urmp_shards(shard_dir), limit_pieces, pieces)
-    mine = [(order, e) for order, e in enumerate(entries) if order % world_size == rank]
     spec = clip_spec or SOP_FRAMES
     frames_spec = spec if scorer.condition_kind == "frames" else None
     read = partial(read_segment, spec=frames_spec,
                    sample_rate=int(separator.sample_rate))
-    pairs: list[PairScore] = []
-    skipped: Counter[str] = Counter()
-    buckets: dict[int, list[tuple[int, UrmpSegment]]] = {}
-
-    def flush(players: int) -> None:
-        batch = buckets.pop(players, [])
-        if batch:
-            new_pairs, new_skipped = scorer([s for _, s in batch], [o for o, _ in batch])
-            pairs.extend(new_pairs)
-            skipped.update(new_skipped)
-            bar.update(len(batch))
-
-    bar = tqdm(total=len(mine), unit="segment", desc="URMP",
-               disable=not progress or rank != 0, dynamic_ncols=True)
-    segments = _prefetch([e for _, e in mine], read, workers, lookahead=2 * batch_size + workers)
-    try:
-        for order, _ in mine:
-            wait = time.perf_counter()
-            segment = next(segments)
-            watch.seconds["data"] += time.perf_counter() - wait
-            buckets.setdefault(segment.players, []).append((order, segment))
-            if len(buckets[segment.players]) >= batch_size:
-                flush(segment.players)
-        for players in sorted(buckets):
-            flush(players)
-    finally:
-        segments.close()
-        bar.close()
+    with local_shards(shard_dir, policy, progress=progress and rank == 0) as files:
+        entries = select_pieces(index_urmp_shards(files), limit_pieces, pieces)
+        mine = [(order, e) for order, e in enumerate(entries) if order % world_size == rank]
+        pairs, skipped = _score_segments(scorer, mine, read, batch_size, workers,
+                                         progress and rank == 0)
 
     local = (pairs, dict(skipped), dict(watch.seconds), time.perf_counter() - started)
     gathered = distributed.gather_objects(local)
