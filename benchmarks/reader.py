@@ -5,23 +5,34 @@ array and 3 frames (evenly spaced over the chunk) are decoded to numpy; the othe
 dropped before decoding. Prints samples/s and MB/s for one process, and for a
 `torch.utils.data.DataLoader` with several workers (total and per worker).
 
+`--loopback` also serves the folder over HTTP on 127.0.0.1 and reads the same shards from
+there, through the URL handling training uses (`avsep.sources.opener_url`: curl), so the
+cost of streaming over HTTP is printed beside the local read.
+
     python benchmarks/reader.py shards/solos/train
     python benchmarks/reader.py shards/solos/train --workers 4 --samples 2000
+    python benchmarks/reader.py shards/solos/train --loopback
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import itertools
 import math
 import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import webdataset as wds
 
+from avsep.sources import opener_url
 from data_prep.inspect import summarize_shards
 
 FRAMES_PER_SAMPLE = 3
@@ -67,12 +78,54 @@ def measure(iterable, limit: int) -> tuple[int, float, int]:
     return count, time.perf_counter() - start, nbytes
 
 
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextmanager
+def loopback_server(folder: str) -> Iterator[str]:
+    """`http://127.0.0.1:PORT` serving `folder` from a thread, for the duration of the block."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0),
+                                functools.partial(QuietHandler, directory=folder))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def run(label: str, urls: list[str], total: int, samples: int, workers: int) -> None:
+    """Print samples/s of one process and of `workers` DataLoader workers reading `urls`."""
+    # Repeat the shard list so that small stand-in folders still give `samples` samples.
+    repeated = urls * math.ceil(samples / max(total, 1))
+    for _ in make_dataset(urls):  # warm the page cache and imports
+        pass
+    count, seconds, nbytes = measure(make_dataset(repeated), samples)
+    print(f"{label}, 1 process: {count / seconds:.1f} samples/s ({nbytes / seconds / 1e6:.0f} "
+          f"MB/s decoded; audio + {FRAMES_PER_SAMPLE} frames per sample)")
+    if workers > 0:
+        import torch
+
+        torch.set_num_threads(1)
+        loader = torch.utils.data.DataLoader(  # shards are split over workers by webdataset
+            make_dataset(repeated), batch_size=None, num_workers=workers
+        )
+        count, seconds, _ = measure(loader, samples)
+        print(f"{label}, DataLoader, {workers} workers: {count / seconds:.1f} samples/s, "
+              f"{count / seconds / workers:.1f} per worker")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("shards", help="a folder of .tar shards (e.g. OUT/train)")
     parser.add_argument("--samples", type=int, default=1000, help="samples to read per run")
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                         help="DataLoader workers for the multi-worker run (0: skip it)")
+    parser.add_argument("--loopback", action="store_true",
+                        help="also read the folder over HTTP from a server on 127.0.0.1")
     args = parser.parse_args()
     urls = sorted(glob.glob(os.path.join(args.shards, "**", "*.tar"), recursive=True))
     if not urls:
@@ -81,25 +134,12 @@ def main() -> int:
     shard_bytes = sum(os.path.getsize(u) for u in urls)
     total = summarize_shards(args.shards)["samples"]
     print(f"{len(urls)} shards, {shard_bytes / 1e6:.1f} MB, {total} samples")
-
-    # Repeat the shard list so that small stand-in folders still give `samples` samples.
-    repeated = urls * math.ceil(args.samples / max(total, 1))
-    for _ in make_dataset(urls):  # warm the page cache and imports
-        pass
-    count, seconds, nbytes = measure(make_dataset(repeated), args.samples)
-    print(f"1 process: {count / seconds:.1f} samples/s ({nbytes / seconds / 1e6:.0f} MB/s "
-          f"decoded; audio + {FRAMES_PER_SAMPLE} frames per sample)")
-
-    if args.workers > 0:
-        import torch
-
-        torch.set_num_threads(1)
-        loader = torch.utils.data.DataLoader(  # shards are split over workers by webdataset
-            make_dataset(repeated), batch_size=None, num_workers=args.workers
-        )
-        count, seconds, _ = measure(loader, args.samples)
-        print(f"DataLoader, {args.workers} workers: {count / seconds:.1f} samples/s, "
-              f"{count / seconds / args.workers:.1f} per worker")
+    run("local folder", urls, total, args.samples, args.workers)
+    if args.loopback:
+        with loopback_server(args.shards) as base:
+            names = [os.path.relpath(u, args.shards).replace(os.sep, "/") for u in urls]
+            remote = [opener_url(f"{base}/{name}") for name in names]
+            run("HTTP loopback", remote, total, args.samples, args.workers)
     return 0
 
 

@@ -1,7 +1,9 @@
-"""Summaries of prepared shard folders (Solos or URMP), read from the shards themselves.
+"""Summaries of prepared shards (Solos or URMP), read from the shards themselves.
 
-Only the small `json` member of every sample is decoded; audio and JPEG members are skipped
-by seeking, so a summary of tens of GB takes seconds.
+In a local folder only the small `json` member of every sample is decoded; audio and JPEG
+members are skipped by seeking, so a summary of tens of GB takes seconds. Shards given by URL
+(a prefix holding `shards.json`, a shard list, a brace pattern: `avsep.sources`) are streamed
+whole, since a stream cannot seek.
 """
 
 from __future__ import annotations
@@ -9,7 +11,21 @@ from __future__ import annotations
 import json
 import tarfile
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
+
+from avsep.sources import (
+    DEFAULT_POLICY,
+    ReadPolicy,
+    ShardReadError,
+    dataset_shards,
+    is_listing,
+    is_url,
+    join,
+    read_index,
+    shard_samples,
+    split_of,
+)
 
 
 def shard_files(root: Path) -> list[Path]:
@@ -28,25 +44,56 @@ def read_metadata(shard: Path) -> list[tuple[str, dict]]:
     return samples
 
 
-def summarize_shards(root: str | Path) -> dict:
-    """Counts of a prepared folder.
+def _local_shards(root: Path) -> Iterator[tuple[str, str, int, str]]:
+    """(name, split, bytes, reader) of every shard of a local folder."""
+    for shard in shard_files(root):
+        split = shard.parent.name if shard.parent != root else "test"
+        yield str(shard.relative_to(root)), split, shard.stat().st_size, str(shard)
+
+
+def _remote_shards(location: str, policy: ReadPolicy) -> Iterator[tuple[str, str, int, str]]:
+    """(url, split, bytes, reader) of every shard at a URL prefix (from its index) or in a
+    shard list / brace pattern (bytes 0: unknown before reading)."""
+    if is_listing(location):
+        for url in dataset_shards(location, None, policy):
+            yield url, split_of(url), 0, url
+        return
+    index = read_index(location, policy) or {}
+    for split, entries in index.get("splits", {}).items():
+        for entry in entries:
+            url = join(location, *entry["path"].split("/"))
+            yield url, split, int(entry.get("bytes", 0)), url
+
+
+def _stream_metadata(url: str, policy: ReadPolicy) -> list[tuple[str, dict]]:
+    """(sample key, decoded json) of every sample of a streamed shard."""
+    return [(sample["__key__"].split("/")[-1], json.loads(sample["json"]))
+            for sample in shard_samples(url, policy) if "json" in sample]
+
+
+def summarize_shards(root: str | Path, policy: ReadPolicy = DEFAULT_POLICY) -> dict:
+    """Counts of a prepared folder, or of shards at a URL (see the module docstring).
 
     Returns:
         {'kind': 'solos'|'urmp'|'unknown', 'shards', 'bytes', 'samples', 'hours',
          'labels': {class or instrument: {...}}, 'splits': {...}, 'videos' or 'pieces',
          'duplicate_keys', 'unfinished_files', 'unreadable': [...]}
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"no such folder: {root}")
-    shards = shard_files(root)
+    remote = is_url(str(root)) or is_listing(str(root))
+    if remote:
+        shards = list(_remote_shards(str(root), policy))
+    else:
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"no such folder: {root}")
+        shards = list(_local_shards(root))
     summary: dict = {
         "root": str(root),
         "shards": len(shards),
-        "bytes": sum(p.stat().st_size for p in shards),
+        "bytes": sum(size for _, _, size, _ in shards),
         "samples": 0,
         "hours": 0.0,
-        "unfinished_files": len(list(root.rglob("*.tar.tmp"))),
+        "unfinished_files": 0 if remote else len(list(Path(root).rglob("*.tar.tmp"))),
         "unreadable": [],
         "duplicate_keys": 0,
     }
@@ -54,34 +101,17 @@ def summarize_shards(root: str | Path) -> dict:
     labels: dict[str, dict] = defaultdict(lambda: {"samples": 0, "hours": 0.0, "sources": set()})
     splits: dict[str, int] = defaultdict(int)
     kind = "unknown"
-    for shard in shards:
+    for name, split, _, where in shards:
         try:
-            samples = read_metadata(shard)
+            samples = _stream_metadata(where, policy) if remote else read_metadata(Path(where))
         except (tarfile.TarError, OSError, ValueError) as exc:
-            summary["unreadable"].append(f"{shard.relative_to(root)}: {exc}")
+            reason = exc.reason if isinstance(exc, ShardReadError) else exc
+            summary["unreadable"].append(f"{name}: {reason}")
             continue
-        split = shard.parent.name if shard.parent != root else "test"
         for key, meta in samples:
             summary["duplicate_keys"] += key in keys
             keys.add(key)
-            rate = meta.get("sample_rate", 11025)
-            if "piece" in meta:  # URMP segment
-                kind = "urmp"
-                seconds = meta["valid_samples"] / rate
-                for class_name in meta["classes"]:  # one entry per player
-                    entry = labels[class_name]
-                    entry["samples"] += 1
-                    entry["hours"] += seconds / 3600
-                    entry["sources"].add(meta["piece"])
-            else:  # Solos chunk
-                kind = "solos"
-                seconds = meta["num_samples"] / rate
-                entry = labels[meta["class"]]
-                entry["samples"] += 1
-                entry["hours"] += seconds / 3600
-                entry["sources"].add(meta["video_id"])
-            summary["samples"] += 1
-            summary["hours"] += seconds / 3600
+            kind = _count_sample(meta, labels, summary) or kind
             splits[split] += 1
     summary["kind"] = kind
     summary["splits"] = dict(sorted(splits.items()))
@@ -92,6 +122,29 @@ def summarize_shards(root: str | Path) -> dict:
     all_sources = set().union(*(e["sources"] for e in labels.values())) if labels else set()
     summary["videos" if kind == "solos" else "pieces"] = len(all_sources)
     return summary
+
+
+def _count_sample(meta: dict, labels: dict, summary: dict) -> str:
+    """Add one sample's header to the counts; return its kind ('solos' or 'urmp')."""
+    rate = meta.get("sample_rate", 11025)
+    if "piece" in meta:  # URMP segment
+        seconds = meta["valid_samples"] / rate
+        for class_name in meta["classes"]:  # one entry per player
+            entry = labels[class_name]
+            entry["samples"] += 1
+            entry["hours"] += seconds / 3600
+            entry["sources"].add(meta["piece"])
+        kind = "urmp"
+    else:  # Solos chunk
+        seconds = meta["num_samples"] / rate
+        entry = labels[meta["class"]]
+        entry["samples"] += 1
+        entry["hours"] += seconds / 3600
+        entry["sources"].add(meta["video_id"])
+        kind = "solos"
+    summary["samples"] += 1
+    summary["hours"] += seconds / 3600
+    return kind
 
 
 def format_inspection(summary: dict) -> str:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from avsep.sources import READ_ATTEMPTS, READ_RETRY_DELAY_S, ReadPolicy, ShardReadError
+
 EPILOG = """\
 examples:
   avsep evaluate --dataset urmp --data shards/urmp --checkpoint runs/sop/best.pt --out results/sop
@@ -13,6 +15,11 @@ examples:
       --limit-pieces 3
   torchrun --nproc_per_node 4 -m avsep evaluate --dataset urmp --data shards/urmp \\
       --checkpoint runs/sop/best.pt --out results/sop
+  avsep evaluate --data https://data.example.org/urmp --checkpoint runs/sop/best.pt --out results/sop
+
+Shards given by URL (https://, s3://, gs://, pipe:; a shard list; a brace pattern) are copied
+to a temporary folder under $TMPDIR first; a shard that cannot be read after
+--read-attempts tries stops the evaluation, naming its URL.
 
 Every player of every 65535-sample segment is separated from the real mixture and scored
 against its separate recording (SDR, SIR, SAR, SI-SDR on the real samples of the segment).
@@ -30,7 +37,8 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", choices=["urmp"], default="urmp",
                    help="evaluation set (only urmp: real mixtures with separate stems)")
     p.add_argument("--data", required=True, metavar="SHARDS",
-                   help="URMP shard folder (the output of `avsep prepare urmp`)")
+                   help="URMP shards (the output of `avsep prepare urmp`): a folder, a URL "
+                        "prefix, a shard list file or a brace pattern")
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
                    help="an avsep checkpoint (training's best.pt, or `avsep import-sop` output)")
     p.add_argument("--out", required=True, metavar="RESULTS",
@@ -45,6 +53,10 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=2,
                    help="threads decoding segments ahead of the model (default 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--read-attempts", type=int, default=READ_ATTEMPTS,
+                   help=f"tries per remote shard (default {READ_ATTEMPTS})")
+    p.add_argument("--read-retry-delay", type=float, default=READ_RETRY_DELAY_S, metavar="S",
+                   help=f"seconds between tries (default {READ_RETRY_DELAY_S})")
     p.set_defaults(func=run)
 
 
@@ -60,11 +72,12 @@ def run(args: argparse.Namespace) -> int:
     from avsep import distributed
     from avsep.checkpoint import load_checkpoint
     from avsep.evaluation import clip_spec_from_config, evaluate_urmp, format_table
-    from avsep.evaluation.reader import find_shards
+    from avsep.evaluation.reader import urmp_shard_urls
 
     try:
-        find_shards(args.data)  # fail before loading a model or starting ranks
-    except FileNotFoundError as exc:
+        policy = ReadPolicy(args.read_attempts, args.read_retry_delay)
+        urmp_shard_urls(args.data, policy)  # fail before loading a model or starting ranks
+    except (FileNotFoundError, ShardReadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     info = distributed.setup(args.device)
@@ -79,13 +92,13 @@ def run(args: argparse.Namespace) -> int:
                 model, args.data, args.out, batch_size=args.batch_size, device=info.device,
                 clip_spec=clip_spec_from_config(payload.get("config")),
                 limit_pieces=args.limit_pieces, pieces=args.pieces, workers=args.workers,
-                progress=not args.no_progress,
+                progress=not args.no_progress, policy=policy,
                 info={"checkpoint": str(checkpoint), "step": payload.get("step")},
             )
         except (FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        except FloatingPointError as exc:
+        except (FloatingPointError, ShardReadError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         if info.is_main:

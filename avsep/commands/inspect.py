@@ -13,17 +13,20 @@ def register(subparsers) -> None:
         description="Summarize prepared Solos or URMP shards: classes, videos or pieces, "
                     "hours, samples, bytes; flags duplicate keys, unreadable shards and "
                     "unfinished temporary files.")
-    parser.add_argument("shards", help="a folder written by `avsep prepare`")
+    parser.add_argument("shards", help="a folder written by `avsep prepare`, or the same at a "
+                                       "URL prefix (https://, s3://, gs://, pipe:), a shard "
+                                       "list file or a brace pattern (streamed)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from avsep.sources import ShardReadError
     from data_prep.inspect import format_inspection, summarize_shards
 
     try:
         summary = summarize_shards(args.shards)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ShardReadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2) if args.json else format_inspection(summary))

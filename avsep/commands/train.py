@@ -12,6 +12,7 @@ examples:
   avsep train --dataset synthetic --config demo --run-dir runs/demo
   avsep train --dataset solos --data shards/solos --config mhunet --set train.batch_size=32
   torchrun --nproc_per_node 4 -m avsep train --dataset solos --data shards/solos --config sop
+  avsep train --dataset solos --data https://data.example.org/solos --config sop --run-dir runs/sop
 
 The run directory is never deleted: training resumes from RUN_DIR/checkpoint.pt when it
 exists (use --no-resume to refuse). Writes config.yaml, metrics.jsonl, curves.png,
@@ -28,7 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", choices=["solos", "synthetic"], default="solos",
                    help="solos: prepared shards at --data; synthetic: generate and prepare "
                         "the stand-in under --data (default: work/synthetic)")
-    p.add_argument("--data", help="prepared Solos shard directory (with train/ and val/)")
+    p.add_argument("--data", help="prepared Solos shards (with train/ and val/): a folder, a URL "
+                                  "prefix (https://, s3://, gs://, pipe:), a shard list file "
+                                  "or a brace pattern")
     p.add_argument("--config", default="sop",
                    help="a YAML preset: a path, or the name of a shipped preset (sop, mhunet, demo; in avsep/configs/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -82,16 +85,25 @@ def run(args: argparse.Namespace) -> int:
 
     from avsep.data.solos import shard_urls
     from avsep.models.vision import ImageNetWeightsError
-    from avsep.training.loop import NonFiniteLossError, train, validation_shard_urls
+    from avsep.sources import ShardReadError
+    from avsep.training.loop import (
+        NonFiniteLossError,
+        read_policy,
+        train,
+        validation_shard_urls,
+    )
 
     try:  # before building anything: the shards are there, train and val
-        shard_urls(config.data.path, "train")
-        validation_shard_urls(config.data.path)
-    except FileNotFoundError as exc:
+        shard_urls(config.data.path, "train", read_policy(config))
+        validation_shard_urls(config.data.path, read_policy(config))
+    except (FileNotFoundError, ShardReadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         summary = train(config, run_dir, device=args.device, resume=not args.no_resume)
+    except ShardReadError as exc:  # a validation shard, or every training shard
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except NonFiniteLossError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -13,31 +13,29 @@ the start of segment `s` therefore sees exactly the batches an uninterrupted run
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
 import random
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
 import webdataset as wds
 
 from avsep.data.clips import ClipSpec, sample_clip
+from avsep.sources import DEFAULT_POLICY, FailureLog, ReadPolicy, dataset_shards, read_shards
 
 
-def shard_urls(root: str | os.PathLike, split: str) -> list[str]:
-    """Sorted shard paths of `split` ("train" or "val") under a prepared Solos directory."""
-    pattern = str(Path(root) / split / "*.tar")
-    urls = sorted(glob.glob(pattern))
-    if not urls:
+def shard_urls(root: str | os.PathLike, split: str,
+               policy: ReadPolicy = DEFAULT_POLICY) -> list[str]:
+    """Sorted shard URLs of `split` ("train" or "val") of a prepared Solos dataset: a local
+    folder, a URL prefix, a shard list or a brace pattern (see `avsep.sources`)."""
+    try:
+        return dataset_shards(root, split, policy)
+    except FileNotFoundError as exc:
         raise FileNotFoundError(
-            f"no {split} shards in {Path(root) / split} (expected the output of "
-            f"`avsep prepare solos --out {root}`)"
-        )
-    return urls
+            f"{exc} (expected the output of `avsep prepare solos --out {root}`)") from None
 
 
 def stream_seed(*parts: object) -> int:
@@ -142,15 +140,23 @@ def training_stream(
     segment: int,
     distinct_classes: bool = True,
     shuffle_buffer: int = 64,
+    policy: ReadPolicy = DEFAULT_POLICY,
 ) -> wds.DataPipeline:
-    """An infinite stream of training batches (see `collate_mixtures`) for one segment."""
+    """An infinite stream of training batches (see `collate_mixtures`) for one segment.
+
+    A shard that cannot be read after `policy.attempts` tries is skipped; the batch that
+    follows carries it in `shard_failures` (a list of (url, reason)), so the loop reports and
+    counts it. When every shard read in a long row fails, the stream raises ShardReadError.
+    """
     shard_seed = stream_seed("shards", seed, segment)
+    failures = FailureLog()  # the reader and the last stage share it inside one worker
     return wds.DataPipeline(
         wds.ResampledShards(urls, seed=shard_seed % (2**31), deterministic=True),
-        wds.tarfile_to_samples(handler=wds.reraise_exception),
+        read_shards(policy, failures, give_up_after=2 * len(urls) + 8),
         _random_clips(seed, segment, spec, shuffle_buffer),
         MixtureGrouper(num_sources, distinct_classes),
         wds.batched(batch_size, collation_fn=collate_mixtures, partial=False),
+        wds.map(failures.attach),
     )
 
 
@@ -163,9 +169,11 @@ def training_loader(
     segment: int,
     num_workers: int,
     distinct_classes: bool = True,
+    policy: ReadPolicy = DEFAULT_POLICY,
 ) -> Iterator[dict]:
     """Batches of one segment from `num_workers` DataLoader workers (0: in-process)."""
-    stream = training_stream(urls, spec, batch_size, num_sources, seed, segment, distinct_classes)
+    stream = training_stream(urls, spec, batch_size, num_sources, seed, segment, distinct_classes,
+                             policy=policy)
     loader = wds.WebLoader(
         stream,
         batch_size=None,
@@ -184,19 +192,21 @@ def validation_mixtures(
     count: int,
     seed: int = 0,
     distinct_classes: bool = True,
+    policy: ReadPolicy = DEFAULT_POLICY,
 ) -> dict[str, torch.Tensor | list]:
     """A fixed validation set: `count` mixtures built from the centre clip of each sample.
 
     Clips are read in shard order, shuffled with `seed` and grouped like training batches, so
     the set depends only on the shards, `count` and `seed`. Samples shorter than one clip
-    cannot be used; they are counted in `too_short` (the caller reports them).
+    cannot be used; they are counted in `too_short` (the caller reports them). A shard that
+    cannot be read is an error (ShardReadError naming it): the set must not depend on luck.
 
     Returns:
         `collate_mixtures` of the groups, plus `too_short` (int) and `samples` (int, read).
     """
     clips, too_short, samples = [], 0, 0
     for sample in wds.DataPipeline(
-        wds.SimpleShardList(urls), wds.tarfile_to_samples(handler=wds.reraise_exception)
+        wds.SimpleShardList(urls), read_shards(policy)
     ):
         samples += 1
         header = json.loads(sample["json"])

@@ -6,6 +6,10 @@ the player of `AuSep_1`) at 8 fps, and a `json` header. The index is built from 
 headers only (no data is read), so ranks and piece filters can pick their segments before
 anything is decoded; each segment is then read with positioned reads, which lets several
 threads decode from the same file.
+
+Shards elsewhere (a URL prefix, a shard list, a brace pattern: `avsep.sources`) are copied
+once into a temporary folder (under $TMPDIR; removed afterwards) by `local_shards`, because
+positioned reads need a file; a shard that cannot be copied is an error naming its URL.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ import json
 import os
 import re
 import tarfile
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from avsep.geometry import (
     ClipSpec,
@@ -28,6 +35,7 @@ from avsep.geometry import (
     decode_jpeg,
     load_npy,
 )
+from avsep.sources import DEFAULT_POLICY, ReadPolicy, copy_shard, dataset_shards, is_listing, is_url
 
 _FRAME_MEMBER = re.compile(r"^p(\d+)\.(\d+)\.jpg$")
 _SEGMENT_KEY = re.compile(r"^(?P<piece>.+)__seg(?P<segment>\d+)$")
@@ -110,6 +118,45 @@ def find_shards(shard_dir: str | os.PathLike) -> list[Path]:
     return shards
 
 
+def urmp_shard_urls(location: str | os.PathLike, policy: ReadPolicy = DEFAULT_POLICY) -> list[str]:
+    """The URMP shards of a local folder (`find_shards`) or of a URL prefix, shard list or
+    brace pattern (`avsep.sources.dataset_shards`), sorted.
+
+    Raises:
+        NoUrmpShardsError: there are none. ShardReadError: a URL's index is unreadable.
+    """
+    location = str(location)
+    if not (is_url(location) or is_listing(location)):
+        return [str(path) for path in find_shards(location)]
+    try:
+        return dataset_shards(location, None, policy)
+    except FileNotFoundError as exc:
+        raise NoUrmpShardsError(f"{exc} (make URMP shards with `avsep prepare urmp`)") from None
+
+
+@contextmanager
+def local_shards(location: str | os.PathLike, policy: ReadPolicy = DEFAULT_POLICY,
+                 progress: bool = False) -> Iterator[list[Path]]:
+    """Local files of the URMP shards at `location`: a folder's own files, or remote shards
+    copied into a temporary folder that is removed when the block ends.
+
+    Raises:
+        NoUrmpShardsError: there are none. ShardReadError: a shard could not be copied (the
+            message names its URL).
+    """
+    urls = urmp_shard_urls(location, policy)
+    if not (is_url(str(location)) or is_listing(str(location))):
+        yield [Path(url) for url in urls]
+        return
+    with tempfile.TemporaryDirectory(prefix="avsep-urmp-") as folder:
+        files = []
+        for number, url in enumerate(tqdm(urls, desc="copy shards", unit="shard",
+                                          disable=not progress, dynamic_ncols=True)):
+            # Numbered names keep the order and stay unique across folders of the URLs.
+            files.append(copy_shard(url, Path(folder) / f"{number:06d}.tar", policy))
+        yield files
+
+
 def index_shard(shard: Path) -> list[SegmentEntry]:
     """Segments of one shard in file order, from its tar headers."""
     grouped: dict[str, dict[str, tuple[int, int]]] = {}
@@ -139,9 +186,11 @@ def index_shard(shard: Path) -> list[SegmentEntry]:
     return entries
 
 
-def index_urmp_shards(shard_dir: str | os.PathLike) -> list[SegmentEntry]:
-    """All segments of all shards in `shard_dir`, ordered by piece name, then segment."""
-    entries = [entry for shard in find_shards(shard_dir) for entry in index_shard(shard)]
+def index_urmp_shards(shards: str | os.PathLike | Sequence[Path]) -> list[SegmentEntry]:
+    """All segments of the shard files `shards` (or of all shards in a folder), ordered by
+    piece name, then segment."""
+    files = find_shards(shards) if isinstance(shards, (str, os.PathLike)) else shards
+    entries = [entry for shard in files for entry in index_shard(shard)]
     seen: dict[str, SegmentEntry] = {}
     for entry in entries:
         if entry.key in seen:

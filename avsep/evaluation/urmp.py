@@ -45,6 +45,7 @@ from avsep.evaluation.reader import (
     SegmentEntry,
     UrmpSegment,
     index_urmp_shards,
+    local_shards,
     read_segment,
     select_pieces,
 )
@@ -52,6 +53,7 @@ from avsep.evaluation.report import write_results
 from avsep.evaluation.summary import METHODS, OK, PairScore, summarize_pairs
 from avsep.geometry import ClipSpec, ShardFormatError
 from avsep.metrics import bss_eval_sources_sets, is_silent, si_sdr, silent_source_metrics
+from avsep.sources import DEFAULT_POLICY, ReadPolicy
 
 SKIP_REASONS = ("silent_reference", "silent_estimate", "silent_baseline_estimate")
 SOP_FRAMES = ClipSpec()
@@ -287,12 +289,14 @@ def evaluate_urmp(
     workers: int = 2,
     progress: bool = True,
     info: dict[str, Any] | None = None,
+    policy: ReadPolicy = DEFAULT_POLICY,
 ) -> EvaluationResult:
     """Evaluate `separator` on URMP real mixtures (see the module docstring).
 
     Args:
         separator: a model from `avsep.create_model` / `avsep.load_checkpoint`.
-        shard_dir: folder of URMP shards (`avsep prepare urmp --out`).
+        shard_dir: URMP shards (`avsep prepare urmp --out`): a folder, or a URL prefix, a
+            shard list or a brace pattern (`avsep.sources`; copied to a temporary folder).
         out_dir: if given, rank 0 writes results.json, segments.csv and results.md there.
         batch_size: segments separated at once (segments are batched by player count).
         device: where to run; default the separator's device.
@@ -303,6 +307,7 @@ def evaluate_urmp(
         workers: threads decoding segments ahead of the model (0: none).
         progress: show a tqdm bar (rank 0 only).
         info: extra entries for `result.info` (e.g. the checkpoint path).
+        policy: read attempts and delay for remote shards.
 
     Returns:
         the merged `EvaluationResult` (on every rank). The separator is left in eval mode on
@@ -311,6 +316,7 @@ def evaluate_urmp(
     Raises:
         NoUrmpShardsError: `shard_dir` is missing or has no shards.
         ShardFormatError: a shard does not match the URMP shard format.
+        ShardReadError: a remote shard could not be read (the message names its URL).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -321,14 +327,15 @@ def evaluate_urmp(
 
     watch = _Stopwatch(device)
     scorer = SegmentScorer(separator, device, watch)
-    entries = select_pieces(index_urmp_shards(shard_dir), limit_pieces, pieces)
-    mine = [(order, e) for order, e in enumerate(entries) if order % world_size == rank]
     spec = clip_spec or SOP_FRAMES
     frames_spec = spec if scorer.condition_kind == "frames" else None
     read = partial(read_segment, spec=frames_spec, sample_rate=int(separator.sample_rate))
-    pairs, skipped = _score_in_batches(
-        scorer, mine, read, watch, batch_size=batch_size, workers=workers,
-        progress=progress and rank == 0)
+    with local_shards(shard_dir, policy, progress=progress and rank == 0) as files:
+        entries = select_pieces(index_urmp_shards(files), limit_pieces, pieces)
+        mine = [(order, e) for order, e in enumerate(entries) if order % world_size == rank]
+        pairs, skipped = _score_in_batches(
+            scorer, mine, read, watch, batch_size=batch_size, workers=workers,
+            progress=progress and rank == 0)
 
     local = (pairs, dict(skipped), dict(watch.seconds), time.perf_counter() - started)
     result = _merge_ranks(distributed.gather_objects(local), segments=len(entries), info={

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from avsep.geometry import ClipSpec
+from avsep.sources import READ_ATTEMPTS, READ_RETRY_DELAY_S
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,8 @@ class ModelConfig:
 class DataConfig:
     """Where clips come from and how mixtures are made.
 
-    `dataset`: "solos" reads prepared shards at `path`; "synthetic" generates the stand-in
+    `dataset`: "solos" reads prepared shards at `path` (a folder, a URL prefix, a shard list
+    or a brace pattern: see `avsep.sources`); "synthetic" generates the stand-in
     (`synthetic_preset`), prepares it under the run directory and reads that.
     `curriculum`: optional [[step, num_sources], ...]; from each step on, mixtures have that
     many sources (MHU-Net grows from 2 to 7). Empty: always `num_sources`.
@@ -43,6 +45,11 @@ class DataConfig:
     image_size: int = ClipSpec.image_size
     resize_short_side: int = ClipSpec.resize_short_side
     val_mixtures: int = 256
+    # Reading shards (local or remote): tries per shard, and seconds between tries. A training
+    # shard that still fails is reported, counted (`shard_failures` in metrics.jsonl) and
+    # skipped; a validation shard that fails stops the run.
+    read_attempts: int = READ_ATTEMPTS
+    read_retry_delay_s: float = READ_RETRY_DELAY_S
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from avsep.checkpoint import load_checkpoint, save_checkpoint
 from avsep.config import save_config, to_dict
 from avsep.data.solos import shard_urls, stream_seed, training_loader, validation_mixtures
 from avsep.geometry import ClipSpec, clip_spec_from_config
+from avsep.sources import DEFAULT_POLICY, ReadPolicy, report_failures
 from avsep.training.config import RunConfig
 from avsep.training.step import MixAndSeparate
 from avsep.training.tracking import Tracker
@@ -130,16 +131,21 @@ def git_commit() -> str | None:
         return None
 
 
-def validation_shard_urls(root: str | Path) -> list[str]:
+def read_policy(config: RunConfig) -> ReadPolicy:
+    """How hard the run tries to read a shard (`data.read_attempts`, `data.read_retry_delay_s`)."""
+    return ReadPolicy(config.data.read_attempts, config.data.read_retry_delay_s)
+
+
+def validation_shard_urls(root: str | Path, policy: ReadPolicy = DEFAULT_POLICY) -> list[str]:
     """The val shards of a prepared Solos folder; when there are none, say why and what to do.
 
     Raises:
         FileNotFoundError: no val shards (with the reason when the train shards exist).
     """
     try:
-        return shard_urls(root, "val")
+        return shard_urls(root, "val", policy)
     except FileNotFoundError:
-        train = shard_urls(root, "train")  # raises the generic message if this is missing too
+        train = shard_urls(root, "train", policy)  # raises the generic message if this is missing too
         raise FileNotFoundError(
             f"no validation shards in {Path(root) / 'val'}, although {len(train)} train shards "
             f"exist: `avsep prepare solos` put no video in val (it holds out --val-fraction of "
@@ -219,6 +225,7 @@ class _Run:
     step_fn: MixAndSeparate
     amp: torch.dtype | None
     spec: ClipSpec
+    policy: ReadPolicy
     train_urls: list[str]
     val_set: dict
     tracker: Tracker
@@ -228,6 +235,7 @@ class _Run:
         self.local_batch = config.train.batch_size // info.world_size
         self.step, self.best_val = 0, math.inf
         self.last_val: dict = {}
+        self.reported_shards: set[str] = set()  # failed shards already printed
         self.start_time = time.monotonic()
         self.bar = tqdm(disable=True)
 
@@ -258,10 +266,12 @@ class _Run:
         run.step_fn = MixAndSeparate(run.separator, config.data.mixing).to(info.device)
         run.amp = autocast_dtype(config, info.device)
         run.spec = clip_spec(config)
-        run.train_urls = shard_urls(config.data.path, "train")
+        run.policy = read_policy(config)
+        run.train_urls = shard_urls(config.data.path, "train", run.policy)
         run.val_set = validation_mixtures(
-            validation_shard_urls(config.data.path), run.spec, config.data.num_sources,
-            config.data.val_mixtures, seed=t.seed, distinct_classes=config.data.distinct_classes)
+            validation_shard_urls(config.data.path, run.policy), run.spec,
+            config.data.num_sources, config.data.val_mixtures, seed=t.seed,
+            distinct_classes=config.data.distinct_classes, policy=run.policy)
         if run.val_set["too_short"] and info.is_main:
             print(f"validation: {run.val_set['too_short']} of {run.val_set['samples']} samples "
                   f"are shorter than one clip ({run.spec.clip_samples} audio samples) and are "
@@ -317,9 +327,11 @@ class _Run:
         segment_end = min(segment_end, total_steps)
         batches = training_loader(self.train_urls, self.spec, self.local_batch,
                                   num_sources_at(config, self.step), t.seed, segment_start,
-                                  config.data.num_workers, config.data.distinct_classes)
+                                  config.data.num_workers, config.data.distinct_classes,
+                                  self.policy)
         # A checkpoint written mid-segment (time limit) resumes by skipping the batches
-        # that segment already consumed, so the stream stays identical.
+        # that segment already consumed, so the stream stays identical (their shard failures
+        # were counted before the checkpoint).
         for _ in range(self.step - segment_start):
             next(batches)
         window = _LogWindow()
@@ -327,6 +339,8 @@ class _Run:
             fetch_start = time.monotonic()
             batch = next(batches)
             window.data_wait = time.monotonic() - fetch_start
+            window.shard_failures += report_failures(batch.pop("shard_failures", []),
+                                                     self.reported_shards)
             loss, grad_norm = self._optimizer_step(batch)
             window.add(loss)
             if self.step % t.log_every == 0 or self.step == segment_end:
@@ -369,6 +383,7 @@ class _Run:
                   "mixtures_per_s": window.count * self.config.train.batch_size
                   / max(elapsed, 1e-9),
                   "data_wait_s": window.data_wait,
+                  "shard_failures": _sum_over_ranks(window.shard_failures, self.info),
                   "num_sources": num_sources_at(self.config, self.step - 1)}
         self.tracker.log(record)
         postfix = {"loss": f"{record['loss']:.4f}", "mix_per_s": f"{record['mixtures_per_s']:.1f}"}
@@ -394,7 +409,16 @@ class _LogWindow:
 
     def __init__(self) -> None:
         self.loss, self.count, self.start, self.data_wait = 0.0, 0, time.monotonic(), 0.0
+        self.shard_failures = 0  # shard reads that failed (and were skipped) in this window
 
     def add(self, loss: float) -> None:
         self.loss += loss
         self.count += 1
+
+
+def _sum_over_ranks(count: int, info) -> int:
+    """`count` summed over all ranks (every rank must call this)."""
+    if not info.distributed:
+        return count
+    mean = distributed.all_reduce_mean(torch.tensor(float(count), device=info.device))
+    return round(mean.item() * info.world_size)

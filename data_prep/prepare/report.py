@@ -4,7 +4,9 @@ A unit (one Solos video, one URMP piece) ends as a `UnitResult`, stored as its d
 Its `issues` say what was wrong or left out, each with a short `code` for counting and a
 one-line `reason` for people. `OUT/report.jsonl` and `OUT/summary.json` are rebuilt from all
 done-markers at the end of every run, so a resumed or split (`--part`) run never duplicates
-or loses an entry.
+or loses an entry. `OUT/shards.json` (rebuilt the same way) lists every split's shard files
+with their sample counts: the index that lets training and evaluation read the dataset from a
+URL without listing a bucket (`avsep.sources`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from avsep.sources import INDEX_NAME, index_entry
 from data_prep.prepare.files import atomic_write_text
 
 BAD_INPUT = "bad_input"  # the unit produced no sample because its input is unusable
@@ -130,14 +133,27 @@ def summarize(results: list[UnitResult], global_issues: list[Issue] = ()) -> dic
     }
 
 
+def shard_index(results: list[UnitResult]) -> dict:
+    """The content of OUT/shards.json: {"splits": {split: [{path, samples, bytes}, ...]}},
+    shards sorted by path within each split."""
+    splits: dict[str, list[dict]] = defaultdict(list)
+    for result in results:
+        for shard in result.shards:
+            splits[result.split].append(index_entry(shard.path, shard.samples, shard.bytes))
+    return {"splits": {split: sorted(entries, key=lambda e: e["path"])
+                       for split, entries in sorted(splits.items())}}
+
+
 def write_report(out: Path, results: list[UnitResult], global_issues: list[Issue]) -> dict:
-    """Rewrite OUT/report.jsonl (one issue per line) and OUT/summary.json; return the summary."""
+    """Rewrite OUT/report.jsonl (one issue per line), OUT/summary.json and OUT/shards.json;
+    return the summary."""
     lines = [json.dumps({"unit": "", **asdict(issue)}) for issue in global_issues]
     for result in sorted(results, key=lambda r: r.unit):
         lines += [json.dumps({"unit": result.unit, **asdict(issue)}) for issue in result.issues]
     atomic_write_text(out / "report.jsonl", "".join(line + "\n" for line in lines))
     summary = summarize(results, global_issues)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / INDEX_NAME, json.dumps(shard_index(results), indent=1) + "\n")
     return summary
 
 
