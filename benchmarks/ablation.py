@@ -65,8 +65,8 @@ ROWS: tuple[Row, ...] = (
     Row("spectrogram_channels", "spectrogram_channels", DEMO_SCALE,
         note="Spectrogram-Channels U-Net, direct magnitudes, balanced L1 (M6)"),
     Row("tfc_tdf", "tfc_tdf", DEMO_SCALE + (
-        "model.kwargs={block: tfc_tdf, input: complex, output: direct, depth: 4, channels: 8,"
-        " layers: 1, growth: 8, bottleneck: 4}",),
+        ("model.kwargs={block: tfc_tdf, input: complex, output: direct, depth: 4, "
+         "channels: 8, layers: 1, growth: 8, bottleneck: 4}"),),
         # The preset's width (24 channels, 3 dense layers) costs ~23 s per step here, 2.8 s
         # at this width (measured, 2 cores, batch 16 x 3 s).
         note="TFC-TDF U-Net on complex-as-channels spectrograms, direct output, demo width"),
