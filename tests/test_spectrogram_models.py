@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from overfit import first_and_last_loss
 
 import avsep
 from avsep.checkpoint import load_checkpoint, save_checkpoint
@@ -156,16 +157,8 @@ def _tones(samples: int = 4095):
 def test_a_tiny_batch_is_overfit(name, kwargs):
     torch.manual_seed(0)
     model = avsep.create_model(name, **kwargs).train()
-    mix, sources, classes = _tones()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    first = None
-    for _ in range(250):
-        loss = model(mix, sources, classes).loss
-        first = first if first is not None else loss.item()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < first / 4
+    first, last = first_and_last_loss(model, *_tones(), steps=250, lr=3e-3)
+    assert last < first / 4
 
 
 def test_bad_settings_are_named():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from overfit import first_and_last_loss
 
 import avsep
 from avsep.checkpoint import load_checkpoint, save_checkpoint
@@ -122,16 +123,8 @@ def test_checkpoint_round_trip(name, tmp_path):
 def test_a_tiny_batch_is_overfit(name):
     torch.manual_seed(0)
     model = _small(name, unet_filters=8).train()
-    mix, sources, classes = _batch(512)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    first = None
-    for _ in range(300):
-        loss = model(mix, sources, classes).loss
-        first = first if first is not None else loss.item()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < first / 10
+    first, last = first_and_last_loss(model, *_batch(512), steps=300, lr=3e-3)
+    assert last < first / 10
 
 
 def test_bad_settings_are_named():
