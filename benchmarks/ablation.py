@@ -70,6 +70,10 @@ ROWS: tuple[Row, ...] = (
         # The preset's width (24 channels, 3 dense layers) costs ~23 s per step here, 2.8 s
         # at this width (measured, 2 cores, batch 16 x 3 s).
         note="TFC-TDF U-Net on complex-as-channels spectrograms, direct output, demo width"),
+    Row("tfc_tdf_mask", "tfc_tdf", DEMO_SCALE + (
+        ("model.kwargs={block: tfc_tdf, input: complex, output: mask, depth: 4, "
+         "channels: 8, layers: 1, growth: 8, bottleneck: 4}"),),
+        note="the same TFC-TDF U-Net with a complex mask on the mixture instead of direct output"),
     Row("htmd_net", "htmd_net", DEMO_SCALE + (
         "model.kwargs={filters: 64, hidden: 64, bottleneck: 32, unet_filters: 6}",),
         note="HTMD-Net at demo width, deep supervision (MSE, MSE), (0.5, 1)"),
