@@ -10,6 +10,7 @@ growth of the process's peak RSS over the run, which includes allocator caching)
     python benchmarks/models.py --device cuda --batch 80 --bf16 --channels-last
     python benchmarks/models.py --model mhunet --sources 3
     python benchmarks/models.py --model htmd_net --inference     # seconds per second of audio
+    python benchmarks/models.py --parameters     # parameter counts of every preset's model
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ import warnings
 import torch
 from tqdm import tqdm
 
+from avsep.config import load_config
 from avsep.models import Separator, create_model
+from avsep.presets import preset_names, resolve_preset
+from avsep.training.config import RunConfig
 
 SAMPLES = 65535
 
@@ -78,6 +82,32 @@ def time_inference(model: Separator, sources: torch.Tensor, condition: torch.Ten
           f"(median of {len(times)}, {sources.shape[1]} sources)")
 
 
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def print_parameter_counts() -> None:
+    """Parameters of each shipped preset's model, and with depthwise-separable convolutions
+    where the model has that option (the thesis: ~65% fewer parameters)."""
+    print(f"{'preset':22s} {'model':22s} {'parameters':>12s} {'separable':>12s} {'saved':>6s}")
+    for preset in preset_names():
+        config = load_config(RunConfig, resolve_preset(preset), [])
+        kwargs = dict(config.model.kwargs)
+        if config.model.name == "sop":
+            kwargs["pretrained"] = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            plain = count_parameters(create_model(config.model.name, **kwargs))
+            try:
+                separable = count_parameters(create_model(config.model.name,
+                                                          **{**kwargs, "separable": True}))
+            except (TypeError, ValueError):  # the model has no separable option
+                separable = None
+        cells = (f"{separable:>12,} {100 * (1 - separable / plain):5.1f}%" if separable
+                 else f"{'-':>12s} {'-':>6s}")
+        print(f"{preset:22s} {config.model.name:22s} {plain:>12,} {cells}")
+
+
 def model_device(model: torch.nn.Module) -> str:
     parameter = next(iter(model.parameters()), None)
     return str(parameter.device) if parameter is not None else "cpu"
@@ -96,11 +126,17 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="autocast the nets to bfloat16")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch)")
+    parser.add_argument("--parameters", action="store_true",
+                        help="print the parameter count of every preset's model (plain and "
+                             "with depthwise-separable convolutions) and exit")
     parser.add_argument("--inference", action="store_true",
                         help="time `separate` on one 65535-sample mixture (eval mode, no "
                              "gradients) and print seconds per second of audio instead")
     args = parser.parse_args()
 
+    if args.parameters:
+        print_parameter_counts()
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
