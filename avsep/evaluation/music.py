@@ -151,7 +151,7 @@ def make_pairs(chunks: Sequence[Chunk], count: int, seed: int = 0,
     if count < 1:
         raise ValueError(f"the number of mixtures must be at least 1, got {count}")
     usable: dict[str, dict[str, list[Chunk]]] = {}
-    for chunk in chunks:
+    for chunk in sorted(chunks, key=lambda c: (c.video_id, c.first)):  # input order is moot
         if chunk.num_samples >= window:
             usable.setdefault(chunk.class_name, {}).setdefault(chunk.video_id, []).append(chunk)
     classes = sorted(usable)
