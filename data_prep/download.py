@@ -1,7 +1,8 @@
-"""Download Solos videos from YouTube with yt-dlp into RAW/<Class>/<video id>.mp4.
+"""Download Solos and MUSIC videos from YouTube with yt-dlp (RAW/<Class>/<video id>.mp4 for
+Solos; RAW/solo/<class>/ and RAW/duet/<a b>/ for MUSIC, see `data_prep.music_ids`).
 
 Resumable and idempotent:
-- a video whose RAW/<Class>/<id>.mp4 exists is skipped; yt-dlp writes `.part` files and
+- a video whose .mp4 exists is skipped; yt-dlp writes `.part` files and
   renames (or merges) only once a download is complete, so an existing .mp4 is whole, and an
   interrupted download continues from its `.part` next time;
 - ids that cannot be downloaded for good (removed, private, 404, ...) are recorded with the
@@ -18,7 +19,6 @@ nothing is re-encoded here.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 import time
@@ -28,6 +28,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from avsep.classes import SOLOS_CLASSES
+from data_prep.music_ids import YOUTUBE_ID, load_music_ids
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_IDS = PACKAGE_DIR / "solos_ids.json"
@@ -59,7 +60,6 @@ class DownloadSummary:
         )
 
 
-YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 
 
 def load_ids(
@@ -191,8 +191,7 @@ def download_solos(
         limit: at most this many download attempts (for trying things out).
     """
 
-    if "{id}" not in url_template:
-        raise ValueError(f"--url-template must contain {{id}}: {url_template!r}")
+    _check_template(url_template)
     ids = load_ids(ids_file)
     if classes:
         unknown = sorted(set(classes) - set(ids))
@@ -203,27 +202,105 @@ def download_solos(
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "solos_timestamps.json").exists():
         shutil.copyfile(DEFAULT_TIMESTAMPS, out / "solos_timestamps.json")
+    wanted = [(name, name, video_id) for name, video_ids in sorted(ids.items())
+              for video_id in video_ids]
+    return download_videos(
+        out, wanted, url_template=url_template, retry_unavailable=retry_unavailable,
+        limit=limit, max_consecutive_network_errors=max_consecutive_network_errors,
+        extra_options=extra_options)
+
+
+def download_music(
+    out: Path,
+    ids_files: list[Path],
+    *,
+    url_template: str = DEFAULT_URL_TEMPLATE,
+    retry_unavailable: bool = False,
+    classes: list[str] | None = None,
+    limit: int | None = None,
+    max_consecutive_network_errors: int = 10,
+    extra_options: dict | None = None,
+) -> DownloadSummary:
+    """Download the videos of MUSIC id lists into RAW/solo/<class>/ and RAW/duet/<a b>/.
+
+    Args:
+        out: RAW (layout: `data_prep.music_ids`); the id lists are copied next to the videos.
+        ids_files: MUSIC_solo_videos.json, MUSIC_duet_videos.json, MUSIC21_solo_videos.json
+            or any file of their format.
+        classes: only solos of these classes and duets of two of them.
+        Other arguments as `download_solos`.
+    """
+    _check_template(url_template)
+    if not ids_files:
+        raise ValueError("give at least one id list (--ids MUSIC_solo_videos.json ...)")
+    groups = load_music_ids(ids_files)
+    if classes:
+        known = {name for group in groups for name in group.classes}
+        unknown = sorted(set(classes) - known)
+        if unknown:
+            raise ValueError(f"unknown classes {unknown} (known: {', '.join(sorted(known))})")
+        groups = [g for g in groups if set(g.classes) <= set(classes)]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in ids_files:  # `avsep prepare music` and later readers see what was asked for
+        if not (out / Path(path).name).exists():
+            shutil.copyfile(path, out / Path(path).name)
+    seen: set[str] = set()
+    wanted = []
+    for group in groups:
+        for video_id in group.ids:
+            if (group.folder, video_id) not in seen:  # MUSIC-21 repeats the MUSIC solos
+                seen.add((group.folder, video_id))
+                wanted.append((group.key, group.folder, video_id))
+    return download_videos(
+        out, wanted, url_template=url_template, retry_unavailable=retry_unavailable,
+        limit=limit, max_consecutive_network_errors=max_consecutive_network_errors,
+        extra_options=extra_options)
+
+
+def _check_template(url_template: str) -> None:
+    if "{id}" not in url_template:
+        raise ValueError(f"--url-template must contain {{id}}: {url_template!r}")
+
+
+def download_videos(
+    out: Path,
+    wanted: list[tuple[str, str, str]],
+    *,
+    url_template: str = DEFAULT_URL_TEMPLATE,
+    retry_unavailable: bool = False,
+    limit: int | None = None,
+    max_consecutive_network_errors: int = 10,
+    extra_options: dict | None = None,
+) -> DownloadSummary:
+    """Download every (label, folder, id) of `wanted` to RAW/<folder>/<id>.mp4 that is not
+    there yet, recording ids gone for good in RAW/unavailable.json (module docstring).
+
+    `label` (a class, or a duet's pair of classes) is what unavailable.json and the
+    messages name; ids and folders must already be checked (they become file names).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     unavailable_path = out / UNAVAILABLE_NAME
     unavailable = _load_unavailable(unavailable_path)
     summary = DownloadSummary()
     todo = []
     root = out.resolve()
-    for class_name, video_ids in sorted(ids.items()):
-        for video_id in video_ids:
-            target = out / class_name / f"{video_id}.mp4"
-            if not target.resolve().is_relative_to(root):  # load_ids rules this out already
-                raise ValueError(f"{class_name}/{video_id} would be written outside {out}")
-            if target.is_file() and target.stat().st_size > 0:
-                summary.present.append(video_id)
-            elif video_id in unavailable and not retry_unavailable:
-                summary.known_unavailable.append(video_id)
-            else:
-                todo.append((class_name, video_id, target))
+    for label, folder, video_id in wanted:
+        target = out / folder / f"{video_id}.mp4"
+        if not target.resolve().is_relative_to(root):  # the id loaders rule this out already
+            raise ValueError(f"{folder}/{video_id} would be written outside {out}")
+        if target.is_file() and target.stat().st_size > 0:
+            summary.present.append(video_id)
+        elif video_id in unavailable and not retry_unavailable:
+            summary.known_unavailable.append(video_id)
+        else:
+            todo.append((label, folder, video_id, target))
     if limit is not None:
         todo = todo[:limit]
     network_errors_in_a_row = 0
     bar = tqdm(todo, unit="video", file=sys.stderr, dynamic_ncols=True)
-    for class_name, video_id, target in bar:
+    for label, folder, video_id, target in bar:
         target.parent.mkdir(parents=True, exist_ok=True)
         url = url_template.format(id=video_id)
         reason = download_one(url, target, extra_options)
@@ -234,7 +311,7 @@ def download_solos(
                 _save_json(unavailable_path, unavailable)
         elif is_transient(reason):
             summary.failed[video_id] = reason
-            bar.write(f"[retry later] {class_name}/{video_id}: {reason}", file=sys.stderr)
+            bar.write(f"[retry later] {folder}/{video_id}: {reason}", file=sys.stderr)
             network_errors_in_a_row += 1
             if network_errors_in_a_row >= max_consecutive_network_errors:
                 bar.write(f"stopping: {network_errors_in_a_row} network errors in a row "
@@ -243,11 +320,11 @@ def download_solos(
         else:
             summary.unavailable[video_id] = reason
             unavailable[video_id] = {
-                "class": class_name, "url": url, "reason": reason,
+                "class": label, "folder": folder, "url": url, "reason": reason,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             _save_json(unavailable_path, unavailable)
-            bar.write(f"[unavailable] {class_name}/{video_id}: {reason}", file=sys.stderr)
+            bar.write(f"[unavailable] {folder}/{video_id}: {reason}", file=sys.stderr)
             network_errors_in_a_row = 0
     bar.close()
     return summary

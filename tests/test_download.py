@@ -15,7 +15,8 @@ import pytest
 
 from avsep.classes import SOLOS_CLASSES
 from avsep.cli import main as avsep_main
-from data_prep.download import download_solos, is_transient, load_ids
+from data_prep.download import download_music, download_solos, is_transient, load_ids
+from data_prep.music_ids import load_music_ids
 
 
 def tiny_mp4(path: Path) -> bytes:
@@ -145,3 +146,55 @@ def test_id_files_that_could_write_outside_out_are_refused(ids, words, tmp_path,
     assert code == 2
     assert words in capsys.readouterr().err
     assert not raw.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["ids.json"]
+
+
+# ----------------------------------------------------------------------------- MUSIC lists
+def test_music_lists_go_to_solo_and_duet_folders_and_gone_ids_are_recorded(server, tmp_path):
+    template, requests, files = server
+    solo, duet = tmp_path / "solo.json", tmp_path / "duet.json"
+    solo.write_text(json.dumps({"videos": {"violin": ["vidA_000000", "gone404_000"]}}))
+    duet.write_text(json.dumps({"videos": {"acoustic_guitar violin": ["vidB_000000"]}}))
+    raw = tmp_path / "raw"
+    code = avsep_main(["download", "music", "--out", str(raw), "--ids", str(solo), str(duet),
+                       "--url-template", template])
+    assert code == 0
+    assert (raw / "solo" / "violin" / "vidA_000000.mp4").read_bytes() == files["vidA_000000"]
+    assert ((raw / "duet" / "acoustic_guitar violin" / "vidB_000000.mp4").read_bytes()
+            == files["vidB_000000"])
+    unavailable = json.loads((raw / "unavailable.json").read_text())
+    assert unavailable["gone404_000"]["folder"] == "solo/violin"
+    assert "404" in unavailable["gone404_000"]["reason"]
+    assert (raw / "solo.json").is_file() and (raw / "duet.json").is_file()
+    seen = len(requests)
+    summary = download_music(raw, [solo, duet], url_template=template)
+    assert len(requests) == seen  # resumed: nothing fetched again
+    assert summary.known_unavailable == ["gone404_000"]
+
+
+def test_music_class_filter_keeps_duets_of_chosen_classes_only(server, tmp_path):
+    template, _, _ = server
+    ids = tmp_path / "ids.json"
+    ids.write_text(json.dumps({"videos": {"violin": ["vidA_000000"],
+                                          "flute violin": ["vidB_000000"]}}))
+    summary = download_music(tmp_path / "raw", [ids], url_template=template, classes=["violin"])
+    assert summary.downloaded == ["vidA_000000"]
+
+
+@pytest.mark.parametrize("videos, words", [
+    ({"Violin": ["vidA_000000"]}, "unknown classes ['Violin']"),
+    ({"violin  flute": ["vidA_000000"]}, "unknown classes ['violin  flute']"),
+    ({"../violin": ["vidA_000000"]}, "unknown classes ['../violin']"),
+    ({"violin": ["../../evil_id"]}, "not YouTube video ids"),
+])
+def test_music_lists_that_could_write_outside_out_are_refused(videos, words, tmp_path, capsys):
+    path = tmp_path / "ids.json"
+    path.write_text(json.dumps({"videos": videos}))
+    raw = tmp_path / "raw"
+    code = avsep_main(["download", "music", "--out", str(raw), "--ids", str(path),
+                       "--url-template", "http://127.0.0.1:9/{id}.mp4"])
+    assert code == 2
+    assert words in capsys.readouterr().err
+    assert not raw.exists()
+    path.write_text(json.dumps(videos))  # the Solos format is not a MUSIC list
+    with pytest.raises(ValueError, match='expected {"videos"'):
+        load_music_ids([path])

@@ -16,7 +16,7 @@ import soundfile as sf
 from scipy.ndimage import maximum_filter1d
 from scipy.signal import stft
 
-from avsep.classes import SOLOS_CLASSES, URMP_CODE_TO_CLASS
+from avsep.classes import MUSIC21_CLASSES, SOLOS_CLASSES, URMP_CODE_TO_CLASS
 from avsep.cli import build_parser
 from avsep.cli import main as avsep_main
 from data_prep.synth import (
@@ -477,5 +477,18 @@ def test_every_class_has_a_distinct_program_and_look():
 
     programs = [inst.program for inst in INSTRUMENTS.values()]
     assert len(set(programs)) == len(programs)
-    looks = {(spec.colour, spec.length, spec.draw) for spec in SPECS.values()}
-    assert set(SPECS) == set(SOLOS_CLASSES) and len(looks) == len(SPECS)
+    assert set(SPECS) == set(SOLOS_CLASSES) | set(MUSIC21_CLASSES)
+    for classes in (SOLOS_CLASSES, MUSIC21_CLASSES):  # each stand-in tells its classes apart
+        looks = {(SPECS[c].colour, SPECS[c].length, SPECS[c].draw) for c in classes}
+        assert len(looks) == len(classes)
+
+
+def test_music_classes_without_a_gm_program_get_the_closest_and_say_so():
+    from data_prep.synth.instruments import MUSIC_INSTRUMENTS, MUSIC_PROGRAM_NAMES
+
+    assert tuple(MUSIC_INSTRUMENTS) == MUSIC21_CLASSES
+    assert MUSIC_INSTRUMENTS["erhu"].program == 110 and "Fiddle" in MUSIC_PROGRAM_NAMES["erhu"]
+    assert MUSIC_INSTRUMENTS["violin"].program == INSTRUMENTS["Violin"].program
+    # ukulele borrows the guitar's program: the only two classes sharing one
+    programs = [inst.program for inst in MUSIC_INSTRUMENTS.values()]
+    assert len(programs) - len(set(programs)) == 1

@@ -1,4 +1,4 @@
-"""`avsep download solos`: fetch the Solos videos from YouTube with yt-dlp."""
+"""`avsep download solos|music`: fetch the Solos or MUSIC videos from YouTube with yt-dlp."""
 
 from __future__ import annotations
 
@@ -18,11 +18,25 @@ are listed with the reason in RAW/unavailable.json and skipped next time. URMP i
 YouTube: download it from its authors' site and unpack it as RAW/NN_Title_c1_c2/.
 """
 
+MUSIC_EPILOG = """\
+examples:
+  avsep download music --out data/music --ids MUSIC21_solo_videos.json MUSIC_duet_videos.json
+  avsep download music --out data/music --ids MUSIC_solo_videos.json --classes violin cello
+
+The id lists are published with the Sound of Pixels dataset
+(https://github.com/hangzhaomit/MUSIC_dataset): MUSIC_solo_videos.json (11 classes),
+MUSIC_duet_videos.json and MUSIC21_solo_videos.json (21 classes); all have the format
+{"videos": {"<class>" or "<class> <class>": [youtube id, ...]}}. Writes
+RAW/solo/<class>/<id>.mp4 and RAW/duet/<class> <class>/<id>.mp4 and copies the lists to
+RAW. Resumable as `avsep download solos`: videos present are skipped, ids that cannot be
+downloaded are listed with the reason in RAW/unavailable.json and skipped next time.
+"""
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "download", help="download the Solos videos (yt-dlp)",
-        description="Download the Solos videos with yt-dlp into RAW/<Class>/<id>.mp4.",
+        "download", help="download the Solos or MUSIC videos (yt-dlp)",
+        description="Download the Solos or MUSIC videos with yt-dlp.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     datasets = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
     solos = datasets.add_parser(
@@ -39,12 +53,28 @@ def register(subparsers) -> None:
                        help="try again the ids recorded in RAW/unavailable.json")
     solos.set_defaults(func=run)
 
+    music = datasets.add_parser(
+        "music", help="MUSIC / MUSIC-21 (YouTube; pass the published id lists)",
+        epilog=MUSIC_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    music.add_argument("--out", type=Path, required=True, help="RAW folder")
+    music.add_argument("--ids", type=Path, nargs="+", required=True, metavar="FILE",
+                       help='id lists {"videos": {...}} (MUSIC_solo_videos.json, ...)')
+    music.add_argument("--url-template", default="https://www.youtube.com/watch?v={id}",
+                       help="video URL with {id} for the id (default: YouTube)")
+    music.add_argument("--classes", nargs="+",
+                       help="only solos of these classes and duets of two of them")
+    music.add_argument("--limit", type=int, help="at most this many download attempts")
+    music.add_argument("--retry-unavailable", action="store_true",
+                       help="try again the ids recorded in RAW/unavailable.json")
+    music.set_defaults(func=run)
+
 
 def run(args: argparse.Namespace) -> int:
-    from data_prep.download import download_solos
+    from data_prep.download import download_music, download_solos
 
+    download = download_music if args.dataset == "music" else download_solos
     try:
-        summary = download_solos(
+        summary = download(
             args.out, args.ids, url_template=args.url_template,
             retry_unavailable=args.retry_unavailable, classes=args.classes, limit=args.limit,
         )

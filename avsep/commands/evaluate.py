@@ -1,4 +1,5 @@
-"""`avsep evaluate`: separation quality on URMP real mixtures, with baselines."""
+"""`avsep evaluate`: separation quality on URMP real mixtures or MUSIC solo-pair mixtures,
+with baselines."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ examples:
   torchrun --nproc_per_node 4 -m avsep evaluate --dataset urmp --data shards/urmp \\
       --checkpoint runs/sop/best.pt --out results/sop
   avsep evaluate --data https://data.example.org/urmp --checkpoint runs/sop/best.pt --out results/sop
+  avsep evaluate --dataset music --data shards/music --checkpoint runs/sop-music/best.pt \
+      --out results/music [--mixtures 256 --seed 0 | --pairs published/pairs.json]
 
 Shards given by URL (https://, s3://, gs://, pipe:; a shard list; a brace pattern) are copied
 to a temporary folder under $TMPDIR first; a shard that cannot be read after
@@ -25,20 +28,30 @@ Every player of every 65535-sample segment is separated from the real mixture an
 against its separate recording (SDR, SIR, SAR, SI-SDR on the real samples of the segment).
 The unprocessed mixture and the ideal binary / ratio masks are scored on the same segments.
 Writes RESULTS/results.json, RESULTS/segments.csv and RESULTS/results.md.
+
+MUSIC (--dataset music): each mixture is two 65535-sample windows of solo videos of different
+classes from the test split, mixed as in training; both sources are scored as above. The
+mixtures come from a pair list (video a, offset a, video b, offset b) drawn with --seed from
+the test split, or given with --pairs; it is written to RESULTS/pairs.json and its SHA-1 is
+in results.json (format: docs/contracts.md). The same test split and seed give the same
+list, and the same list and checkpoint the same numbers.
 """
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "evaluate", help="evaluate a checkpoint on URMP real mixtures",
+        "evaluate", help="evaluate a checkpoint on URMP real mixtures or MUSIC solo pairs",
         description="Evaluate a trained separator on URMP's real mixtures (the Solos paper's "
+                    "protocol) or on mixtures of two MUSIC solo test videos (Sound of Pixels' "
                     "protocol), with the unprocessed mixture and ideal masks as baselines.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=["urmp"], default="urmp",
-                   help="evaluation set (only urmp: real mixtures with separate stems)")
+    p.add_argument("--dataset", choices=["urmp", "music"], default="urmp",
+                   help="urmp: real mixtures with separate stems; music: mixtures of two solo "
+                        "test videos (default urmp)")
     p.add_argument("--data", required=True, metavar="SHARDS",
-                   help="URMP shards (the output of `avsep prepare urmp`): a folder, a URL "
-                        "prefix, a shard list file or a brace pattern")
+                   help="URMP shards (`avsep prepare urmp`) or MUSIC shards (`avsep prepare "
+                        "music`, its test/ split is read): a folder, a URL prefix, a shard "
+                        "list file or a brace pattern")
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
                    help="an avsep checkpoint (training's best.pt, or `avsep import-sop` output)")
     p.add_argument("--out", required=True, metavar="RESULTS",
@@ -50,6 +63,13 @@ def register(subparsers) -> None:
                    help="evaluate only the first N pieces (a quick look)")
     p.add_argument("--pieces", nargs="+", metavar="PIECE",
                    help="evaluate only these pieces (folder names, e.g. 01_Jupiter_vn_vc)")
+    p.add_argument("--pairs", metavar="FILE",
+                   help="music: the pair list to evaluate (a pairs.json written by an earlier "
+                        "run or published with results); default: draw one with --seed")
+    p.add_argument("--mixtures", type=int, default=256,
+                   help="music: mixtures to draw when no --pairs is given (default 256)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="music: seed of the drawn pair list (default 0)")
     p.add_argument("--workers", type=int, default=2,
                    help="threads decoding segments ahead of the model (default 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -71,14 +91,28 @@ def run(args: argparse.Namespace) -> int:
 
     from avsep import distributed
     from avsep.checkpoint import load_checkpoint
-    from avsep.evaluation import clip_spec_from_config, evaluate_urmp, format_table
+    from avsep.evaluation import clip_spec_from_config, evaluate_music, evaluate_urmp, format_table
     from avsep.evaluation.reader import urmp_shard_urls
+    from avsep.sources import dataset_shards
 
+    music = args.dataset == "music"
+    if music and (args.limit_pieces is not None or args.pieces):
+        print("error: --limit-pieces and --pieces are for urmp; MUSIC mixtures come from "
+              "--pairs or --mixtures", file=sys.stderr)
+        return 2
+    if music and args.pairs and not Path(args.pairs).is_file():
+        print(f"error: {args.pairs}: pair list not found", file=sys.stderr)
+        return 2
     try:
         policy = ReadPolicy(args.read_attempts, args.read_retry_delay)
-        urmp_shard_urls(args.data, policy)  # fail before loading a model or starting ranks
+        # fail before loading a model or starting ranks
+        if music:
+            dataset_shards(args.data, "test", policy)
+        else:
+            urmp_shard_urls(args.data, policy)
     except (FileNotFoundError, ShardReadError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        hint = " (the output of `avsep prepare music`)" if music else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
         return 2
     info = distributed.setup(args.device)
     try:
@@ -87,14 +121,22 @@ def run(args: argparse.Namespace) -> int:
         except (FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        common = {
+            "batch_size": args.batch_size, "device": info.device,
+            "clip_spec": clip_spec_from_config(payload.get("config")), "workers": args.workers,
+            "progress": not args.no_progress, "policy": policy,
+            "info": {"checkpoint": str(checkpoint), "step": payload.get("step")},
+        }
         try:
-            result = evaluate_urmp(
-                model, args.data, args.out, batch_size=args.batch_size, device=info.device,
-                clip_spec=clip_spec_from_config(payload.get("config")),
-                limit_pieces=args.limit_pieces, pieces=args.pieces, workers=args.workers,
-                progress=not args.no_progress, policy=policy,
-                info={"checkpoint": str(checkpoint), "step": payload.get("step")},
-            )
+            if music:
+                data_config = (payload.get("config") or {}).get("data") or {}
+                result = evaluate_music(
+                    model, args.data, args.out, pairs_file=args.pairs, mixtures=args.mixtures,
+                    seed=args.seed, mixing=data_config.get("mixing", "sop"), **common)
+            else:
+                result = evaluate_urmp(
+                    model, args.data, args.out, limit_pieces=args.limit_pieces,
+                    pieces=args.pieces, **common)
         except (FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -1,4 +1,4 @@
-"""`avsep prepare solos|urmp`: decode raw videos once into webdataset shards."""
+"""`avsep prepare solos|urmp|music`: decode raw videos once into webdataset shards."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ EPILOG = """\
 examples:
   avsep prepare solos --src data/solos --out shards/solos --jobs 8
   avsep prepare urmp --src data/urmp --out shards/urmp
+  avsep prepare music --src data/music --out shards/music
   # a cluster job array of 16 tasks over one output folder (SLURM: --array=0-15):
   avsep prepare solos --src data/solos --out shards/solos --part $SLURM_ARRAY_TASK_ID/16
 
@@ -27,8 +28,8 @@ See docs/shards.md for the shard format.
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "prepare", help="decode raw Solos / URMP videos into webdataset shards",
-        description="Decode raw Solos or URMP videos once into webdataset shards of 11025 Hz "
+        "prepare", help="decode raw Solos / URMP / MUSIC videos into webdataset shards",
+        description="Decode raw Solos, URMP or MUSIC videos once into webdataset shards of 11025 Hz "
                     "audio and 8 fps JPEG frames (format: docs/shards.md).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     datasets = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
@@ -59,6 +60,23 @@ def register(subparsers) -> None:
                       help="keep the last partial segment (zero-padded) only if it holds at "
                            "least this much audio (default 1.0)")
     urmp.set_defaults(func=run)
+
+    music = datasets.add_parser(
+        "music", help="MUSIC / MUSIC-21 videos -> train/val/test shards of solos, duet shards",
+        description="RAW/solo/<class>/<id>.mp4 -> OUT/train, OUT/val and OUT/test (a fixed "
+                    "split by a hash of the video id: test below --test-fraction, val in the "
+                    "next --val-fraction); RAW/duet/<a b>/<id>.mp4 -> OUT/duet, kept out of "
+                    "training and evaluation. Whole videos (MUSIC has no playing spans), one "
+                    "sample per chunk, in the Solos shard format with MUSIC-21 class indices.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(music)
+    music.add_argument("--val-fraction", type=float, default=0.1,
+                       help="fraction of solo videos (by hash of the id) in val (default 0.1)")
+    music.add_argument("--test-fraction", type=float, default=0.1,
+                       help="fraction of solo videos (by hash of the id) in test (default 0.1)")
+    music.add_argument("--max-chunk", type=float, default=12.0, metavar="SECONDS",
+                       help="videos are cut into equal chunks of at most this long (default 12)")
+    music.set_defaults(func=run)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             shard_max_samples=args.shard_samples,
             **(
                 {"val_fraction": args.val_fraction, "max_chunk_s": args.max_chunk}
-                if args.dataset == "solos"
+                if args.dataset in ("solos", "music")
                 else {"min_tail_s": args.min_tail}
             ),
         )
@@ -108,6 +126,14 @@ def run(args: argparse.Namespace) -> int:
 
             return prepare_solos(
                 args.src, args.out, settings, timestamps=args.timestamps, jobs=args.jobs,
+                part=part, strict=args.strict, retry_bad=args.retry_bad,
+                unit_timeout_s=args.unit_timeout,
+            )
+        if args.dataset == "music":
+            from data_prep.prepare.music import prepare_music
+
+            return prepare_music(
+                args.src, args.out, settings, test_fraction=args.test_fraction, jobs=args.jobs,
                 part=part, strict=args.strict, retry_bad=args.retry_bad,
                 unit_timeout_s=args.unit_timeout,
             )

@@ -1,4 +1,4 @@
-"""`avsep synth`: write offline stand-ins for Solos and URMP in their real raw layouts."""
+"""`avsep synth`: write offline stand-ins for Solos, URMP and MUSIC in their real raw layouts."""
 
 from __future__ import annotations
 
@@ -33,6 +33,18 @@ per player and AuMix_NN_Title_c1_c2.wav = sum of the stems (48 kHz float32 WAVs)
 a violin duet (vn_vn). OUT/synth_manifest.json records the music and settings used.
 """
 
+MUSIC_HELP_HEAD = """\
+MUSIC layout (as the MUSIC / MUSIC-21 id lists lay it out): OUT/solo/<class>/<id>.mp4, one
+performer playing throughout, and OUT/duet/<class> <class>/<id>.mp4, two performers side by
+side playing two parts of one piece (the URMP music pool); 25 fps, H.264 + AAC 44.1 kHz.
+Also OUT/MUSIC21_solo_videos.json and OUT/MUSIC_duet_videos.json in the published format
+({"videos": {key: [id, ...]}}), so `avsep download music --ids` can fetch the stand-in from
+a local server, and OUT/synth_manifest.json. Ids depend on the class and clip number only.
+
+General MIDI programs (0-based) of the classes; where General MIDI lacks the instrument,
+the closest program stands in:
+"""
+
 ALL_HELP = "Both layouts of one preset: OUT/solos and OUT/urmp, sharing one worker pool."
 
 
@@ -59,7 +71,7 @@ def _frame_height(parser: argparse.ArgumentParser, what: str) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "synth", help="make offline stand-ins for Solos and URMP (same raw layouts)",
+        "synth", help="make offline stand-ins for Solos, URMP and MUSIC (same raw layouts)",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     layouts = parser.add_subparsers(dest="layout", metavar="LAYOUT")
@@ -93,10 +105,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _frame_height(urmp, "each player's cell is 5/6 of it wide")
     urmp.set_defaults(func=run_urmp)
 
+    music = layouts.add_parser("music", help="MUSIC layout: solo and duet videos",
+                               description=_music_help(),
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(music)
+    music.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
+                       help="MUSIC-21 classes to make (tiny: 6 classes, bench: all 21)")
+    music.add_argument("--clips-per-class", type=int, default=None, metavar="N",
+                       help="solo videos per class (tiny: 2, bench: 8)")
+    music.add_argument("--duets", type=int, default=None, metavar="N",
+                       help="duet videos (tiny: 2, bench: 6)")
+    music.add_argument("--seconds", type=float, default=None, metavar="S",
+                       help="length of every solo and longest duet (tiny: 7, bench: 16)")
+    _frame_height(music, "a multiple of 12; solos are 4/3 of it wide")
+    music.set_defaults(func=run_music)
+
     both = layouts.add_parser("all", help=ALL_HELP, description=ALL_HELP)
     _common(both)
     both.set_defaults(func=run_all)
     parser.set_defaults(func=lambda args: _usage(parser))
+
+
+def _music_help() -> str:
+    from data_prep.synth.instruments import MUSIC_INSTRUMENTS, MUSIC_PROGRAM_NAMES
+
+    rows = [f"  {name:<16} {inst.program:>3}  {MUSIC_PROGRAM_NAMES[name]}"
+            for name, inst in MUSIC_INSTRUMENTS.items()]
+    return MUSIC_HELP_HEAD + "\n".join(rows) + "\n"
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -147,6 +182,19 @@ def run_urmp(args: argparse.Namespace) -> int:
                                  min_players=args.min_players, max_players=args.max_players,
                                  frame_height=args.frame_height)
         return [generate_urmp(args.out, settings, _options(args))]
+
+    return _run(make)
+
+
+def run_music(args: argparse.Namespace) -> int:
+    def make():
+        from data_prep.synth import generate_music, music_settings
+
+        settings = music_settings(
+            args.preset, classes=tuple(args.classes) if args.classes else None,
+            clips_per_class=args.clips_per_class, duets=args.duets, seconds=args.seconds,
+            frame_height=args.frame_height)
+        return [generate_music(args.out, settings, _options(args))]
 
     return _run(make)
 

@@ -10,6 +10,7 @@ EPILOG = """\
 examples:
   avsep train --dataset solos --data shards/solos --config sop --run-dir runs/sop
   avsep train --dataset synthetic --config demo --run-dir runs/demo
+  avsep train --dataset music --data shards/music --config sop --run-dir runs/sop-music
   avsep train --dataset solos --data shards/solos --config mhunet --set train.batch_size=32
   torchrun --nproc_per_node 4 -m avsep train --dataset solos --data shards/solos --config sop
   avsep train --dataset solos --data https://data.example.org/solos --config sop --run-dir runs/sop
@@ -26,10 +27,11 @@ def register(subparsers) -> None:
         description="Train a separator with mix-and-separate on Solos shards (or the "
                     "generated stand-in), on CPU, one GPU, or many through torchrun.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=["solos", "synthetic"], default="solos",
-                   help="solos: prepared shards at --data; synthetic: generate and prepare "
-                        "the stand-in under --data (default: work/synthetic)")
-    p.add_argument("--data", help="prepared Solos shards (with train/ and val/): a folder, a URL "
+    p.add_argument("--dataset", choices=["solos", "music", "synthetic"], default="solos",
+                   help="solos / music: prepared shards at --data (`avsep prepare solos|music`); "
+                        "synthetic: generate and prepare the Solos stand-in under --data "
+                        "(default: work/synthetic)")
+    p.add_argument("--data", help="prepared Solos or MUSIC shards (with train/ and val/): a folder, a URL "
                                   "prefix (https://, s3://, gs://, pipe:), a shard list file "
                                   "or a brace pattern")
     p.add_argument("--config", default="sop",
@@ -78,10 +80,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         data = args.data or config.data.path
         if not data:
-            print("error: --data SHARDS is required with --dataset solos "
-                  "(the output of `avsep prepare solos`)", file=sys.stderr)
+            print(f"error: --data SHARDS is required with --dataset {config.data.dataset} "
+                  f"(the output of `avsep prepare {config.data.dataset}`)", file=sys.stderr)
             return 2
         config = replace(config, data=replace(config.data, path=data))
+    if config.data.dataset == "music":
+        config = _music_classes(config)
 
     from avsep.data.solos import shard_urls
     from avsep.models.vision import ImageNetWeightsError
@@ -113,6 +117,25 @@ def run(args: argparse.Namespace) -> int:
     if summary.get("rank", 0) == 0:
         print(_format_summary(summary, run_dir))
     return 0
+
+
+def _music_classes(config):
+    """A class-conditioned model gets one output per MUSIC-21 class unless told otherwise
+    (MUSIC shards count class indices in `avsep.classes.MUSIC21_CLASSES`)."""
+    from dataclasses import replace
+
+    from avsep.classes import MUSIC21_CLASSES
+    from avsep.models import model_arguments
+
+    try:
+        known = model_arguments(config.model.name)
+    except ValueError:  # an unknown model: training reports it with the known ones
+        return config
+    kwargs = dict(config.model.kwargs)
+    if "num_classes" in known and "num_classes" not in kwargs:
+        kwargs["num_classes"] = len(MUSIC21_CLASSES)
+        config = replace(config, model=replace(config.model, kwargs=kwargs))
+    return config
 
 
 def _format_summary(summary: dict, run_dir: Path) -> str:

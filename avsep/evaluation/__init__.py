@@ -1,4 +1,5 @@
-"""Evaluation on URMP real mixtures: the protocol, oracle baselines and reports.
+"""Evaluation on URMP real mixtures and on MUSIC solo-pair mixtures: the protocols, oracle
+baselines and reports (`evaluate_urmp`, `evaluate_music`).
 
     from avsep.checkpoint import load_checkpoint
     from avsep.evaluation import clip_spec_from_config, evaluate_urmp
@@ -9,6 +10,7 @@
     print(result.summary()["overall"]["scores"]["model"]["sdr"])
 """
 
+from avsep.evaluation.music import evaluate_music, load_pairs, make_pairs
 from avsep.evaluation.oracle import IdealMaskSeparator
 from avsep.evaluation.reader import NoUrmpShardsError, UrmpSegment, index_urmp_shards
 from avsep.evaluation.report import format_markdown, format_table, write_results
@@ -21,7 +23,22 @@ from avsep.evaluation.urmp import (
 from avsep.geometry import clip_spec_from_config
 
 __all__ = [
-    "METHODS", "METRICS", "SKIP_REASONS", "EvaluationResult", "IdealMaskSeparator",
-    "NoUrmpShardsError", "PairScore", "UrmpSegment", "clip_spec_from_config", "evaluate_urmp",
-    "format_markdown", "format_table", "index_urmp_shards", "summarize_pairs", "write_results",
+    "METHODS",
+    "METRICS",
+    "SKIP_REASONS",
+    "EvaluationResult",
+    "IdealMaskSeparator",
+    "NoUrmpShardsError",
+    "PairScore",
+    "UrmpSegment",
+    "clip_spec_from_config",
+    "evaluate_music",
+    "evaluate_urmp",
+    "format_markdown",
+    "format_table",
+    "index_urmp_shards",
+    "load_pairs",
+    "make_pairs",
+    "summarize_pairs",
+    "write_results",
 ]

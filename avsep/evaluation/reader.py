@@ -136,15 +136,17 @@ def urmp_shard_urls(location: str | os.PathLike, policy: ReadPolicy = DEFAULT_PO
 
 @contextmanager
 def local_shards(location: str | os.PathLike, policy: ReadPolicy = DEFAULT_POLICY,
-                 progress: bool = False) -> Iterator[list[Path]]:
-    """Local files of the URMP shards at `location`: a folder's own files, or remote shards
-    copied into a temporary folder that is removed when the block ends.
+                 progress: bool = False, split: str | None = None) -> Iterator[list[Path]]:
+    """Local files of the URMP shards at `location` (or of its `split`, e.g. MUSIC's
+    'test'): a folder's own files, or remote shards copied into a temporary folder that is
+    removed when the block ends.
 
     Raises:
         NoUrmpShardsError: there are none. ShardReadError: a shard could not be copied (the
             message names its URL).
     """
-    urls = urmp_shard_urls(location, policy)
+    urls = (urmp_shard_urls(location, policy) if split is None
+            else dataset_shards(str(location), split, policy))
     if not (is_url(str(location)) or is_listing(str(location))):
         yield [Path(url) for url in urls]
         return
@@ -157,8 +159,9 @@ def local_shards(location: str | os.PathLike, policy: ReadPolicy = DEFAULT_POLIC
         yield files
 
 
-def index_shard(shard: Path) -> list[SegmentEntry]:
-    """Segments of one shard in file order, from its tar headers."""
+def tar_members(shard: Path) -> dict[str, dict[str, tuple[int, int]]]:
+    """{sample key: {member extension: (offset, size) of its data}} of one shard, in file
+    order, from its tar headers alone."""
     grouped: dict[str, dict[str, tuple[int, int]]] = {}
     try:
         with tarfile.open(shard, "r:") as tar:
@@ -172,8 +175,13 @@ def index_shard(shard: Path) -> list[SegmentEntry]:
                 grouped.setdefault(key, {})[ext] = (info.offset_data, info.size)
     except tarfile.TarError as exc:
         raise ShardFormatError(f"{shard}: not a readable tar file ({exc})") from None
+    return grouped
+
+
+def index_shard(shard: Path) -> list[SegmentEntry]:
+    """Segments of one shard in file order, from its tar headers."""
     entries = []
-    for key, members in grouped.items():
+    for key, members in tar_members(shard).items():
         if "mix.npy" not in members or "stems.npy" not in members:
             kind = " (a Solos sample)" if "audio.npy" in members else ""
             raise ShardFormatError(
@@ -228,7 +236,8 @@ def select_pieces(entries: Sequence[SegmentEntry], limit_pieces: int | None = No
     return [entry for entry in entries if entry.piece in keep]
 
 
-def _read_member(fd: int, entry: SegmentEntry, ext: str) -> bytes:
+def read_member(fd: int, entry, ext: str) -> bytes:
+    """The bytes of member `ext` of a sample (an entry with `shard`, `key` and `members`)."""
     try:
         offset, size = entry.members[ext]
     except KeyError:
@@ -274,14 +283,14 @@ def read_segment(entry: SegmentEntry, spec: ClipSpec | None, sample_rate: int) -
     fd = os.open(entry.shard, os.O_RDONLY)
     try:
         try:
-            header = json.loads(_read_member(fd, entry, "json"))
+            header = json.loads(read_member(fd, entry, "json"))
         except json.JSONDecodeError as exc:
             raise ShardFormatError(f"{where}: unreadable json header ({exc})") from None
         missing = [name for name in _REQUIRED_HEADER if name not in header]
         if missing:
             raise ShardFormatError(f"{where}: json header lacks {', '.join(missing)}")
-        mix = load_npy(_read_member(fd, entry, "mix.npy"))
-        stems = load_npy(_read_member(fd, entry, "stems.npy"))
+        mix = load_npy(read_member(fd, entry, "mix.npy"))
+        stems = load_npy(read_member(fd, entry, "stems.npy"))
         instruments = [str(code) for code in header["instruments"]]
         players = len(instruments)
         if int(header["players"]) != players:
@@ -338,7 +347,7 @@ def _read_frames(fd: int, entry: SegmentEntry, header: dict, players: int, valid
         for i in indices:
             ext = f"p{player}.{i:03d}.jpg"
             try:
-                images.append(decode_jpeg(_read_member(fd, entry, ext)))
+                images.append(decode_jpeg(read_member(fd, entry, ext)))
             except ShardFormatError as exc:
                 raise ShardFormatError(f"{entry.shard}: sample {entry.key!r}, {ext}: {exc}"
                                        ) from None

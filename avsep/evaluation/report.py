@@ -122,12 +122,26 @@ def _model_line(info: dict) -> str:
     return f"Model: `{model.get('name', '?')}`{where} ({model.get('condition_kind')}-conditioned)"
 
 
+# Per protocol: the report's title, what a "piece" is and how an instrument is named.
+_TITLES = {"urmp-real-mixtures": "URMP real-mixture evaluation",
+           "music-solo-pairs": "MUSIC evaluation: mixtures of two solo test videos"}
+_PIECES = {"music-solo-pairs": ("Per class pair", "classes")}
+
+
+def _instrument_label(code: str, protocol: str) -> str:
+    if protocol == "music-solo-pairs":
+        return code
+    return f"{URMP_CODE_TO_CLASS.get(code, code)} ({code})"
+
+
 def format_markdown(result) -> str:
     """The Markdown report: counts, the overall table, then per instrument and per piece."""
     summary = result.summary()
+    protocol = getattr(result, "protocol", "urmp-real-mixtures")
+    piece_title, piece_column = _PIECES.get(protocol, ("Per piece", "piece"))
     skipped = ", ".join(f"{k} {v}" for k, v in result.skipped.items() if v) or "none"
     parts = [
-        "# URMP real-mixture evaluation",
+        f"# {_TITLES.get(protocol, protocol)}",
         "",
         _model_line(result.info),
         "",
@@ -148,13 +162,13 @@ def format_markdown(result) -> str:
         "",
         _markdown_table(
             _group_header("instrument"),
-            [_group_row(f"{URMP_CODE_TO_CLASS.get(code, code)} ({code})", group)
+            [_group_row(_instrument_label(code, protocol), group)
              for code, group in summary["per_instrument"].items()],
         ),
         "",
-        "## Per piece",
+        f"## {piece_title}",
         "",
-        _markdown_table(_group_header("piece"),
+        _markdown_table(_group_header(piece_column),
                         [_group_row(piece, group)
                          for piece, group in summary["per_piece"].items()]),
         "",

@@ -38,7 +38,7 @@ import torch
 from tqdm import tqdm
 
 from avsep import distributed
-from avsep.classes import class_index
+from avsep.classes import SOLOS_CLASSES, class_index
 from avsep.devices import resolve_device
 from avsep.evaluation.oracle import IdealMaskSeparator
 from avsep.evaluation.reader import (
@@ -70,6 +70,7 @@ class EvaluationResult:
         skipped: skipped segments per reason (`SKIP_REASONS`).
         segments: segments looked at (scored + skipped).
         info: what was evaluated (model, shards, frame geometry, device, ranks).
+        protocol: "urmp-real-mixtures", or "music-solo-pairs" (`avsep.evaluation.music`).
         timing: seconds: `wall` (the slowest rank), `data` (waiting for decoded segments),
             `model`, `oracle` (ideal masks) and `metrics`, summed over ranks.
     """
@@ -79,6 +80,7 @@ class EvaluationResult:
     segments: int
     info: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
+    protocol: str = "urmp-real-mixtures"
 
     @property
     def scored_pairs(self) -> list[PairScore]:
@@ -95,7 +97,7 @@ class EvaluationResult:
     def to_dict(self) -> dict:
         """A plain dict (the content of results.json, before NaN/inf become null)."""
         return {
-            "protocol": "urmp-real-mixtures",
+            "protocol": self.protocol,
             "info": self.info,
             "counts": {
                 "segments": self.segments,
@@ -154,9 +156,12 @@ class SegmentScorer:
         separator: a `avsep.models.Separator` in eval mode on `device`.
         device: where separation and metrics run.
         stopwatch: collects model / oracle / metric times.
+        classes: the class list a class-conditioned model counts in (URMP codes and Solos
+            names for SOLOS_CLASSES).
     """
 
-    def __init__(self, separator, device: torch.device, stopwatch: _Stopwatch) -> None:
+    def __init__(self, separator, device: torch.device, stopwatch: _Stopwatch,
+                 classes: tuple[str, ...] = SOLOS_CLASSES) -> None:
         kind = getattr(separator, "condition_kind", None)
         if kind not in ("frames", "classes"):
             raise ValueError(
@@ -166,6 +171,7 @@ class SegmentScorer:
         self.condition_kind = kind
         self.device = device
         self.stopwatch = stopwatch
+        self.classes = classes
         self.oracle = IdealMaskSeparator.like(separator).to(device)
 
     def condition(self, segments: Sequence[UrmpSegment]) -> torch.Tensor:
@@ -176,7 +182,8 @@ class SegmentScorer:
         indices = []
         for segment in segments:
             try:
-                indices.append([class_index(code) for code in segment.instruments])
+                indices.append([class_index(code, self.classes)
+                                for code in segment.instruments])
             except ValueError as exc:
                 raise ShardFormatError(f"segment {segment.key}: {exc}") from None
         return torch.tensor(indices, dtype=torch.long, device=self.device)
@@ -405,8 +412,8 @@ def _score_in_batches(
     return pairs, skipped
 
 
-def _merge_ranks(gathered: list[tuple], *, segments: int, info: dict[str, Any]
-                 ) -> EvaluationResult:
+def _merge_ranks(gathered: list[tuple], *, segments: int, info: dict[str, Any],
+                 protocol: str = "urmp-real-mixtures") -> EvaluationResult:
     """One result from every rank's (pairs, skipped, timing, wall seconds)."""
     merged_pairs = sorted((p for g in gathered for p in g[0]), key=lambda p: (p.order, p.player))
     merged_skipped: Counter[str] = Counter()
@@ -421,4 +428,5 @@ def _merge_ranks(gathered: list[tuple], *, segments: int, info: dict[str, Any]
         info=info,
         timing={"wall": max(g[3] for g in gathered),
                 **{k: timing.get(k, 0.0) for k in ("data", "model", "oracle", "metrics")}},
+        protocol=protocol,
     )

@@ -95,6 +95,12 @@ def _spec(name: str) -> ModelSpec:
         ) from None
 
 
+def model_arguments(name: str) -> list[str]:
+    """The constructor arguments of the registered model `name` (e.g. to see whether it
+    takes `num_classes`)."""
+    return [p for p in inspect.signature(_spec(name).cls.__init__).parameters if p != "self"]
+
+
 def create_model(name: str, **overrides: Any) -> Separator:
     """Build the registered model `name`, with `overrides` replacing its default kwargs.
 
@@ -102,7 +108,7 @@ def create_model(name: str, **overrides: Any) -> Separator:
     `create_model(model.model_name, **model.model_kwargs)` rebuilds the architecture.
     """
     spec = _spec(name)
-    known = [p for p in inspect.signature(spec.cls.__init__).parameters if p != "self"]
+    known = model_arguments(name)
     unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise ValueError(
@@ -116,6 +122,6 @@ def create_model(name: str, **overrides: Any) -> Separator:
 
 __all__ = [
     "MHUNetSeparator", "Separator", "SoundOfPixels", "SpectrogramSeparator",
-    "TimeDomainSeparator", "create_model", "list_models",
+    "TimeDomainSeparator", "create_model", "list_models", "model_arguments",
     "model_description",
 ]

@@ -23,13 +23,14 @@ class DataConfig:
     """Where clips come from and how mixtures are made.
 
     `dataset`: "solos" reads prepared shards at `path` (a folder, a URL prefix, a shard list
-    or a brace pattern: see `avsep.sources`); "synthetic" generates the stand-in
+    or a brace pattern: see `avsep.sources`); "music" reads prepared MUSIC shards the same
+    way (class indices count in MUSIC-21's list); "synthetic" generates the stand-in
     (`synthetic_preset`), prepares it under the run directory and reads that.
     `curriculum`: optional [[step, num_sources], ...]; from each step on, mixtures have that
     many sources (MHU-Net grows from 2 to 7). Empty: always `num_sources`.
     """
 
-    dataset: Literal["solos", "synthetic"] = "solos"
+    dataset: Literal["solos", "music", "synthetic"] = "solos"
     path: str = ""
     synthetic_preset: str = "bench"
     num_sources: int = 2

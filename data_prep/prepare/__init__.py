@@ -1,4 +1,4 @@
-"""Raw Solos / URMP videos -> webdataset shards (`avsep prepare`).
+"""Raw Solos / URMP / MUSIC videos -> webdataset shards (`avsep prepare`).
 
 Modules, one job each:
     settings  the numbers that define a shard set (rates, sizes, chunking)
@@ -9,13 +9,16 @@ Modules, one job each:
     runner    skipping finished units, the worker pool, crash isolation, --strict
     solos     Solos videos -> training shards
     urmp      URMP pieces -> evaluation shards
+    music     MUSIC solos -> train/val/test shards, duets -> duet shards
 
-Entry points: `prepare_solos(src, out, settings, ...)` and `prepare_urmp(src, out, ...)`.
+Entry points: `prepare_solos(src, out, settings, ...)`, `prepare_urmp(src, out, ...)` and
+`prepare_music(src, out, settings, ...)`.
 """
 
 from __future__ import annotations
 
+from data_prep.prepare.music import prepare_music
 from data_prep.prepare.solos import prepare_solos
 from data_prep.prepare.urmp import prepare_urmp
 
-__all__ = ["prepare_solos", "prepare_urmp"]
+__all__ = ["prepare_music", "prepare_solos", "prepare_urmp"]

@@ -214,6 +214,10 @@ def process_solos_video(
     result.issues += issues
 
     class_name, video_id = unit.label, unit.params["video_id"]
+    # What the header says the video shows: the Solos class by default; other datasets
+    # (MUSIC) give their own labels in the unit.
+    labels = unit.params.get("labels") or {"class": class_name,
+                                           "class_index": class_index(class_name)}
     key_id = video_id.replace(".", "-")  # webdataset splits member names at dots
     chunk_numbers: dict[int, int] = {}
     for span_index, first, stop, span in chunks:
@@ -229,8 +233,7 @@ def process_solos_video(
             image = resize_for_storage(image, settings.short_side)
             sample[f"{i:03d}.jpg"] = encode_jpeg(image, settings.jpeg_quality)
         sample["json"] = {
-            "class": class_name,
-            "class_index": class_index(class_name),
+            **labels,
             "video_id": video_id,
             "start_s": start_s,
             "span": [span[0], span[1]],

@@ -35,6 +35,18 @@ def split_of(video_id: str, val_fraction: float) -> str:
     return "val" if position < val_fraction else "train"
 
 
+def split3_of(video_id: str, val_fraction: float, test_fraction: float) -> str:
+    """'test', 'val' or 'train' for a video id, by the position of its hash in [0, 1).
+
+    'test' below `test_fraction`, 'val' in the next `val_fraction`, 'train' above. Keyed by
+    the id alone, so the split never depends on which other videos exist.
+    """
+    position = stable_hash(f"split:{video_id}") / 2**64
+    if position < test_fraction:
+        return "test"
+    return "val" if position < test_fraction + val_fraction else "train"
+
+
 @dataclass(frozen=True)
 class Part:
     """Part `index` (0-based) of `count` disjoint parts of the work."""

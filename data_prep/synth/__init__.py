@@ -1,4 +1,4 @@
-"""Stand-in datasets: offline data in the exact raw layouts of Solos and URMP.
+"""Stand-in datasets: offline data in the exact raw layouts of Solos, URMP and MUSIC.
 
 Solos (YouTube) and URMP cannot always be downloaded, so this package writes videos of
 procedural performers playing real music (music21 corpus scores rendered with FluidSynth
@@ -10,19 +10,22 @@ exactly the same preparation code. The music of the two layouts comes from disjo
 
 Modules: instruments (classes, GM programs, ranges), music (corpus -> notes, pools),
 render (FluidSynth), levels (loudness), sprites and performers (pictures), video_io (mp4),
-solos and urmp (the layouts), presets (sizes), workers (parallel runs).
+solos, urmp and music_layout (the layouts), presets (sizes), workers (parallel runs).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from .music_layout import generate_music
 from .presets import (
     DEFAULT_PRESET,
     PRESETS,
+    MusicSettings,
     RunOptions,
     SolosSettings,
     UrmpSettings,
+    music_settings,
     solos_settings,
     urmp_settings,
 )
@@ -32,9 +35,9 @@ from .urmp import generate_urmp
 from .workers import Summary, WorkerPool
 
 __all__ = [
-    "DEFAULT_PRESET", "DEFAULT_SOUNDFONT", "PRESETS", "RunOptions", "SolosSettings",
-    "SoundfontError", "Summary", "UrmpSettings", "generate", "generate_solos", "generate_urmp",
-    "solos_settings", "urmp_settings",
+    "DEFAULT_PRESET", "DEFAULT_SOUNDFONT", "PRESETS", "MusicSettings", "RunOptions",
+    "SolosSettings", "SoundfontError", "Summary", "UrmpSettings", "generate", "generate_music",
+    "generate_solos", "generate_urmp", "music_settings", "solos_settings", "urmp_settings",
 ]
 
 

@@ -1,5 +1,7 @@
 """Sizes of the stand-in datasets: the settings of each layout and the named presets.
 
+(`tiny` and `bench` name sizes of every layout: Solos, URMP and MUSIC.)
+
 - `tiny`: for tests; both layouts together take well under 30 s on 2 cores.
 - `bench`: enough to train a small demo model on CPU; a few minutes to make on 2 cores.
 """
@@ -10,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
 
-from avsep.classes import SOLOS_CLASSES
+from avsep.classes import MUSIC21_CLASSES, SOLOS_CLASSES
 
 from .render import DEFAULT_SOUNDFONT
 
@@ -101,11 +103,59 @@ class UrmpSettings:
 
 
 @dataclass(frozen=True)
+class MusicSettings:
+    """MUSIC-layout stand-in: `clips_per_class` solo videos per class and `duets` duets.
+
+    Attributes:
+        classes: MUSIC-21 classes to make solos of (duets pair two of them).
+        clips_per_class: solo videos per class.
+        duets: duet videos (two players side by side, different classes).
+        seconds: length of every solo, and the longest duet (shorter scores are used whole).
+        music_pieces: pieces of the Solos music pool the solos draw excerpts from (duets
+            play ensemble pieces of the URMP pool).
+        frame_height: frame height; solos are 4/3 of it wide, duet players' cells 5/6.
+        fps, sample_rate: video frame rate and audio rate of the mp4s.
+    """
+
+    classes: tuple[str, ...] = MUSIC21_CLASSES
+    clips_per_class: int = 8
+    duets: int = 6
+    seconds: float = 16.0
+    music_pieces: int = 40
+    frame_height: int = 240
+    fps: int = SOLOS_FPS
+    sample_rate: int = 44100
+
+    def __post_init__(self) -> None:
+        if self.clips_per_class < 1 or self.duets < 0 or self.seconds <= 0:
+            raise ValueError(f"clips-per-class and seconds must be positive: {self}")
+        if self.frame_height % 12:
+            raise ValueError(f"frame height must be a multiple of 12, got {self.frame_height}")
+        unknown = sorted(set(self.classes) - set(MUSIC21_CLASSES))
+        if unknown or not self.classes:
+            raise ValueError(f"unknown classes {unknown} (known: {', '.join(MUSIC21_CLASSES)})")
+        if self.duets and len(self.classes) < 2:
+            raise ValueError("duets need at least two classes")
+
+    @property
+    def solo_settings(self) -> SolosSettings:
+        """The clip geometry of the solos, as the Solos stand-in's clip writer takes it."""
+        return SolosSettings(clips_per_class=self.clips_per_class, seconds=self.seconds,
+                             music_pieces=self.music_pieces, frame_height=self.frame_height,
+                             fps=self.fps, sample_rate=self.sample_rate, classes=())
+
+    @property
+    def cell_width(self) -> int:
+        return self.frame_height * 5 // 6
+
+
+@dataclass(frozen=True)
 class Preset:
-    """Settings of both layouts under one name."""
+    """Settings of every layout under one name."""
 
     solos: SolosSettings
     urmp: UrmpSettings
+    music: MusicSettings = MusicSettings()
 
 
 PRESETS: dict[str, Preset] = {
@@ -113,6 +163,11 @@ PRESETS: dict[str, Preset] = {
         # spans of >= 6.2 s hold one 65535-sample chunk at 11025 Hz each
         SolosSettings(clips_per_class=1, seconds=8.0, music_pieces=4, span_seconds=(6.2, 7.0)),
         UrmpSettings(pieces=3, seconds=12.0, min_players=2, max_players=3),
+        # 7 s solos hold one 65535-sample window with room to move it; small frames keep
+        # the MUSIC test fast
+        MusicSettings(classes=("acoustic_guitar", "cello", "flute", "trumpet", "violin",
+                               "xylophone"), clips_per_class=2, duets=2, seconds=7.0,
+                      music_pieces=4, frame_height=120),
     ),
     "bench": Preset(SolosSettings(), UrmpSettings()),
 }
@@ -127,6 +182,11 @@ def solos_settings(preset: str = DEFAULT_PRESET, **overrides: object) -> SolosSe
 def urmp_settings(preset: str = DEFAULT_PRESET, **overrides: object) -> UrmpSettings:
     """The URMP settings of `preset` with the non-None `overrides` applied."""
     return dataclasses.replace(_preset(preset).urmp, **_given(overrides))
+
+
+def music_settings(preset: str = DEFAULT_PRESET, **overrides: object) -> MusicSettings:
+    """The MUSIC settings of `preset` with the non-None `overrides` applied."""
+    return dataclasses.replace(_preset(preset).music, **_given(overrides))
 
 
 def _preset(name: str) -> Preset:

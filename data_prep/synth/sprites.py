@@ -8,6 +8,7 @@ Coordinates inside a sprite are fractions of its width (x) and height (y).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -279,3 +280,39 @@ def draw_sprite(name: str, frame_height: int, rng: np.random.Generator,
     pen = Pen(width * SUPERSAMPLE, height * SUPERSAMPLE)
     spec.draw(pen, colour)  # type: ignore[arg-type]
     return cv2.resize(pen.image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def _like(base: str, colour: Colour, length_factor: float = 1.0,
+          motion: str | None = None) -> SpriteSpec:
+    spec = SPECS[base]
+    return dataclasses.replace(spec, colour=colour, length=spec.length * length_factor,
+                               motion=motion or spec.motion)
+
+
+# MUSIC-21 classes: the MUSIC stand-in draws each with the shape and hold of a Solos class of
+# similar size and playing position, in a colour of its own, so that the pictures still tell
+# the classes apart (shape, colour and size together are unique per class). Plucked and
+# struck instruments move like keyed ones: no bow is drawn, no slide.
+SPECS.update({
+    "accordion": _like("Tuba", (196, 36, 48), 0.8),
+    "acoustic_guitar": _like("Cello", (222, 170, 96), 0.7, motion="keys"),
+    "bagpipe": _like("Bassoon", (40, 110, 60)),
+    "banjo": _like("Viola", (210, 210, 200), 1.3, motion="keys"),
+    "bassoon": SPECS["Bassoon"],
+    "cello": SPECS["Cello"],
+    "clarinet": SPECS["Clarinet"],
+    "congas": _like("Tuba", (150, 92, 40), 1.1),
+    "drum": _like("Horn", (236, 236, 236), 1.4),
+    "electric_bass": _like("DoubleBass", (150, 20, 30), 0.7, motion="keys"),
+    "erhu": _like("Oboe", (110, 40, 20), 1.2),
+    "flute": SPECS["Flute"],
+    "guzheng": _like("Trombone", (170, 110, 50), motion="keys"),
+    "piano": _like("Tuba", (20, 20, 24), 1.4),
+    "pipa": _like("Viola", (236, 200, 140), 1.5, motion="keys"),
+    "saxophone": SPECS["Saxophone"],
+    "trumpet": SPECS["Trumpet"],
+    "tuba": SPECS["Tuba"],
+    "ukulele": _like("Violin", (246, 220, 60), 1.0, motion="keys"),
+    "violin": SPECS["Violin"],
+    "xylophone": _like("Trombone", (120, 40, 110), 0.9, motion="keys"),
+})
