@@ -245,7 +245,7 @@ def download_music(
     for path in ids_files:  # `avsep prepare music` and later readers see what was asked for
         if not (out / Path(path).name).exists():
             shutil.copyfile(path, out / Path(path).name)
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     wanted = []
     for group in groups:
         for video_id in group.ids:

@@ -85,7 +85,12 @@ def parse_music_ids(data: object, where: str) -> list[MusicGroup]:
                                             if len(malformed) > 5 else "")
         raise ValueError(f"{where}: not YouTube video ids (11 characters of A-Z a-z 0-9 _ -): "
                          f"{shown}")
-    return [MusicGroup(key, parse_key(key), tuple(ids)) for key, ids in videos.items()]
+    groups = []
+    for key, ids in videos.items():
+        classes = parse_key(key)
+        assert classes is not None  # bad keys were refused above
+        groups.append(MusicGroup(key, classes, tuple(ids)))
+    return groups
 
 
 def load_music_ids(paths: list[Path]) -> list[MusicGroup]:

@@ -36,8 +36,10 @@ def test_the_boundary_gives_the_stored_outputs(reference, key):
         separated = model.separate(data["mix"], condition)
         from_outputs = model.reconstruct(objective.outputs, objective.spec, data["mix"].shape[1])
     torch.testing.assert_close(objective.loss, expected["loss"], rtol=1e-5, atol=1e-7)
+    # Masks lie in [0, 1]; float32 convolutions differ by ~1e-5 between CPU kernels (a mask
+    # of the stored file moved by 1.3e-5 on another Xeon), a moved boundary by far more.
     torch.testing.assert_close(model.mask_activation(objective.outputs), expected["masks"],
-                               rtol=1e-5, atol=1e-6)
+                               rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(separated, expected["separated"], rtol=1e-4, atol=1e-6)
     # Validation rebuilds the waveforms from the training pass's outputs (nets run once).
     torch.testing.assert_close(from_outputs, expected["separated"], rtol=1e-4, atol=1e-6)

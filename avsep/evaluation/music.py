@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -289,7 +289,7 @@ def evaluate_music(
     pairs_file: str | os.PathLike | None = None,
     mixtures: int = DEFAULT_MIXTURES,
     seed: int = 0,
-    mixing: str = "sop",
+    mixing: Literal["sop", "peak"] = "sop",
     batch_size: int = 4,
     device: str | torch.device | None = None,
     clip_spec: ClipSpec | None = None,

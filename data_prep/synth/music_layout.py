@@ -102,7 +102,8 @@ def plan_solo_clips(out_dir: Path, settings: MusicSettings, options: RunOptions,
     clip = settings.solo_settings
     num_frames = round(settings.seconds * settings.fps)
     spans = [(0.0, num_frames / settings.fps)]  # MUSIC solos play throughout
-    jobs, manifest, ids = [], {}, {}
+    jobs, manifest = [], {}
+    ids: dict[str, list[str]] = {}
     for class_number, name in enumerate(settings.classes):
         for number in range(settings.clips_per_class):
             video_id = standin_id(name, number)
@@ -129,7 +130,8 @@ def plan_duets(out_dir: Path, settings: MusicSettings, options: RunOptions,
     rng_for(options.seed, POOL_ORDER, 4).shuffle(candidates)
     queue = list(load_pieces(workers, candidates[: settings.duets + 2]).values())
     length_limit = UrmpSettings(seconds=settings.seconds)
-    jobs, manifest, ids = [], {}, {}
+    jobs, manifest = [], {}
+    ids: dict[str, list[str]] = {}
     for number in range(settings.duets):
         rng = rng_for(options.seed, MUSIC_DUET_MUSIC, number)
         chosen = rng.choice(len(settings.classes), 2, replace=False)

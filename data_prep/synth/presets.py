@@ -186,7 +186,7 @@ def urmp_settings(preset: str = DEFAULT_PRESET, **overrides: object) -> UrmpSett
 
 def music_settings(preset: str = DEFAULT_PRESET, **overrides: object) -> MusicSettings:
     """The MUSIC settings of `preset` with the non-None `overrides` applied."""
-    return dataclasses.replace(_preset(preset).music, **_given(overrides))
+    return dataclasses.replace(_preset(preset).music, **_given(overrides))  # type: ignore[arg-type]
 
 
 def _preset(name: str) -> Preset:
