@@ -9,12 +9,16 @@ same segments), and its figures are cached under `--root/<row>/<key>/result.json
 key hashes the preset's text, the overrides, the budget and the git revision: an interrupted
 study resumes, and a row is retrained only when one of those changed.
 
-    python benchmarks/ablation.py                           # every row, 15 minutes each
+    python benchmarks/ablation.py                  # every row, 10 minutes each -> docs/ablation.md
+    python benchmarks/ablation.py --minutes 4      # the whole study in ~2.5 hours on 2 cores
     python benchmarks/ablation.py --rows demo spectrogram_channels --minutes 5
-    python benchmarks/ablation.py --list                    # the rows and what they test
+    python benchmarks/ablation.py --list           # the rows and what they test
 
-The table (markdown) goes to stdout and to `--out` with the command, the revision and the
-machine at its top.
+Two tables (markdown) go to stdout and to `--out` (default docs/ablation.md when every row
+runs), with the command, the revision and the machine at their top: the rows' scores beside
+the mixture and the ideal masks, then each seed claim (`ablation_claims.CLAIMS`) with what
+was measured and whether it held. Run it on an otherwise idle machine: the rows share a
+wall-clock budget, so anything else running changes how many steps each row gets.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from avsep.training.config import RunConfig
 from avsep.training.loop import train
 from avsep.workflows.demo import duet_pieces
 from avsep.workflows.standin import ensure_standin
+from ablation_claims import Z, claims_table  # benchmarks/ (the script's folder)
 
 
 @dataclass(frozen=True)
@@ -60,23 +65,70 @@ DEMO_SCALE = ("data.clip_samples=32767", "data.num_frames=1", "data.image_size=9
               "train.batch_size=16", "train.checkpoint_every=100", "train.log_every=10",
               "train.best_metric=sdr", "train.wandb=disabled", "train.precision=fp32")
 
+TFC_TDF_DEMO = ("model.kwargs={block: tfc_tdf, input: complex, output: direct, depth: 4, "
+                "channels: 8, layers: 1, growth: 8, bottleneck: 4}")
+HTMD_DEMO = "model.kwargs={filters: 64, hidden: 64, bottleneck: 32, unet_filters: 6}"
+
 ROWS: tuple[Row, ...] = (
+    # --- Sound of Pixels (the demo model) and its variants
     Row("demo", "demo", note="the CPU demo Sound of Pixels (visually conditioned)"),
+    Row("demo_binary", "demo", ("model.kwargs.mask_type=binary",),
+        note="complementary binary masks (BCE), as SoP in the Solos paper"),
+    Row("mhunet", "mhunet", DEMO_SCALE + (
+        "data.curriculum=[]", "model.kwargs.ngf=8", "optim.lr_sound=1.0e-3"),
+        # The recipe's lr 1e-4 is for 100k steps; at this budget both models get Adam 1e-3.
+        note="MHU-Net at the demo's width (ngf 8, depth 6), 2 sources, Adam 1e-3"),
+    Row("demo_sgd", "demo", ("optim.optimizer=sgd",), note="SGD, momentum 0.9 (the original)"),
+    Row("demo_rmsprop", "demo", ("optim.optimizer=rmsprop", "optim.momentum=0.0"),
+        note="RMSprop lr 1e-3"),
+    Row("demo_adagrad", "demo", ("optim.optimizer=adagrad", "optim.lr_sound=1.0e-2",
+                                 "optim.lr_frame=1.0e-2", "optim.lr_synthesizer=1.0e-2"),
+        note="Adagrad at its usual lr 1e-2"),
+    Row("demo_adadelta", "demo", ("optim.optimizer=adadelta", "optim.lr_sound=1.0",
+                                  "optim.lr_frame=1.0", "optim.lr_synthesizer=1.0"),
+        note="Adadelta at its usual lr 1"),
+    Row("demo_depth4", "demo", ("model.kwargs.depth=4",), note="U-Net of 4 levels (demo: 6)"),
+    Row("demo_noskip", "demo", ("model.kwargs.skips=false",),
+        note="the U-Net without skips: a plain auto-encoder of 6 levels"),
+    Row("demo_noskip_depth4", "demo", ("model.kwargs.skips=false", "model.kwargs.depth=4"),
+        note="a plain auto-encoder of 4 levels"),
+    Row("demo_separable", "demo", ("model.kwargs.separable=true",),
+        note="depthwise-separable convolutions in the U-Net"),
+    Row("demo_fixed", "demo", ("data.fixed_mixtures=160",),
+        note="a fixed set of 160 mixtures (all 320 training clips) instead of fresh ones"),
+    Row("demo_sigmoid_visual", "demo", ("model.kwargs.visual_activation=sigmoid",),
+        note="the original sigmoid on the visual vector"),
+    Row("demo_no_visual_norm", "demo", ("model.kwargs.visual_norm=none",),
+        note="no BatchNorm of the visual vectors (the original)"),
+    # --- Spectrogram-Channels U-Net
     Row("spectrogram_channels", "spectrogram_channels", DEMO_SCALE,
         note="Spectrogram-Channels U-Net, direct magnitudes, balanced L1 (M6)"),
-    Row("tfc_tdf", "tfc_tdf", DEMO_SCALE + (
-        ("model.kwargs={block: tfc_tdf, input: complex, output: direct, depth: 4, "
-         "channels: 8, layers: 1, growth: 8, bottleneck: 4}"),),
-        # The preset's width (24 channels, 3 dense layers) costs ~23 s per step here, 2.8 s
-        # at this width (measured, 2 cores, batch 16 x 3 s).
+    Row("spectrogram_channels_m5", "spectrogram_channels", DEMO_SCALE + (
+        "model.kwargs.balance=m5",), note="... with equal source weights (M5)"),
+    Row("spectrogram_channels_mask", "spectrogram_channels", DEMO_SCALE + (
+        "model.kwargs.output=mask",), note="... with a magnitude mask instead of direct output"),
+    # --- U-Nets with intermediate blocks. The preset's width (24 channels, 3 dense layers)
+    # costs ~23 s per step here, 2.8 s at this width (measured, 2 cores, batch 16 x 3 s).
+    Row("tfc_tdf", "tfc_tdf", DEMO_SCALE + (TFC_TDF_DEMO,),
         note="TFC-TDF U-Net on complex-as-channels spectrograms, direct output, demo width"),
-    Row("tfc_tdf_mask", "tfc_tdf", DEMO_SCALE + (
-        ("model.kwargs={block: tfc_tdf, input: complex, output: mask, depth: 4, "
-         "channels: 8, layers: 1, growth: 8, bottleneck: 4}"),),
+    Row("tfc_tdf_mask", "tfc_tdf", DEMO_SCALE + (TFC_TDF_DEMO, "model.kwargs.output=mask"),
         note="the same TFC-TDF U-Net with a complex mask on the mixture instead of direct output"),
-    Row("htmd_net", "htmd_net", DEMO_SCALE + (
-        "model.kwargs={filters: 64, hidden: 64, bottleneck: 32, unet_filters: 6}",),
+    Row("tfc", "tfc_tdf", DEMO_SCALE + (TFC_TDF_DEMO, "model.kwargs.block=tfc"),
+        note="TFC blocks (no TDF)"),
+    Row("tdf", "tfc_tdf", DEMO_SCALE + (TFC_TDF_DEMO, "model.kwargs.block=tdf"),
+        note="TDF blocks"),
+    Row("tdc", "tfc_tdf", DEMO_SCALE + (TFC_TDF_DEMO, "model.kwargs.block=tdc"),
+        note="TDC blocks"),
+    Row("tfc_tdf_magnitude", "tfc_tdf", DEMO_SCALE + (TFC_TDF_DEMO, "model.kwargs.input=magnitude"),
+        note="TFC-TDF on log magnitudes instead of complex-as-channels"),
+    # --- HTMD-Net and its halves
+    Row("htmd_net", "htmd_net", DEMO_SCALE + (HTMD_DEMO,),
         note="HTMD-Net at demo width, deep supervision (MSE, MSE), (0.5, 1)"),
+    Row("htmd_net_no_ds", "htmd_net", DEMO_SCALE + (HTMD_DEMO, "model.kwargs.weight_masking=0.0"),
+        note="... without deep supervision: the denoiser's loss only"),
+    Row("htmd_net_mae", "htmd_net", DEMO_SCALE + (
+        HTMD_DEMO, "model.kwargs.loss_masking=mae", "model.kwargs.loss_denoising=mae"),
+        note="... with (MAE, MAE)"),
     Row("conv_tasnet", "conv_tasnet", DEMO_SCALE + (
         "model.kwargs={filters: 64, hidden: 64, bottleneck: 32, stacks: 3, layers: 8}",),
         note="Conv-TasNet alone at demo width"),
@@ -149,15 +201,30 @@ def run_row(row: Row, standin, root: Path, minutes: float, rev: str, device: str
         "row": row.name, "preset": row.preset, "overrides": list(row.overrides),
         "note": row.note, "revision": rev, "minutes": minutes,
         "parameters": sum(p.numel() for p in model.parameters()),
+        "audio_parameters": audio_parameters(model),
         "steps": summary["step"],
         "mixtures_per_s": summary["step"] * config.train.batch_size / max(train_seconds, 1e-9),
         "pairs": summary_of_scores["overall"]["pairs"],
         "scores": scores,
         "silent_sources": summary_of_scores["silent_sources"],
+        # Per pair, for the claims' paired comparisons (`ablation_claims.paired_difference`).
+        "pairs": {f"{p.key}/{p.player}": {"sdr": p.scores["model"]["sdr"],
+                                          "mixture_sdr": p.scores["mixture"]["sdr"]}
+                  for p in result.scored_pairs},
     }
     folder.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(figures, indent=2, default=float))
     return figures
+
+
+def audio_parameters(model: torch.nn.Module) -> int:
+    """Parameters of the audio network (what the U-Net thesis counts); the whole model for
+    models without a separate one."""
+    for name in ("audio_net", "net"):
+        part = getattr(model, name, None)
+        if isinstance(part, torch.nn.Module):
+            return sum(p.numel() for p in part.parameters())
+    return sum(p.numel() for p in model.parameters())
 
 
 def _cell(stats: dict) -> str:
@@ -203,12 +270,14 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--rows", nargs="+", help="row names (default: all; see --list)")
-    parser.add_argument("--minutes", type=float, default=15.0,
-                        help="training budget per row (wall minutes)")
+    parser.add_argument("--minutes", type=float, default=10.0,
+                        help="training budget per row (wall minutes; evaluation adds ~1)")
     parser.add_argument("--root", default="work/ablation", help="runs and cached results")
     parser.add_argument("--standin", default="work/synthetic/bench",
                         help="bench stand-in folder (generated and prepared if missing)")
-    parser.add_argument("--out", default=None, help="also write the table here")
+    parser.add_argument("--out", default=None,
+                        help="also write the tables here (default: docs/ablation.md when every "
+                             "row runs, nowhere for a subset)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--list", action="store_true", help="print the rows and exit")
     args = parser.parse_args()
@@ -230,10 +299,14 @@ def main() -> None:
     text = (f"Command: `{command.strip()}`  \nRevision: {rev}  \nMachine: {machine()}  \n"
             f"Held-out stand-in URMP duets, {results[0]['pairs'] if results else 0} "
             f"(segment, player) pairs; each cell: mean ± std (median), dB.\n\n"
-            + table(results) + "\n")
+            + table(results) + "\n\n## The seeds' claims\n\n"
+            f"Paired per-pair SDR differences; held when the mean exceeds {Z:g} standard "
+            "errors in the claimed direction.\n\n"
+            + claims_table({r["row"]: r for r in results}) + "\n")
     print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    out = args.out or (None if args.rows else "docs/ablation.md")
+    if out:
+        Path(out).write_text(text)
 
 
 if __name__ == "__main__":

@@ -92,6 +92,25 @@ def test_unet_reaches_2x2_at_depth_7_and_validates_input():
         unet(torch.randn(1, 1, 256, 100))
 
 
+def test_unet_without_skips_is_the_plain_auto_encoder_of_the_same_depth():
+    with_skips = AudioUNet(depth=4, ngf=4, out_channels=3)
+    plain = AudioUNet(depth=4, ngf=4, out_channels=3, skips=False)
+    x = torch.randn(2, 1, 32, 32)
+    assert plain(x).shape == with_skips(x).shape == (2, 3, 32, 32)
+    # Each decoder below the innermost reads c_i channels instead of 2 c_i (c = 4, 8, 16, 32):
+    # 3x3 convs lose 9 * c_i * c_{i-1} weights for i = 1, 2 and 9 * c_0 * K for i = 0.
+    lost = 9 * (8 * 4 + 16 * 8) + 9 * 4 * 3
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(with_skips) - count(plain) == lost
+    assert [block.conv.in_channels for block in plain.up] == [4, 8, 16, 32]
+    sop = avsep.create_model("sop", num_channels=4, ngf=4, depth=4, vision_arch="tiny",
+                             skips=False)
+    assert sop.model_kwargs["skips"] is False and sop.audio_net.skips is False
+    with pytest.raises(ValueError, match="skips=False is an option of the 'unet' backbone"):
+        avsep.create_model("sop", num_channels=4, ngf=4, depth=4, vision_arch="tiny",
+                           skips=False, audio_backbone="spectrogram_channels")
+
+
 def test_vision_net_dilates_only_layer4_and_pools_max_then_sigmoid(sop_default):
     vision = sop_default.vision
     backbone = vision.backbone

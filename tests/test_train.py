@@ -296,3 +296,48 @@ def test_shards_without_val_say_what_is_missing_and_what_to_do(prepared_tiny, tm
     err = capsys.readouterr().err
     assert code == 2
     assert "no validation shards" in err and "--val-fraction" in err
+
+
+def test_fixed_mixtures_are_the_same_set_in_every_segment_and_resume_exactly(
+        prepared_tiny, tmp_path, monkeypatch):
+    # Every batch must come from the one fixed set (built once from the training shards),
+    # across data segments (4 steps each) and across a resume.
+    seen: list[list[str]] = []
+    real_step = loop_module._Run._optimizer_step
+
+    def spy(self, batch):
+        seen.append([k for keys in batch["keys"] for k in keys])
+        return real_step(self, batch)
+
+    monkeypatch.setattr(loop_module._Run, "_optimizer_step", spy)
+    config = tiny_config(prepared_tiny["solos"], "data.fixed_mixtures=3")
+    train(config, tmp_path / "a", progress=False)
+    fixed = validation_mixtures(shard_urls(prepared_tiny["solos"], "train"),
+                                loop_module.clip_spec(config), 2, 3, seed=config.train.seed)
+    allowed = {k for keys in fixed["keys"] for k in keys}
+    assert len(seen) == 8 and all(set(keys) <= allowed for keys in seen)
+    # 3 mixtures, batch 2: one batch per pass, each pass a fresh permutation.
+    assert len({tuple(keys) for keys in seen}) > 1
+
+    train(config, tmp_path / "b", progress=False, until_step=6)
+    train(config, tmp_path / "b", progress=False)
+    assert train_losses(tmp_path / "a") == train_losses(tmp_path / "b")
+
+
+def test_fixed_mixture_batches_cover_the_set_once_per_pass():
+    from avsep.data.solos import fixed_mixture_batches
+
+    mixtures = {"audio": torch.arange(5.0)[:, None, None].expand(5, 2, 3),
+                "frames": torch.zeros(5, 2, 3, 1, 4, 4, dtype=torch.uint8),
+                "class_index": torch.arange(10).reshape(5, 2),
+                "keys": [[f"a{i}", f"b{i}"] for i in range(5)]}
+    batches = fixed_mixture_batches(mixtures, batch_size=2, seed=0)
+    first_pass = [next(batches) for _ in range(2)]  # 5 // 2 batches per pass
+    rows = [int(v) for b in first_pass for v in b["audio"][:, 0, 0]]
+    assert len(set(rows)) == 4  # no repeats inside a pass
+    for b in first_pass:
+        for audio, classes, keys in zip(b["audio"], b["class_index"], b["keys"]):
+            i = int(audio[0, 0])
+            assert classes.tolist() == [2 * i, 2 * i + 1] and keys == [f"a{i}", f"b{i}"]
+    with pytest.raises(ValueError, match="cannot fill a batch of 6"):
+        next(fixed_mixture_batches(mixtures, batch_size=6, seed=0))

@@ -185,6 +185,26 @@ def training_loader(
     return iter(loader)
 
 
+def fixed_mixture_batches(mixtures: dict, batch_size: int, seed: int) -> Iterator[dict]:
+    """Endless batches drawn from a fixed set of mixtures (`validation_mixtures` output):
+    each pass over the set is a fresh permutation from `seed`; a batch never straddles two
+    passes, so every mixture is seen once per pass (the last partial batch is dropped).
+
+    Yields: the `collate_mixtures` layout with `batch_size` rows.
+    """
+    count = len(mixtures["keys"])
+    if count < batch_size:
+        raise ValueError(f"a fixed set of {count} mixtures cannot fill a batch of {batch_size}")
+    generator = torch.Generator().manual_seed(seed % 2**63)
+    while True:
+        order = torch.randperm(count, generator=generator)
+        for start in range(0, count - batch_size + 1, batch_size):
+            rows = order[start:start + batch_size]
+            yield {"audio": mixtures["audio"][rows], "frames": mixtures["frames"][rows],
+                   "class_index": mixtures["class_index"][rows],
+                   "keys": [mixtures["keys"][i] for i in rows.tolist()]}
+
+
 def validation_mixtures(
     urls: list[str],
     spec: ClipSpec,

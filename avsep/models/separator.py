@@ -357,10 +357,13 @@ class MaskSeparator(Separator):
 
 
 def audio_backbone_net(name: str, depth: int, ngf: int, num_channels: int,
-                       separable: bool) -> nn.Module:
+                       separable: bool, skips: bool = True) -> nn.Module:
     """The audio network of a Sound of Pixels model: (B, 1, Fw, Tf) -> (B, K, Fw, Tf)."""
+    if not skips and name != "unet":
+        raise ValueError(f"skips=False is an option of the 'unet' backbone, not {name!r}")
     if name == "unet":
-        return AudioUNet(depth=depth, ngf=ngf, out_channels=num_channels, separable=separable)
+        return AudioUNet(depth=depth, ngf=ngf, out_channels=num_channels, separable=separable,
+                         skips=skips)
     if name == "spectrogram_channels":
         return SpectrogramChannelsUNet(1, num_channels, depth, ngf, separable=separable)
     if name == "tfc_tdf":
@@ -396,6 +399,8 @@ class SoundOfPixels(MaskSeparator):
             are the audio components the synthesizer combines.
         separable: depthwise-separable convolutions in the audio network (False: the
             original).
+        skips: the U-Net's skip connections (True: the original); False makes it a plain
+            auto-encoder (the U-Net thesis' comparison; `unet` backbone only).
         n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
     Condition: frames (B, N, 3, T_frames, H, W), uint8 RGB (normalised inside with the
@@ -424,6 +429,7 @@ class SoundOfPixels(MaskSeparator):
         visual_norm: Literal["none", "batch"] = "none",
         audio_backbone: Literal["unet", "spectrogram_channels", "tfc_tdf"] = "unet",
         separable: bool = False,
+        skips: bool = True,
         n_fft: int = N_FFT,
         hop_length: int = HOP_LENGTH,
         sample_rate: int = SAMPLE_RATE,
@@ -447,13 +453,14 @@ class SoundOfPixels(MaskSeparator):
             "mask_type": mask_type, "complementary": complementary,
             "output_activation": output_activation, "weighted_loss": weighted_loss,
             "visual_activation": visual_activation, "visual_norm": visual_norm,
-            "audio_backbone": audio_backbone, "separable": separable,
+            "audio_backbone": audio_backbone, "separable": separable, "skips": skips,
             **self.stft_kwargs(),
         }
         self.output_activation = output_activation
         self.vision = DilatedResNetVision(num_channels, vision_arch, pretrained, weights_path,
                                           visual_activation, visual_norm)
-        self.audio_net = audio_backbone_net(audio_backbone, depth, ngf, num_channels, separable)
+        self.audio_net = audio_backbone_net(audio_backbone, depth, ngf, num_channels, separable,
+                                            skips)
         if audio_backbone != "unet":  # the original U-Net normalises its input itself
             self.audio_input_norm = nn.BatchNorm2d(1)
         self.synthesizer = Synthesizer(num_channels)

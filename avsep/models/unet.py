@@ -80,17 +80,20 @@ class AudioUNet(nn.Module):
         out_channels: K, the number of output audio channels.
         separable: depthwise-separable convolutions (see `avsep.models.blocks`); False is
             the original.
+        skips: True (the original) concatenates each encoder level into the decoder; False
+            gives the plain convolutional auto-encoder of the same depth (each decoder reads
+            only the level below), the U-Net thesis' comparison.
 
     Shapes:
         forward(log_mag (B, 1, H, W)) -> (B, K, H, W), no output activation.
     """
 
     def __init__(self, depth: int = 7, ngf: int = 64, out_channels: int = 32,
-                 separable: bool = False) -> None:
+                 separable: bool = False, skips: bool = True) -> None:
         super().__init__()
         if depth < 2:
             raise ValueError(f"AudioUNet: depth must be at least 2, got {depth}")
-        self.depth = depth
+        self.depth, self.skips = depth, skips
         channels = unet_channels(depth, ngf)
         inputs = [1] + channels[:-1]
         self.input_norm = nn.BatchNorm2d(1)
@@ -102,7 +105,7 @@ class AudioUNet(nn.Module):
         # level i's skip and decoder i+1's output (2 * c_i channels).
         up: list[UpBlock] = []
         for i in range(depth):
-            c_in = channels[i] if i == depth - 1 else 2 * channels[i]
+            c_in = channels[i] if i == depth - 1 or not skips else 2 * channels[i]
             if i == 0:
                 up.append(UpBlock(c_in, out_channels, norm=False, bias=True,
                                   separable=separable))
@@ -126,5 +129,7 @@ class AudioUNet(nn.Module):
             skips.append(h)
             h = block(h)
         for i in range(self.depth - 1, 0, -1):
-            h = torch.cat([skips[i - 1], self.up[i](h)], dim=1)
+            h = self.up[i](h)
+            if self.skips:
+                h = torch.cat([skips[i - 1], h], dim=1)
         return self.up[0](h)

@@ -46,6 +46,11 @@ class DataConfig:
     image_size: int = ClipSpec.image_size
     resize_short_side: int = ClipSpec.resize_short_side
     val_mixtures: int = 256
+    # 0 (the original, mix-and-separate): fresh mixtures every step. N > 0: a fixed set of N
+    # mixtures (the centre clip of each training sample, grouped once with the run's seed),
+    # drawn in shuffled batches, to measure what dynamic mixing buys (the U-Net thesis'
+    # claim); the SoP gains are still drawn per step.
+    fixed_mixtures: int = 0
     # Reading shards (local or remote): tries per shard, and seconds between tries. A training
     # shard that still fails is reported, counted (`shard_failures` in metrics.jsonl) and
     # skipped; a validation shard that fails stops the run.

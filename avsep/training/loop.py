@@ -23,7 +23,13 @@ from tqdm import tqdm
 from avsep import create_model, distributed
 from avsep.checkpoint import load_checkpoint, save_checkpoint
 from avsep.config import save_config, to_dict
-from avsep.data.solos import shard_urls, stream_seed, training_loader, validation_mixtures
+from avsep.data.solos import (
+    fixed_mixture_batches,
+    shard_urls,
+    stream_seed,
+    training_loader,
+    validation_mixtures,
+)
 from avsep.geometry import ClipSpec, clip_spec_from_config
 from avsep.sources import DEFAULT_POLICY, ReadPolicy, report_failures
 from avsep.training.config import RunConfig
@@ -228,6 +234,7 @@ class _Run:
     policy: ReadPolicy
     train_urls: list[str]
     val_set: dict
+    fixed_set: dict | None  # data.fixed_mixtures: the mixtures every step draws from
     tracker: Tracker
 
     def __init__(self, config: RunConfig, run_dir: Path, info) -> None:
@@ -268,6 +275,14 @@ class _Run:
         run.spec = clip_spec(config)
         run.policy = read_policy(config)
         run.train_urls = shard_urls(config.data.path, "train", run.policy)
+        run.fixed_set = None
+        if config.data.fixed_mixtures:
+            if config.data.curriculum:
+                raise ValueError("data.fixed_mixtures cannot follow a curriculum (the set "
+                                 "has one number of sources)")
+            run.fixed_set = validation_mixtures(
+                run.train_urls, run.spec, config.data.num_sources, config.data.fixed_mixtures,
+                seed=t.seed, distinct_classes=config.data.distinct_classes, policy=run.policy)
         run.val_set = validation_mixtures(
             validation_shard_urls(config.data.path, run.policy), run.spec,
             config.data.num_sources, config.data.val_mixtures, seed=t.seed,
@@ -325,10 +340,15 @@ class _Run:
         config, t = self.config, self.config.train
         segment_start, segment_end = segment_bounds(config, self.step)
         segment_end = min(segment_end, total_steps)
-        batches = training_loader(self.train_urls, self.spec, self.local_batch,
-                                  num_sources_at(config, self.step), t.seed, segment_start,
-                                  config.data.num_workers, config.data.distinct_classes,
-                                  self.policy)
+        if self.fixed_set is not None:
+            batches = fixed_mixture_batches(self.fixed_set, self.local_batch,
+                                            stream_seed("fixed", t.seed, segment_start,
+                                                        self.info.rank))
+        else:
+            batches = training_loader(self.train_urls, self.spec, self.local_batch,
+                                      num_sources_at(config, self.step), t.seed, segment_start,
+                                      config.data.num_workers, config.data.distinct_classes,
+                                      self.policy)
         # A checkpoint written mid-segment (time limit) resumes by skipping the batches
         # that segment already consumed, so the stream stays identical (their shard failures
         # were counted before the checkpoint).

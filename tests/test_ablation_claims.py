@@ -1,0 +1,90 @@
+"""The study's claim judgements (benchmarks/ablation_claims.py) on hand-made results."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import ablation  # noqa: E402
+import ablation_claims as claims  # noqa: E402
+
+
+def result(sdr: list[float], mixture_sdr: list[float] | None = None, **extra) -> dict:
+    mixture_sdr = mixture_sdr or [0.0] * len(sdr)
+    return {"pairs": {f"seg{i}/0": {"sdr": s, "mixture_sdr": m}
+                      for i, (s, m) in enumerate(zip(sdr, mixture_sdr))}, **extra}
+
+
+def test_paired_difference_by_hand():
+    a, b = result([3.0, 5.0, 4.0]), result([1.0, 2.0, 3.0])
+    mean, se, n = claims.paired_difference(a, b)
+    # differences 2, 3, 1: mean 2, sample std 1, standard error 1 / sqrt(3)
+    assert n == 3 and mean == pytest.approx(2.0) and se == pytest.approx(1 / math.sqrt(3))
+    # only pairs both rows scored count, and NaN differences are left out
+    c = result([10.0, float("nan")])
+    assert claims.paired_difference(a, c)[2] == 1
+
+
+@pytest.mark.parametrize(("a", "b", "verdict"), [
+    ([3.0, 5.0, 4.0], [1.0, 2.0, 3.0], "held"),            # +2 +- 0.58
+    ([1.0, 2.0, 3.0], [3.0, 5.0, 4.0], "not held"),        # the opposite
+    ([1.0, 3.0, 2.0], [2.0, 2.0, 2.0], "not held"),        # 0 +- 0.58: no difference
+])
+def test_beats_judges_by_standard_errors(a, b, verdict):
+    v = claims.beats("a", "b")({"a": result(a), "b": result(b)})
+    assert v.verdict == verdict and "over 3 pairs" in v.measured
+
+
+def test_a_missing_row_is_not_measured_and_all_of_takes_the_worst_part():
+    good = {"a": result([3.0, 5.0, 4.0]), "b": result([1.0, 2.0, 3.0])}
+    assert claims.beats("a", "c")(good).verdict == "not measured"
+    both = claims.all_of(claims.beats("a", "b"), claims.beats("b", "a"))(good)
+    assert both.verdict == "not held"
+    assert claims.no_better("b", "a")(good).verdict == "held"
+    assert claims.no_better("a", "b")(good).verdict == "not held"
+
+
+def test_quiet_sources_subset_keeps_negative_mixture_sdr_only():
+    a = result([5.0, 0.0, 6.0], mixture_sdr=[-3.0, 4.0, -1.0])
+    b = result([1.0, 9.0, 2.0], mixture_sdr=[-3.0, 4.0, -1.0])
+    mean, _, n = claims.paired_difference(a, b, claims.quieter_player)
+    assert n == 2 and mean == pytest.approx(4.0)
+
+
+def test_parameter_and_pes_claims():
+    rows = {"small": {"audio_parameters": 35}, "large": {"audio_parameters": 100}}
+    assert claims.fewer_parameters("small", "large", 0.55, 0.75)(rows).verdict == "held"
+    rows["small"]["audio_parameters"] = 90
+    assert claims.fewer_parameters("small", "large", 0.55, 0.75)(rows).verdict == "not held"
+    silent = {"x": {"silent_sources": {"model": {"pes": {"mean": -40.0}}}},
+              "y": {"silent_sources": {"model": {"pes": {"mean": -20.0}}}}}
+    assert claims.lower_pes("x", "y")(silent).verdict == "held"
+    assert claims.lower_pes("y", "x")(silent).verdict == "not held"
+    assert claims.lower_pes("x", "z")(silent).verdict == "not measured"
+
+
+def test_every_claim_names_rows_the_study_has():
+    known = {row.name for row in ablation.ROWS}
+    for claim in claims.CLAIMS:
+        assert set(claim.rows) <= known, claim.statement
+    assert len(known) == len(ablation.ROWS)  # names are unique
+
+
+def test_every_row_builds_its_model(tmp_path):
+    # A typo in a row's overrides would only show after hours of study.
+    import warnings
+
+    from avsep.config import load_config
+    from avsep.models import create_model
+    from avsep.presets import resolve_preset
+    from avsep.training.config import RunConfig
+
+    for row in ablation.ROWS:
+        config = load_config(RunConfig, resolve_preset(row.preset), list(row.overrides))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            create_model(config.model.name, **config.model.kwargs)
