@@ -11,6 +11,8 @@ weights is used (`avsep_unittest` by default): its accuracy should be near chanc
 check of the measure. The measure is defined in `avsep.inference.accuracy`: at each output
 frame, for each player whose stem is active, the location whose separated sound holds the
 most of that player's energy net of the other players' must lie in the player's column.
+cIoU@0.3 and AUC score the region of that player's map (normalised heat >= 0.5) against the
+player's column, as the field's class-aware IoU (`avsep.inference.accuracy.success_scores`).
 """
 
 from __future__ import annotations
@@ -61,14 +63,17 @@ def main() -> None:
                               progress=True)
         seconds = time.perf_counter() - started
 
-    print(f"{'piece':<34}{'players':>8}{'pairs':>7}{'accuracy':>10}{'chance':>8}  per player")
+    print(f"{'piece':<34}{'players':>8}{'pairs':>7}{'accuracy':>10}{'chance':>8}"
+          f"{'cIoU@0.3':>10}{'AUC':>7}  per player")
     for p in pieces:
         per_player = " ".join(f"{h}/{n}" for h, n in zip(p.hits, p.evaluated))
+        scores = p.scores
         print(f"{p.piece:<34}{p.players:>8}{sum(p.evaluated):>7}{p.accuracy:>10.3f}"
-              f"{p.chance_accuracy:>8.3f}  {per_player}")
+              f"{p.chance_accuracy:>8.3f}{scores['ciou']:>10.3f}{scores['auc']:>7.3f}  "
+              f"{per_player}")
     total = summarize_localization(pieces)
     print(f"{'all':<34}{'':>8}{total['pairs']:>7}{total['accuracy']:>10.3f}"
-          f"{total['chance']:>8.3f}")
+          f"{total['chance']:>8.3f}{total['ciou']:>10.3f}{total['auc']:>7.3f}")
     print(f"{seconds:.1f} s for {len(pieces)} pieces")
 
 

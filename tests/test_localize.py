@@ -17,6 +17,7 @@ import avsep
 from avsep.cli import main
 from avsep.geometry import ClipSpec
 from avsep.inference import localize_video, prepare_model, render_localization, score_piece
+from avsep.inference.accuracy import region_iou, success_scores
 from avsep.inference.localize import cell_centres, output_times, upsample_heatmap
 from avsep.inference.render import colormap_lut, overlay, write_mp4
 from avsep.inference.windows import WindowPlan, stft_frame_spans
@@ -219,6 +220,32 @@ def test_localization_accuracy_rewards_the_right_player_only(tmp_path):
     assert bad.hits == [0, 0] and bad.accuracy == 0.0
     # 7 map columns; cell centres 0-2 fall in the left half of the frame, 3-6 in the right.
     assert good.chance == pytest.approx([3 / 7, 4 / 7])
+    # The class-aware IoU: the right player's region overlaps its column, the wrong one's
+    # lies in the other column.
+    assert [len(v) for v in good.ious] == good.evaluated
+    assert good.scores["ciou"] >= 0.9 and bad.scores["ciou"] == 0.0
+    assert good.scores["auc"] > bad.scores["auc"]
+
+
+def test_region_iou_and_success_scores_by_hand():
+    box = np.zeros((4, 6), bool)
+    box[:, :3] = True  # the left player's column
+    inside = box.astype(float) * 5.0
+    assert region_iou(inside, box) == 1.0
+    assert region_iou(5.0 - inside, box) == 0.0  # all heat in the other player's column
+    assert region_iou(np.ones((4, 6)), box) == pytest.approx(12 / 24)  # flat: every cell
+    one_cell = np.zeros((4, 6))
+    one_cell[0, 0] = -1.0  # negative evidence elsewhere does not matter after normalising
+    one_cell[1, 1] = 2.0
+    assert region_iou(one_cell, box) == pytest.approx(1 / 12)
+    assert success_scores([1.0]) == pytest.approx({"ciou": 1.0, "auc": 1.0})
+    # IoU 0: only the threshold 0 succeeds, the first trapezoid (1 + 0) / 2 * 0.05.
+    assert success_scores([0.0]) == pytest.approx({"ciou": 0.0, "auc": 0.025})
+    # IoU 0.3 and 0.6: success 1 up to 0.3, 1/2 up to 0.6, then 0.
+    scores = success_scores([0.3, 0.6])
+    expected_auc = 0.3 + 0.025 * 1.5 + 0.25 * 0.5 + 0.025 * 0.5
+    assert scores["ciou"] == 1.0 and scores["auc"] == pytest.approx(expected_auc)
+    assert math.isnan(success_scores([])["ciou"])
 
 
 def _tiny_checkpoint(path: Path, name: str = "avsep_unittest") -> Path:

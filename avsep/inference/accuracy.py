@@ -26,6 +26,12 @@ Accuracy = hits / evaluated pairs. Chance = the expected accuracy of a location 
 uniformly at random from the vision map, averaged over the same pairs (the share of cells
 whose centre lies in player k's column, about 1 / players). A random-weight model scores
 near chance; a model that separates by what it sees scores above it.
+
+The field's scores (class-aware IoU, as DSOL, NeurIPS 2020). On the same (frame, player)
+pairs, player k's map H_k is min-max normalised and its region is the cells at or above
+`REGION_LEVEL` (0.5); its IoU with player k's box (the cells of its column) is that pair's
+cIoU. cIoU@0.3 = the share of pairs with cIoU >= 0.3; AUC = the area under that share as the
+IoU threshold goes from 0 to 1 (21 steps, trapezoids). A flat map predicts every cell.
 """
 
 from __future__ import annotations
@@ -45,6 +51,33 @@ from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
 from avsep.media import BadInput, read_wav, resample
 from avsep.urmp_naming import parse_piece_name, player_bounds
 
+REGION_LEVEL = 0.5  # normalised heat at or above which a cell is in the predicted region
+CIOU_THRESHOLD = 0.3
+AUC_THRESHOLDS = np.arange(21) / 20  # 0, 0.05, ..., 1 (each the float nearest k / 20)
+
+
+def region_iou(heat: np.ndarray, box: np.ndarray, level: float = REGION_LEVEL) -> float:
+    """IoU of a heatmap's region with a box, counted in map cells.
+
+    Args:
+        heat: (h, w) heat of any sign; box: (h, w) bool, the cells of the box.
+        level: the region is where (heat - min) / (max - min) >= level (all cells when flat).
+    """
+    low, high = float(heat.min()), float(heat.max())
+    region = ((heat - low) / (high - low) >= level) if high > low else np.ones_like(box)
+    union = np.logical_or(region, box).sum()
+    return float(np.logical_and(region, box).sum() / union) if union else math.nan
+
+
+def success_scores(ious: list[float] | np.ndarray) -> dict[str, float]:
+    """cIoU@0.3 (share of pairs with IoU >= 0.3) and AUC of the share over IoU thresholds."""
+    values = np.asarray(ious, dtype=float)
+    if not len(values):
+        return {"ciou": math.nan, "auc": math.nan}
+    success = np.array([(values >= t).mean() for t in AUC_THRESHOLDS])
+    area = float(np.sum((success[1:] + success[:-1]) / 2 * np.diff(AUC_THRESHOLDS)))
+    return {"ciou": float((values >= CIOU_THRESHOLD).mean()), "auc": area}
+
 
 @dataclass
 class PieceLocalization:
@@ -56,6 +89,7 @@ class PieceLocalization:
         hits, evaluated: per player, hits and evaluated (frame, player) pairs.
         chance: per player, the share of vision-map cells inside that player's column.
         frames: output frames scored.
+        ious: per player, the cIoU of each evaluated (frame, player) pair.
     """
 
     piece: str
@@ -64,6 +98,7 @@ class PieceLocalization:
     evaluated: list[int] = field(default_factory=list)
     chance: list[float] = field(default_factory=list)
     frames: int = 0
+    ious: list[list[float]] = field(default_factory=list)
 
     @property
     def accuracy(self) -> float:
@@ -78,16 +113,23 @@ class PieceLocalization:
             return math.nan
         return sum(c * n for c, n in zip(self.chance, self.evaluated)) / total
 
+    @property
+    def scores(self) -> dict[str, float]:
+        """cIoU@0.3 and AUC over this piece's evaluated pairs (`success_scores`)."""
+        return success_scores([v for player in self.ious for v in player])
+
 
 def summarize_localization(pieces: list[PieceLocalization]) -> dict:
-    """Pooled accuracy and chance over all evaluated pairs of all pieces."""
+    """Pooled accuracy, chance, cIoU@0.3 and AUC over all evaluated pairs of all pieces."""
     evaluated = sum(sum(p.evaluated) for p in pieces)
     hits = sum(sum(p.hits) for p in pieces)
     chance = sum(sum(c * n for c, n in zip(p.chance, p.evaluated)) for p in pieces)
+    ious = [v for p in pieces for player in p.ious for v in player]
     return {
         "pieces": len(pieces), "pairs": evaluated, "hits": hits,
         "accuracy": hits / evaluated if evaluated else math.nan,
         "chance": chance / evaluated if evaluated else math.nan,
+        **success_scores(ious),
     }
 
 
@@ -208,9 +250,12 @@ def _count_peaks(result: PieceLocalization, score_maps: np.ndarray, share: np.nd
     inside = np.stack([(xs >= x0) & (xs < x1) for x0, x1 in columns])  # (P, w)
     for k in range(players):
         active = share[:, k] >= threshold
-        peaks = score_maps[active, k].reshape(-1, map_size[0] * map_size[1]).argmax(axis=1)
+        maps = score_maps[active, k]  # (n, h, w)
+        peaks = maps.reshape(-1, map_size[0] * map_size[1]).argmax(axis=1)
         peak_columns = peaks % map_size[1]
         result.hits.append(int(inside[k, peak_columns].sum()))
+        box = np.broadcast_to(inside[k], map_size)
+        result.ious.append([region_iou(m, box) for m in maps])
         result.evaluated.append(int(active.sum()))
         result.chance.append(float(inside[k].mean()))
 
