@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from ablation_claims import Z, claims_table  # benchmarks/ (the script's folder)
 
 from avsep.checkpoint import load_checkpoint
 from avsep.config import load_config
@@ -44,7 +45,6 @@ from avsep.training.config import RunConfig
 from avsep.training.loop import train
 from avsep.workflows.demo import duet_pieces
 from avsep.workflows.standin import ensure_standin
-from ablation_claims import Z, claims_table  # benchmarks/ (the script's folder)
 
 
 @dataclass(frozen=True)
@@ -208,9 +208,9 @@ def run_row(row: Row, standin, root: Path, minutes: float, rev: str, device: str
         "scores": scores,
         "silent_sources": summary_of_scores["silent_sources"],
         # Per pair, for the claims' paired comparisons (`ablation_claims.paired_difference`).
-        "pairs": {f"{p.key}/{p.player}": {"sdr": p.scores["model"]["sdr"],
-                                          "mixture_sdr": p.scores["mixture"]["sdr"]}
-                  for p in result.scored_pairs},
+        "pair_scores": {f"{p.key}/{p.player}": {"sdr": p.scores["model"]["sdr"],
+                                                "mixture_sdr": p.scores["mixture"]["sdr"]}
+                        for p in result.scored_pairs},
     }
     folder.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(figures, indent=2, default=float))

@@ -7,7 +7,7 @@ more than `Z` below (the opposite was measured) or within (no difference could b
 this budget). A claim whose rows are missing is **not measured**. Other claims judge
 parameter counts or the predicted energy at silence (PES, lower is better).
 
-Each result (a row's result.json) carries `pairs`: "key/player" -> {"sdr", "mixture_sdr"}
+Each result (a row's result.json) carries `pair_scores`: "key/player" -> {"sdr", "mixture_sdr"}
 of every scored pair, and `parameters` / `audio_parameters`.
 """
 
@@ -41,9 +41,9 @@ def paired_difference(a: dict, b: dict, subset: Callable[[dict, dict], bool] | N
                       ) -> tuple[float, float, int]:
     """Mean and standard error of SDR(a) - SDR(b) over the pairs both rows scored (and that
     `subset(pair_a, pair_b)` keeps). Returns (mean, standard error, count)."""
-    shared = sorted(set(a["pairs"]) & set(b["pairs"]))
-    diffs = [a["pairs"][k]["sdr"] - b["pairs"][k]["sdr"] for k in shared
-             if subset is None or subset(a["pairs"][k], b["pairs"][k])]
+    shared = sorted(set(a["pair_scores"]) & set(b["pair_scores"]))
+    diffs = [a["pair_scores"][k]["sdr"] - b["pair_scores"][k]["sdr"] for k in shared
+             if subset is None or subset(a["pair_scores"][k], b["pair_scores"][k])]
     diffs = [d for d in diffs if math.isfinite(d)]
     n = len(diffs)
     if n < 2:

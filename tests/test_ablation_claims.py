@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import ablation  # noqa: E402
-import ablation_claims as claims  # noqa: E402
+import ablation
+import ablation_claims as claims
 
 
 def result(sdr: list[float], mixture_sdr: list[float] | None = None, **extra) -> dict:
     mixture_sdr = mixture_sdr or [0.0] * len(sdr)
-    return {"pairs": {f"seg{i}/0": {"sdr": s, "mixture_sdr": m}
+    return {"pair_scores": {f"seg{i}/0": {"sdr": s, "mixture_sdr": m}
                       for i, (s, m) in enumerate(zip(sdr, mixture_sdr))}, **extra}
 
 

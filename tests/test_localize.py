@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -17,7 +18,13 @@ import avsep
 from avsep.cli import main
 from avsep.geometry import ClipSpec
 from avsep.inference import localize_video, prepare_model, render_localization, score_piece
-from avsep.inference.accuracy import region_iou, success_scores
+from avsep.inference.accuracy import (
+    heat_figures,
+    negative_audio_checks,
+    player_boxes,
+    region_iou,
+    success_scores,
+)
 from avsep.inference.localize import cell_centres, output_times, upsample_heatmap
 from avsep.inference.render import colormap_lut, overlay, write_mp4
 from avsep.inference.windows import WindowPlan, stft_frame_spans
@@ -225,6 +232,58 @@ def test_localization_accuracy_rewards_the_right_player_only(tmp_path):
     assert [len(v) for v in good.ious] == good.evaluated
     assert good.scores["ciou"] >= 0.9 and bad.scores["ciou"] == 0.0
     assert good.scores["auc"] > bad.scores["auc"]
+
+
+def test_player_boxes_from_the_stand_ins_file_or_the_columns(tmp_path):
+    folder = tmp_path / "01_Probe_vn_fl"
+    folder.mkdir()
+    times = np.array([0.0, 0.1, 0.5])
+    columns = player_boxes(folder, times, (96, 160), 2)
+    np.testing.assert_array_equal(columns[2], [[0, 0, 80, 96], [80, 0, 160, 96]])
+    # Drawn at 10 fps on a 48 x 80 frame: frame i is shown from i / 10 s; twice the size here.
+    boxes = [[[i, 1, 10 + i, 20], [40, 2, 60, 30]] for i in range(4)]
+    (folder / "Boxes_01_Probe_vn_fl.json").write_text(
+        json.dumps({"fps": 10.0, "frame_size": [48, 80], "boxes": boxes}))
+    drawn = player_boxes(folder, times, (96, 160), 2)
+    np.testing.assert_allclose(drawn[:, 0, 0], [0, 2, 6])  # frames 0, 1 and the last (3)
+    np.testing.assert_allclose(drawn[1, 1], [80, 4, 120, 60])
+    with pytest.raises(ValueError, match="expected boxes of 3 players"):
+        player_boxes(folder, times, (96, 160), 3)
+
+
+def test_heat_figures_by_hand():
+    boxes = np.zeros((2, 2, 4), bool)
+    boxes[:, :, :2] = True  # half of the cells
+    heat = np.zeros((2, 2, 4))
+    heat[0, 0, 0] = 3.0  # all heat in a box, on one cell: peak / mean = 3 / (3 / 8)
+    heat[1] = 1.0        # frame 2: uniform
+    figures = heat_figures(heat, boxes)
+    assert figures["in_boxes"] == pytest.approx((1.0 + 0.5) / 2)
+    assert figures["contrast"] == pytest.approx((8.0 + 1.0) / 2)
+    assert figures["energy"] == pytest.approx((3.0 + 8.0) / 2)
+    assert figures["box_share"] == 0.5 and figures["frames_with_heat"] == 2
+    silent = heat_figures(np.zeros((2, 2, 4)), boxes)
+    assert silent["frames_with_heat"] == 0 and silent["energy"] == 0.0
+    assert math.isnan(silent["in_boxes"]) and math.isnan(silent["contrast"])
+
+
+def test_negative_audio_checks_run_the_same_video_with_other_sounds(tmp_path):
+    folder = _urmp_piece(tmp_path, seconds=6.0)
+    other = _urmp_piece(tmp_path / "other", seconds=4.0)
+    # The players' squares (rows 20-80, columns 10-70 and 90-150) as the stand-in's boxes.
+    frames = round(6.0 * 25)
+    (folder / f"Boxes_{folder.name}.json").write_text(json.dumps(
+        {"fps": 25.0, "frame_size": [96, 160], "boxes": [[[10, 20, 70, 80], [90, 20, 150, 80]]]
+         * frames}))
+    probe = prepare_model(ColourProbe([(300.0, 700.0), (1500.0, 3000.0), None]), "cpu", SMALL)
+    figures = negative_audio_checks(folder, probe, offscreen=other / f"Vid_{other.name}.mp4",
+                                    fps=4.0)
+    assert set(figures) == {"true", "silent", "noise", "offscreen"}
+    assert figures["true"]["energy"] == 1.0
+    assert figures["silent"]["energy"] == 0.0 and figures["silent"]["frames_with_heat"] == 0
+    # The probe keeps the sound of a band where its colour is: its heat lies on the squares.
+    assert figures["true"]["in_boxes"] > 0.8 > figures["true"]["box_share"]
+    assert figures["noise"]["frames_with_heat"] > 0
 
 
 def test_region_iou_and_success_scores_by_hand():

@@ -100,7 +100,7 @@ def test_unet_without_skips_is_the_plain_auto_encoder_of_the_same_depth():
     # Each decoder below the innermost reads c_i channels instead of 2 c_i (c = 4, 8, 16, 32):
     # 3x3 convs lose 9 * c_i * c_{i-1} weights for i = 1, 2 and 9 * c_0 * K for i = 0.
     lost = 9 * (8 * 4 + 16 * 8) + 9 * 4 * 3
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    count = lambda m: sum(p.numel() for p in m.parameters())
     assert count(with_skips) - count(plain) == lost
     assert [block.conv.in_channels for block in plain.up] == [4, 8, 16, 32]
     sop = avsep.create_model("sop", num_channels=4, ngf=4, depth=4, vision_arch="tiny",

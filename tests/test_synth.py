@@ -38,7 +38,7 @@ from data_prep.synth.music import (
     pool_of,
     title_for,
 )
-from data_prep.synth.performers import motion_from_notes
+from data_prep.synth.performers import Performer, frame_times, motion_from_notes
 from data_prep.synth.presets import PRESETS
 from data_prep.synth.render import BLOCK, DEFAULT_SOUNDFONT, FluidRenderer
 from data_prep.synth.solos import plan_spans
@@ -293,7 +293,8 @@ def test_urmp_layout_names_and_files(synth_tiny):
         number, title, codes = URMP_FOLDER.match(folder.name).groups()
         codes = codes.strip("_").split("_")
         stem = f"{number}_{title}"
-        expected = {f"Vid_{folder.name}.mp4", f"AuMix_{folder.name}.wav"}
+        expected = {f"Vid_{folder.name}.mp4", f"AuMix_{folder.name}.wav",
+                    f"Boxes_{folder.name}.json"}  # the stand-in's own: where players are
         expected |= {f"AuSep_{k}_{c}_{stem}.wav" for k, c in enumerate(codes, start=1)}
         assert {p.name for p in folder.iterdir()} == expected
         players.append(len(codes))
@@ -492,3 +493,34 @@ def test_music_classes_without_a_gm_program_get_the_closest_and_say_so():
     # ukulele borrows the guitar's program: the only two classes sharing one
     programs = [inst.program for inst in MUSIC_INSTRUMENTS.values()]
     assert len(programs) - len(set(programs)) == 1
+
+
+@pytest.mark.parametrize("name", ["Clarinet", "Horn", "Violin"])
+def test_a_performers_box_holds_what_it_draws(name):
+    times = frame_times(6, 25.0)
+    notes = np.array([[0.0, 0.2, 60.0, 100.0]])
+    rng = np.random.default_rng(3)
+    performer = Performer(name, motion_from_notes(notes, times), (100, 120), 160, rng)
+    for index, t in enumerate(times):
+        frame = np.zeros((160, 320, 3), np.uint8)
+        x0, y0, x1, y1 = performer.draw(frame, index, float(t), (0.0, 0.0))
+        assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 160
+        ys, xs = np.nonzero(frame.any(axis=2))
+        inside = (xs >= x0 - 1) & (xs <= x1 + 1) & (ys >= y0 - 1) & (ys <= y1 + 1)
+        # The bow of a string player may reach out of the box; nothing else does.
+        assert inside.mean() > (0.97 if name == "Violin" else 0.999), (index, inside.mean())
+        assert 100 <= (x0 + x1) / 2 < 220  # in its own cell
+
+
+def test_urmp_boxes_file_has_each_players_box_per_video_frame(synth_tiny):
+    for folder in _urmp_pieces(synth_tiny["urmp"]):
+        data = json.loads((folder / f"Boxes_{folder.name}.json").read_text())
+        players = len(URMP_FOLDER.match(folder.name).group(3).strip("_").split("_"))
+        info = probe(folder / f"Vid_{folder.name}.mp4")
+        assert data["frame_size"] == [info.height, info.width]
+        boxes = np.asarray(data["boxes"])
+        assert boxes.shape[1:] == (players, 4)
+        assert abs(len(boxes) - info.video_seconds * data["fps"]) <= 1
+        centres = (boxes[:, :, 0] + boxes[:, :, 2]) / 2
+        cells = np.arange(players) * info.width / players
+        assert np.all((centres >= cells) & (centres < cells + info.width / players))

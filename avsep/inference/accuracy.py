@@ -29,13 +29,15 @@ near chance; a model that separates by what it sees scores above it.
 
 The field's scores (class-aware IoU, as DSOL, NeurIPS 2020). On the same (frame, player)
 pairs, player k's map H_k is min-max normalised and its region is the cells at or above
-`REGION_LEVEL` (0.5); its IoU with player k's box (the cells of its column) is that pair's
-cIoU. cIoU@0.3 = the share of pairs with cIoU >= 0.3; AUC = the area under that share as the
+`REGION_LEVEL` (0.5); its IoU with player k's box (the cells whose centre lies in it) is that
+pair's cIoU. The box is where the stand-in drew the player (its Boxes_<piece>.json, per video
+frame); real URMP pieces have none, and the player's column is the box. cIoU@0.3 = the share of pairs with cIoU >= 0.3; AUC = the area under that share as the
 IoU threshold goes from 0 to 1 (21 steps, trapezoids). A flat map predicts every cell.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +47,13 @@ import torch
 from tqdm import tqdm
 
 from avsep.inference.loading import prepare_model
-from avsep.inference.localize import cell_centres, check_pixelwise, output_times, window_inputs
+from avsep.inference.localize import (
+    cell_centres,
+    check_pixelwise,
+    localize_video,
+    output_times,
+    window_inputs,
+)
 from avsep.inference.video import VideoSource, model_frame_size
 from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
 from avsep.media import BadInput, read_wav, resample
@@ -133,6 +141,36 @@ def summarize_localization(pieces: list[PieceLocalization]) -> dict:
     }
 
 
+def player_boxes(folder: Path, times_s: np.ndarray, frame_size: tuple[int, int],
+                 players: int) -> np.ndarray:
+    """Each player's box at each time: (T, P, 4) as x0, y0, x1, y1 in frame pixels.
+
+    From the stand-in's Boxes_<piece>.json (the video frame shown at each time, scaled to
+    `frame_size`) when the folder has one, else the players' equal-width columns.
+    """
+    files = sorted(folder.glob(f"Boxes_{folder.name}.json"))
+    height, width = frame_size
+    if not files:
+        columns = np.array([[x0, 0, x1, height] for x0, x1 in player_bounds(width, players)],
+                           dtype=float)
+        return np.broadcast_to(columns, (len(times_s), players, 4)).copy()
+    data = json.loads(files[0].read_text())
+    boxes = np.asarray(data["boxes"], dtype=float)  # (frames, P, 4)
+    if boxes.ndim != 3 or boxes.shape[1:] != (players, 4):
+        raise ValueError(f"{files[0]}: expected boxes of {players} players per frame, got "
+                         f"shape {boxes.shape}")
+    drawn_height, drawn_width = data["frame_size"]
+    index = np.minimum(np.floor(times_s * data["fps"] + 1e-6).astype(int), len(boxes) - 1)
+    scale = np.array([width / drawn_width, height / drawn_height] * 2)
+    return boxes[index] * scale
+
+
+def box_cells(box: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """(h, w) bool: the map cells whose centre (ys (h,), xs (w,)) lies in box (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box
+    return ((ys >= y0) & (ys < y1))[:, None] & ((xs >= x0) & (xs < x1))[None, :]
+
+
 def _read_stems(folder: Path, codes: list[str], number: str, title: str, rate: int,
                 length: int) -> np.ndarray:
     """The AuSep stems at `rate`, cut or padded to `length`: (P, length) float32."""
@@ -200,7 +238,8 @@ def score_piece(
         activity.add(spans, shares)
     result = PieceLocalization(folder.name, players, frames=len(times))
     _count_peaks(result, player_maps.result(), activity.result(), source.frame_size,
-                 spec.image_size, 10.0 ** (activity_db / 10.0))
+                 spec.image_size, 10.0 ** (activity_db / 10.0),
+                 player_boxes(folder, times, source.frame_size, players))
     return result
 
 
@@ -236,16 +275,18 @@ def _window_scores(model, mix: torch.Tensor, frames: torch.Tensor, stems: torch.
 
 
 def _count_peaks(result: PieceLocalization, score_maps: np.ndarray, share: np.ndarray,
-                 frame_size: tuple[int, int], image_size: int, threshold: float) -> None:
-    """Add each player's peak hits, scored frames and chance to `result`.
+                 frame_size: tuple[int, int], image_size: int, threshold: float,
+                 boxes: np.ndarray) -> None:
+    """Add each player's peak hits, scored frames, chance and cIoU to `result`.
 
     Args:
         score_maps: (T, P, h, w) evidence per output frame; share: (T, P) each stem's share of
         the mixture energy; a player counts at frames where its share is >= `threshold`.
+        boxes: (T, P, 4) each player's box per output frame (`player_boxes`).
     """
     players = score_maps.shape[1]
     map_size = score_maps.shape[2:]
-    _, xs = cell_centres(model_frame_size(frame_size, image_size), map_size, frame_size)
+    ys, xs = cell_centres(model_frame_size(frame_size, image_size), map_size, frame_size)
     columns = player_bounds(frame_size[1], players)
     inside = np.stack([(xs >= x0) & (xs < x1) for x0, x1 in columns])  # (P, w)
     for k in range(players):
@@ -254,8 +295,8 @@ def _count_peaks(result: PieceLocalization, score_maps: np.ndarray, share: np.nd
         peaks = maps.reshape(-1, map_size[0] * map_size[1]).argmax(axis=1)
         peak_columns = peaks % map_size[1]
         result.hits.append(int(inside[k, peak_columns].sum()))
-        box = np.broadcast_to(inside[k], map_size)
-        result.ious.append([region_iou(m, box) for m in maps])
+        result.ious.append([region_iou(m, box_cells(b, ys, xs))
+                            for m, b in zip(maps, boxes[active, k])])
         result.evaluated.append(int(active.sum()))
         result.chance.append(float(inside[k].mean()))
 
@@ -268,3 +309,90 @@ def score_pieces(raw: str | Path, model, **kwargs) -> list[PieceLocalization]:
         raise ValueError(f"no URMP piece folders with a Vid_<folder>.mp4 video in {raw}")
     runner = prepare_model(model, kwargs.pop("device", "auto"))
     return [score_piece(folder, runner, **kwargs) for folder in folders]
+
+
+# --------------------------------------------------------------------- negative audio
+# Does the heatmap follow the sound? The same video with audio that has no sounding player
+# in the picture: silence, white noise at the true audio's RMS, and another piece's audio
+# at the same RMS (off-screen sound). A heatmap that ignores the sound scores the same as
+# with the true audio (arXiv 2410.01020).
+NEGATIVE_AUDIO = ("silent", "noise", "offscreen")
+
+
+def heat_figures(heatmaps: np.ndarray, in_boxes: np.ndarray) -> dict[str, float]:
+    """How much heat a run of heatmaps has and where it is.
+
+    Args:
+        heatmaps: (N, h, w) non-negative heat (`Localization.heatmaps`).
+        in_boxes: (N, h, w) bool, the cells inside any player's box at each frame.
+
+    Returns:
+        energy: mean total heat per frame; in_boxes: the share of the heat inside the boxes
+        and contrast: peak / mean heat of the map, both averaged over the frames that have
+        heat (NaN when none has); box_share: the share of cells inside the boxes (what
+        uniform heat would put there); frames_with_heat: their count.
+    """
+    heat = np.clip(heatmaps.astype(np.float64), 0.0, None)
+    total = heat.sum(axis=(1, 2))
+    hot = total > 0
+    share = (heat * in_boxes).sum(axis=(1, 2))[hot] / total[hot]
+    contrast = heat.max(axis=(1, 2))[hot] / heat.mean(axis=(1, 2))[hot]
+    return {
+        "energy": float(total.mean()) if len(total) else math.nan,
+        "in_boxes": float(share.mean()) if hot.any() else math.nan,
+        "contrast": float(contrast.mean()) if hot.any() else math.nan,
+        "box_share": float(in_boxes.mean()),
+        "frames_with_heat": int(hot.sum()),
+    }
+
+
+def negative_audio_checks(
+    folder: str | Path,
+    model,
+    *,
+    offscreen: str | Path,
+    fps: float = 8.0,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+) -> dict[str, dict[str, float]]:
+    """`heat_figures` of a URMP-style piece's heatmaps with its true audio and with each
+    `NEGATIVE_AUDIO` condition; "energy" is given relative to the true audio's.
+
+    Args:
+        folder: the piece (Vid_<folder>.mp4, optional Boxes_<folder>.json).
+        model: a checkpoint path, a Sound of Pixels separator or an `InferenceModel`.
+        offscreen: another video whose audio is the off-screen sound.
+        fps: heatmap frames per second; seed: the noise's seed.
+    """
+    folder = Path(folder)
+    runner = prepare_model(model, device)
+    check_pixelwise(runner.model)
+    rate = runner.model.sample_rate
+    source = VideoSource(folder / f"Vid_{folder.name}.mp4", rate)
+    true = source.audio.astype(np.float32)
+    rms = float(np.sqrt(np.mean(np.square(true, dtype=np.float64))))
+    other = VideoSource(offscreen, rate).audio
+    other = np.resize(other, len(true))  # repeated or cut to the same length
+    other_rms = float(np.sqrt(np.mean(np.square(other, dtype=np.float64))))
+    audios = {
+        "true": true,
+        "silent": np.zeros_like(true),
+        "noise": (np.random.default_rng(seed).standard_normal(len(true)) * rms),
+        "offscreen": other * (rms / other_rms if other_rms > 0 else 0.0),
+    }
+    figures: dict[str, dict[str, float]] = {}
+    cells: np.ndarray | None = None
+    for name, audio in audios.items():
+        source.audio = np.asarray(audio, dtype=np.float32)
+        loc = localize_video(source, runner, fps=fps, progress=False)
+        if cells is None:
+            boxes = player_boxes(folder, loc.times_s, source.frame_size,
+                                 len(parse_piece_name(folder.name)[2]))
+            ys, xs = cell_centres(loc.model_frame_size, loc.heatmaps.shape[1:], loc.frame_size)
+            cells = np.stack([np.logical_or.reduce([box_cells(b, ys, xs) for b in frame])
+                              for frame in boxes])
+        figures[name] = heat_figures(loc.heatmaps, cells)
+    reference = figures["true"]["energy"]
+    for values in figures.values():
+        values["energy"] = values["energy"] / reference if reference > 0 else math.nan
+    return figures

@@ -222,8 +222,12 @@ class Performer:
         self.head_y = height * float(rng.uniform(0.24, 0.3))
         self.sway_phase = float(rng.uniform(0, 2 * np.pi))
 
-    def draw(self, frame: np.ndarray, index: int, t: float, shift: tuple[float, float]) -> None:
-        """Draw the performer at frame `index` (time t) into `frame`; `shift` is the camera."""
+    def draw(self, frame: np.ndarray, index: int, t: float, shift: tuple[float, float]
+             ) -> tuple[float, float, float, float]:
+        """Draw the performer at frame `index` (time t) into `frame`; `shift` is the camera.
+
+        Returns the performer's box (x0, y0, x1, y1) in frame pixels, clipped to the frame:
+        head, shoulders and the instrument (bow and slide excluded)."""
         m = self.motion
         jolt, side, playing = m.jolt[index], m.direction[index], m.playing[index]
         h = self.height * self.scale
@@ -255,6 +259,12 @@ class Performer:
             self._draw_slide(frame, matrix, index)
         for hand in hands:
             _ellipse(frame, hand, (0.028 * h, 0.028 * h), self.skin)
+        corners = matrix @ np.array([[0, sw, 0, sw], [0, 0, sh, sh], [1, 1, 1, 1]], float)
+        xs = np.concatenate([corners[0], [head_x - 0.2 * h, head_x + 0.2 * h]])
+        ys = np.concatenate([corners[1], [head_y - 0.09 * h, frame.shape[0]]])
+        height, width = frame.shape[:2]
+        return (float(np.clip(xs.min(), 0, width)), float(np.clip(ys.min(), 0, height)),
+                float(np.clip(xs.max(), 0, width)), float(np.clip(ys.max(), 0, height)))
 
     def _draw_body(self, frame: np.ndarray, x: float, y: float, h: float) -> None:
         _ellipse(frame, (x, y + 0.62 * h), (0.2 * h, 0.48 * h), self.shirt, arc=(180, 360))
@@ -353,6 +363,7 @@ def render_frames(
     height: int,
     rng: np.random.Generator,
     spans: Sequence[tuple[float, float]] | None = None,
+    boxes: list | None = None,
 ) -> Iterator[np.ndarray]:
     """Frames (H, W, 3) uint8 RGB of players side by side, left to right in the given order.
 
@@ -363,6 +374,8 @@ def render_frames(
         height: frame height.
         rng: randomness for the scene and the players' looks.
         spans: playing passages in seconds (all players); None = follow each part's rests.
+        boxes: if a list, each frame appends its players' boxes to it, left to right, as
+            [x0, y0, x1, y1] in pixels (`Performer.draw`).
     """
     times = frame_times(num_frames, fps)
     width = cell_width * len(players)
@@ -374,6 +387,7 @@ def render_frames(
     ]
     for index, t in enumerate(times):
         frame, shift = scene.view(float(t))
-        for performer in performers:
-            performer.draw(frame, index, float(t), shift)
+        drawn = [performer.draw(frame, index, float(t), shift) for performer in performers]
+        if boxes is not None:
+            boxes.append([[round(v, 1) for v in box] for box in drawn])
         yield frame

@@ -40,6 +40,7 @@ from .wav_io import write_wav
 from .workers import FileRecord, Summary, WorkerPool, renderer
 
 MANIFEST = "synth_manifest.json"
+BOXES_PREFIX = "Boxes_"  # Boxes_<NN>_<Title>_<codes>.json: players' boxes per video frame
 FADE_S = 0.3  # a piece cut short fades out over its last FADE_S
 TAIL_S = 1.0  # room for the last notes to ring when a piece is used whole
 MIN_NOTES = 4  # a part needs this many notes in the excerpt to be played
@@ -199,15 +200,22 @@ def make_piece(job: UrmpPieceJob) -> FileRecord:
         write_wav(written[-1], stem, s.sample_rate)
     written.append(folder / f"AuMix_{job.stem}_{codes}.wav")
     write_wav(written[-1], mixture, s.sample_rate)
+    boxes: list = []
     frames = render_frames(
         list(zip(job.names, job.parts)), job.num_frames, float(s.fps), s.cell_width,
-        s.frame_height, np.random.default_rng(list(job.picture_seed)),
+        s.frame_height, np.random.default_rng(list(job.picture_seed)), boxes=boxes,
     )
     video = folder / f"Vid_{job.stem}_{codes}.mp4"
     write_mp4(video, frames, fps=s.fps, width=s.cell_width * len(job.names),
               height=s.frame_height, audio=mixture, sample_rate=s.sample_rate,
               threads=job.x264_threads)
     written.append(video)
+    # Not part of the real URMP layout: where each player is drawn, for localization scores
+    # (`avsep.inference.accuracy`; real pieces fall back to equal-width columns).
+    written.append(folder / f"{BOXES_PREFIX}{job.stem}_{codes}.json")
+    write_json(written[-1], {"fps": float(s.fps), "frame_size": [s.frame_height,
+                                                                  s.cell_width * len(job.names)],
+                             "boxes": boxes}, indent=None)
     return FileRecord([str(p) for p in written], job.num_frames / float(s.fps),
                       sum(p.stat().st_size for p in written), time.process_time() - cpu)
 
