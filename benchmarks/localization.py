@@ -4,6 +4,7 @@ sound peak inside player k's crop? Reported against chance (about 1 / players).
     python benchmarks/localization.py                                  # random tiny model
     python benchmarks/localization.py --checkpoint runs/demo/best.pt --raw raw/urmp
     python benchmarks/localization.py --model sop --fps 4              # random default size
+    python benchmarks/localization.py --checkpoint runs/demo/best.pt --raw raw/urmp --negative
 
 Without --raw, the `tiny` URMP stand-in is generated in a temporary folder
 (`avsep synth urmp --preset tiny`). Without --checkpoint, a model of the registry with random
@@ -12,7 +13,15 @@ check of the measure. The measure is defined in `avsep.inference.accuracy`: at e
 frame, for each player whose stem is active, the location whose separated sound holds the
 most of that player's energy net of the other players' must lie in the player's column.
 cIoU@0.3 and AUC score the region of that player's map (normalised heat >= 0.5) against the
-player's column, as the field's class-aware IoU (`avsep.inference.accuracy.success_scores`).
+player's box (the stand-in's drawn box; the column for real pieces), as the field's
+class-aware IoU (`avsep.inference.accuracy.success_scores`). Figures are also given for the
+harder groups: the same-instrument duets (class alone cannot tell the players apart) and
+the pieces of three or more players.
+
+`--negative` also renders each piece's heatmaps with silence, white noise and another
+piece's audio (off-screen sound) in place of its own, and prints, beside the true audio, the
+heat's energy (relative to the true audio's), its share inside the players' boxes (with the
+boxes' share of the picture: what uniform heat would give) and its peak-to-mean contrast.
 """
 
 from __future__ import annotations
@@ -36,11 +45,18 @@ def main() -> None:
                         help="a player is scored where its stem holds this much of the mix")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0, help="random model seed")
+    parser.add_argument("--negative", action="store_true",
+                        help="also the negative-audio checks (silence, noise, off-screen)")
     args = parser.parse_args()
 
     from avsep import create_model
     from avsep.inference import prepare_model, score_pieces
-    from avsep.inference.accuracy import summarize_localization
+    from avsep.inference.accuracy import (
+        NEGATIVE_AUDIO,
+        negative_audio_checks,
+        summarize_localization,
+    )
+    from avsep.urmp_naming import parse_piece_name
 
     if args.checkpoint:
         runner, name = prepare_model(args.checkpoint, args.device), args.checkpoint
@@ -62,6 +78,12 @@ def main() -> None:
         pieces = score_pieces(raw, runner, fps=args.fps, activity_db=args.activity_db,
                               progress=True)
         seconds = time.perf_counter() - started
+        negative = {}
+        if args.negative:
+            folders = [Path(raw) / p.piece for p in pieces]
+            for folder, other in zip(folders, folders[1:] + folders[:1]):
+                negative[folder.name] = negative_audio_checks(
+                    folder, runner, offscreen=other / f"Vid_{other.name}.mp4", fps=args.fps)
 
     print(f"{'piece':<34}{'players':>8}{'pairs':>7}{'accuracy':>10}{'chance':>8}"
           f"{'cIoU@0.3':>10}{'AUC':>7}  per player")
@@ -71,9 +93,34 @@ def main() -> None:
         print(f"{p.piece:<34}{p.players:>8}{sum(p.evaluated):>7}{p.accuracy:>10.3f}"
               f"{p.chance_accuracy:>8.3f}{scores['ciou']:>10.3f}{scores['auc']:>7.3f}  "
               f"{per_player}")
-    total = summarize_localization(pieces)
-    print(f"{'all':<34}{'':>8}{total['pairs']:>7}{total['accuracy']:>10.3f}"
-          f"{total['chance']:>8.3f}{total['ciou']:>10.3f}{total['auc']:>7.3f}")
+    codes = {p.piece: parse_piece_name(p.piece)[2] for p in pieces}
+    groups = {
+        "all": pieces,
+        "duets": [p for p in pieces if p.players == 2],
+        "same-instrument duets": [p for p in pieces
+                                  if p.players == 2 and len(set(codes[p.piece])) == 1],
+        "3 or more players": [p for p in pieces if p.players >= 3],
+    }
+    for label, group in groups.items():
+        if not group:
+            continue
+        total = summarize_localization(group)
+        print(f"{label:<34}{'':>8}{total['pairs']:>7}{total['accuracy']:>10.3f}"
+              f"{total['chance']:>8.3f}{total['ciou']:>10.3f}{total['auc']:>7.3f}")
+    if negative:
+        print(f"\nheatmaps with other audio (mean over {len(negative)} pieces)")
+        print(f"{'audio':<12}{'energy':>8}{'in boxes':>10}{'box share':>11}{'contrast':>10}"
+              f"{'frames with heat':>18}")
+        for condition in ("true", *NEGATIVE_AUDIO):
+            rows = [figures[condition] for figures in negative.values()]
+
+            def mean(key: str, rows=rows) -> float:
+                values = [r[key] for r in rows if r[key] == r[key]]  # NaN: no heat
+                return sum(values) / len(values) if values else float("nan")
+
+            print(f"{condition:<12}{mean('energy'):>8.3f}{mean('in_boxes'):>10.3f}"
+                  f"{mean('box_share'):>11.3f}{mean('contrast'):>10.2f}"
+                  f"{sum(r['frames_with_heat'] for r in rows):>18}")
     print(f"{seconds:.1f} s for {len(pieces)} pieces")
 
 
