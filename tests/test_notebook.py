@@ -41,6 +41,6 @@ def test_localization_notebook_executes(tmp_path, monkeypatch):
     assert len(images) >= 2  # heatmaps + spectrograms figure, energy over time
     text = "".join(o.get("text", "") for o in outputs)
     assert "regions from urmp name" in text
-    assert "accuracy" in text and "chance" in text
+    assert "accuracy" in text and "chance" in text and "cIoU@0.3" in text
     assert (tmp_path / "random-sop.pt").is_file()
     assert list((tmp_path / "urmp-tiny").glob("*/Vid_*.mp4"))
