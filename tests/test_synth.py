@@ -506,8 +506,9 @@ def test_a_performers_box_holds_what_it_draws(name):
         x0, y0, x1, y1 = performer.draw(frame, index, float(t), (0.0, 0.0))
         assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 160
         ys, xs = np.nonzero(frame.any(axis=2))
-        inside = (xs >= x0 - 1) & (xs <= x1 + 1) & (ys >= y0 - 1) & (ys <= y1 + 1)
-        # The bow of a string player may reach out of the box; nothing else does.
+        inside = (xs >= x0 - 2) & (xs <= x1 + 2) & (ys >= y0 - 2) & (ys <= y1 + 2)  # edges
+        # The bow of a string player may reach out of the box; nothing else does (2 px of
+        # anti-aliased edges aside).
         assert inside.mean() > (0.97 if name == "Violin" else 0.999), (index, inside.mean())
         assert 100 <= (x0 + x1) / 2 < 220  # in its own cell
 
@@ -524,3 +525,24 @@ def test_urmp_boxes_file_has_each_players_box_per_video_frame(synth_tiny):
         centres = (boxes[:, :, 0] + boxes[:, :, 2]) / 2
         cells = np.arange(players) * info.width / players
         assert np.all((centres >= cells) & (centres < cells + info.width / players))
+
+
+def test_studio_style_is_a_still_dark_stage_with_instruments_in_another_palette():
+    from data_prep.synth.performers import render_frames, studio_palette
+
+    notes = np.array([[0.0, 1.0, 60.0, 100.0]])
+    frames = {style: list(render_frames([("Violin", notes), ("Trumpet", notes)], 3, 25.0, 200,
+                                         240, np.random.default_rng(1), style=style))
+              for style in ("default", "studio")}
+    corner = (slice(0, 20), slice(0, 20))  # background only: the players stand lower
+    studio = [f[corner] for f in frames["studio"]]
+    assert np.array_equal(studio[0], studio[2])  # a still camera and no drifting shapes
+    assert studio[0].mean() < 60 < frames["default"][0][corner].mean()  # a dark stage
+    # Red turned by 50 degrees with half the saturation, by the HSV formulas:
+    # H = 50, S = 127/255, V = 1 -> (255, 255 (1 - S (1 - 50/60)), 255 (1 - S)).
+    red = np.array([[[255, 0, 0, 255]]], np.uint8)
+    s = 127 / 255
+    expected = [255, 255 * (1 - s * (1 - 50 / 60)), 255 * (1 - s), 255]
+    np.testing.assert_allclose(studio_palette(red)[0, 0], expected, atol=2)
+    with pytest.raises(ValueError, match="unknown visual style 'cartoon'"):
+        dataclasses.replace(PRESETS["tiny"].urmp, style="cartoon")

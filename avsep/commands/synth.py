@@ -103,6 +103,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     urmp.add_argument("--max-players", type=int, default=None, metavar="N",
                       help="largest ensemble, 2..5 (default: 3); duets are the most common")
     _frame_height(urmp, "each player's cell is 5/6 of it wide")
+    urmp.add_argument("--style", choices=["default", "studio"], default=None,
+                      help="how the videos look: default (the look of every training "
+                           "stand-in: cluttered, textured, panning backgrounds), or studio, "
+                           "a look the model never trains on, for evaluation only: a dark "
+                           "stage with spotlights, a still camera, concert dress, smaller "
+                           "players, instruments in another palette")
     urmp.set_defaults(func=run_urmp)
 
     music = layouts.add_parser("music", help="MUSIC layout: solo and duet videos",
@@ -180,7 +186,7 @@ def run_urmp(args: argparse.Namespace) -> int:
 
         settings = urmp_settings(args.preset, pieces=args.pieces, seconds=args.seconds,
                                  min_players=args.min_players, max_players=args.max_players,
-                                 frame_height=args.frame_height)
+                                 frame_height=args.frame_height, style=args.style)
         return [generate_urmp(args.out, settings, _options(args))]
 
     return _run(make)

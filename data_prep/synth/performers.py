@@ -15,11 +15,25 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .presets import check_style
 from .sprites import SPECS, SpriteSpec, draw_sprite
 
 ONSET_DECAY_S = 0.1  # time constant of the jolt after each onset
 SUBPIXEL_BITS = 4  # OpenCV drawing with fractional coordinates (shift) for smooth motion
 SUBPIXEL = 1 << SUBPIXEL_BITS
+
+
+
+def studio_palette(rgba: np.ndarray) -> np.ndarray:
+    """The studio style's instrument colours: hue turned by 50 degrees, half the saturation,
+    slightly brighter (RGBA uint8 sprite in, same layout out; alpha kept)."""
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_RGB2HSV).astype(np.int16)
+    hsv[..., 0] = (hsv[..., 0] + 25) % 180  # OpenCV hue is in [0, 180)
+    hsv[..., 1] = hsv[..., 1] // 2
+    hsv[..., 2] = np.minimum(hsv[..., 2] * 1.15, 255)
+    out = rgba.copy()
+    out[..., :3] = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+    return out
 REST_AFTER_S = 0.8  # rests longer than this (either side) lower the instrument
 
 
@@ -101,8 +115,14 @@ class Scene:
         margin: extra background on each side for the camera to pan over.
     """
 
-    def __init__(self, width: int, height: int, rng: np.random.Generator, margin: int = 16):
+    def __init__(self, width: int, height: int, rng: np.random.Generator, margin: int = 16,
+                 style: str = "default", cells: int = 1):
+        check_style(style)
         self.width, self.height, self.margin = width, height, margin
+        self.style = style
+        if style == "studio":
+            self._studio(rng, cells)
+            return
         big_w, big_h = width + 2 * margin, height + 2 * margin
         # a smooth colour gradient, a mid-frequency texture on it, then random shapes whose
         # colours lean towards the gradient: busy, but quieter than the performers
@@ -134,6 +154,24 @@ class Scene:
         self.blob_colour = rng.integers(40, 220, (count, 3))
         self.blob_radius = rng.integers(height // 20 + 2, height // 8 + 3, count)
 
+    def _studio(self, rng: np.random.Generator, cells: int) -> None:
+        """A dark stage: wall and floor gradients, one soft spotlight per player's cell."""
+        w, h = self.width, self.height
+        wall = rng.integers(10, 60, 3).astype(np.float32)
+        floor = rng.integers(40, 90, 3).astype(np.float32)
+        rows = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+        horizon = float(rng.uniform(0.62, 0.72))
+        image = np.where(rows < horizon, wall * (0.6 + 0.4 * rows / horizon),
+                         floor * (0.8 + 0.2 * (rows - horizon) / (1 - horizon)))
+        image = np.broadcast_to(image, (h, w, 3)).copy()
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        warmth = rng.uniform(0.85, 1.0, 3).astype(np.float32)
+        for k in range(cells):
+            cx, cy = (k + 0.5) * w / cells, h * float(rng.uniform(0.45, 0.6))
+            spot = np.exp(-(((xs - cx) / (0.32 * w / cells)) ** 2 + ((ys - cy) / (0.5 * h)) ** 2))
+            image += (90 * spot)[..., None] * warmth
+        self.canvas = np.clip(image, 0, 255).astype(np.uint8)
+
     def camera(self, t: float) -> tuple[float, float]:
         """Top-left corner of the view into the background at time t (slow sinusoidal pan)."""
         freq, phase = self.pan
@@ -145,8 +183,11 @@ class Scene:
         """The background (H, W, 3) seen at time t, and the camera offset used.
 
         The camera moves by sub-pixel amounts (interpolated crop): whole-pixel jumps of a
-        textured background would flicker the entire frame every few frames.
+        textured background would flicker the entire frame every few frames. The studio
+        camera stands still.
         """
+        if self.style == "studio":
+            return self.canvas.copy(), (0.0, 0.0)
         x, y = self.camera(t)
         centre = (x + (self.width - 1) / 2, y + (self.height - 1) / 2)
         image = cv2.getRectSubPix(self.canvas, (self.width, self.height), centre)
@@ -208,18 +249,25 @@ class Performer:
     """
 
     def __init__(self, name: str, motion: Motion, cell: tuple[int, int], height: int,
-                 rng: np.random.Generator) -> None:
+                 rng: np.random.Generator, style: str = "default") -> None:
+        check_style(style)
         self.spec: SpriteSpec = SPECS[name]
         self.motion = motion
         self.height = height
-        self.scale = float(rng.uniform(0.92, 1.06))
-        self.sprite = premultiply(draw_sprite(name, height, rng, self.scale))
+        studio = style == "studio"
+        self.scale = float(rng.uniform(0.74, 0.84) if studio else rng.uniform(0.92, 1.06))
+        sprite = draw_sprite(name, height, rng, self.scale)
+        self.sprite = premultiply(studio_palette(sprite) if studio else sprite)
         self.skin = tuple(int(c) for c in rng.integers(80, 235, 3))
-        self.shirt = tuple(int(c) for c in rng.integers(0, 256, 3))
+        if studio:  # concert black or white
+            tone = int(rng.integers(15, 40)) if rng.random() < 0.7 else int(rng.integers(215, 245))
+            self.shirt = (tone, tone, tone)
+        else:
+            self.shirt = tuple(int(c) for c in rng.integers(0, 256, 3))
         self.hair = tuple(int(c) for c in rng.integers(0, 120, 3))
         x, width = cell
         self.x = x + width * float(rng.uniform(0.42, 0.58))
-        self.head_y = height * float(rng.uniform(0.24, 0.3))
+        self.head_y = height * float(rng.uniform(0.34, 0.4) if studio else rng.uniform(0.24, 0.3))
         self.sway_phase = float(rng.uniform(0, 2 * np.pi))
 
     def draw(self, frame: np.ndarray, index: int, t: float, shift: tuple[float, float]
@@ -260,8 +308,11 @@ class Performer:
         for hand in hands:
             _ellipse(frame, hand, (0.028 * h, 0.028 * h), self.skin)
         corners = matrix @ np.array([[0, sw, 0, sw], [0, 0, sh, sh], [1, 1, 1, 1]], float)
-        xs = np.concatenate([corners[0], [head_x - 0.2 * h, head_x + 0.2 * h]])
-        ys = np.concatenate([corners[1], [head_y - 0.09 * h, frame.shape[0]]])
+        reach = 0.03 * h  # hands and arms around the instrument
+        xs = np.concatenate([corners[0], [head_x - 0.2 * h, head_x + 0.2 * h],
+                             [p[0] + d for p in hands for d in (-reach, reach)]])
+        ys = np.concatenate([corners[1], [head_y - 0.1 * h, frame.shape[0]],
+                             [p[1] + d for p in hands for d in (-reach, reach)]])
         height, width = frame.shape[:2]
         return (float(np.clip(xs.min(), 0, width)), float(np.clip(ys.min(), 0, height)),
                 float(np.clip(xs.max(), 0, width)), float(np.clip(ys.max(), 0, height)))
@@ -364,6 +415,7 @@ def render_frames(
     rng: np.random.Generator,
     spans: Sequence[tuple[float, float]] | None = None,
     boxes: list | None = None,
+    style: str = "default",
 ) -> Iterator[np.ndarray]:
     """Frames (H, W, 3) uint8 RGB of players side by side, left to right in the given order.
 
@@ -376,13 +428,14 @@ def render_frames(
         spans: playing passages in seconds (all players); None = follow each part's rests.
         boxes: if a list, each frame appends its players' boxes to it, left to right, as
             [x0, y0, x1, y1] in pixels (`Performer.draw`).
+        style: "default" or "studio" (see `presets.STYLES`).
     """
     times = frame_times(num_frames, fps)
     width = cell_width * len(players)
-    scene = Scene(width, height, rng)
+    scene = Scene(width, height, rng, style=style, cells=len(players))
     performers = [
         Performer(name, motion_from_notes(notes, times, spans), (k * cell_width, cell_width), height,
-                  rng)
+                  rng, style)
         for k, (name, notes) in enumerate(players)
     ]
     for index, t in enumerate(times):

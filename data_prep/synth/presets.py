@@ -16,6 +16,18 @@ from avsep.classes import MUSIC21_CLASSES, SOLOS_CLASSES
 
 from .render import DEFAULT_SOUNDFONT
 
+# Visual styles. "default": cluttered, textured, panning backgrounds and casually dressed
+# players (every stand-in for training). "studio": a look the model never trains on, for
+# evaluation only (real evaluation changes scene too: Solos on YouTube -> URMP in a studio):
+# a dark stage with a spotlight per player and no clutter, a still camera, players in black
+# or white concert dress, smaller and lower in the frame, instruments in another palette.
+STYLES = ("default", "studio")
+
+
+def check_style(style: str) -> None:
+    if style not in STYLES:
+        raise ValueError(f"unknown visual style {style!r} (known: {', '.join(STYLES)})")
+
 SOLOS_FPS = 25  # Solos timestamps are counted in frames at 25 fps
 URMP_FPS = Fraction(30000, 1001)
 
@@ -77,6 +89,8 @@ class UrmpSettings:
         min_players, max_players: ensemble sizes, 2..5.
         frame_height: frame height; every player's cell is 5/6 of it wide.
         fps, sample_rate: video rate and rate of the WAVs and of the mp4 audio.
+        style: how the videos look (`performers.STYLES`): "default", or "studio", a look
+            no training stand-in has, for evaluation under a change of scene.
     """
 
     pieces: int = 10
@@ -86,8 +100,10 @@ class UrmpSettings:
     frame_height: int = 240
     fps: Fraction = URMP_FPS
     sample_rate: int = 48000
+    style: str = "default"
 
     def __post_init__(self) -> None:
+        check_style(self.style)
         if self.pieces < 1 or self.seconds <= 0:
             raise ValueError(f"pieces and seconds must be positive: {self}")
         if not 2 <= self.min_players <= self.max_players <= 5:

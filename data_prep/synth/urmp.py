@@ -204,6 +204,7 @@ def make_piece(job: UrmpPieceJob) -> FileRecord:
     frames = render_frames(
         list(zip(job.names, job.parts)), job.num_frames, float(s.fps), s.cell_width,
         s.frame_height, np.random.default_rng(list(job.picture_seed)), boxes=boxes,
+        style=s.style,
     )
     video = folder / f"Vid_{job.stem}_{codes}.mp4"
     write_mp4(video, frames, fps=s.fps, width=s.cell_width * len(job.names),
