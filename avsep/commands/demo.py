@@ -10,8 +10,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "demo", help="run the whole job on generated stand-in data",
         description="Generate the Solos/URMP stand-in, prepare shards, train the small CPU "
-                    "demo model, evaluate it on held-out stand-in URMP duets and render a "
-                    "localization heatmap video. Re-running skips or resumes finished work.")
+                    "demo model, evaluate it on held-out stand-in URMP duets (also drawn in a "
+                    "visual style no training data has) and render a localization heatmap "
+                    "video and contact sheet. Re-running skips or resumes finished work.")
     p.add_argument("--root", default="work", help="where data, runs and results go")
     p.add_argument("--preset", default="bench", help="stand-in size: tiny or bench")
     p.add_argument("--minutes", type=float, default=15.0, help="training time budget")
@@ -23,7 +24,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from avsep.workflows.demo import run_demo
-    from avsep.workflows.standin import StandinMismatchError
+    from avsep.workflows.standin import UNSEEN_STYLE, StandinMismatchError
 
     try:
         figures = run_demo(args.root, args.preset, args.minutes, args.config, args.jobs,
@@ -35,11 +36,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained {figures['train_steps']} steps in {figures['train_minutes']} min")
     print("held-out stand-in URMP duets, mean over (player, segment) pairs, dB:")
     print(f"{'':22}{'SDR':>8}{'SIR':>8}{'SAR':>8}")
-    for method in ("model", "mixture", "ibm", "irm"):
-        if f"{method}_sdr" in figures:
-            print(f"{method:22}" + "".join(f"{figures[f'{method}_{m}']:8.2f}"
-                                          for m in ("sdr", "sir", "sar")))
+    unseen_title = f"the same duets drawn in the unseen '{UNSEEN_STYLE}' style:"
+    for prefix, title in (("", None), (f"{UNSEEN_STYLE}_", unseen_title)):
+        if title:
+            print(title)
+        for method in ("model", "mixture", "ibm", "irm"):
+            if f"{prefix}{method}_sdr" in figures:
+                print(f"{method:22}" + "".join(f"{figures[f'{prefix}{method}_{m}']:8.2f}"
+                                              for m in ("sdr", "sir", "sar")))
     print(f"results: {figures['evaluation']}")
     print(f"heatmap video: {figures['heatmap_video']}")
+    print(f"contact sheet: {figures['contact_sheet']}")
     print(f"training curves: {figures['curves']}")
     return 0

@@ -3,8 +3,9 @@
 `run_demo` is what the README's main command runs: it makes the `bench` stand-in (Solos and
 URMP layouts), prepares shards with the same code as real data, trains the small CPU preset
 `avsep/configs/demo.yaml` for at most `minutes`, evaluates on the held-out stand-in URMP duets
-(real-mixture protocol, with mixture and ideal-mask baselines) and renders a localization
-heatmap video of one duet. Every stage resumes or skips finished work when run again.
+(real-mixture protocol, with mixture and ideal-mask baselines), again on the same duets drawn
+in a visual style no training data has ("studio"), and renders a localization heatmap video
+and contact sheet of one duet. Every stage resumes or skips finished work when run again.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from avsep.presets import resolve_preset
 from avsep.training.config import RunConfig
 from avsep.training.loop import train
 from avsep.urmp_naming import parse_piece_name
-from avsep.workflows.standin import ensure_standin
+from avsep.workflows.standin import UNSEEN_STYLE, ensure_standin
 
 
 def duet_pieces(urmp_shards: Path) -> list[str]:
@@ -54,6 +55,12 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
                            clip_spec=clip_spec_from_config(checkpoint["config"]), pieces=duets,
                            device=device)
     overall = result.summary()["overall"]["scores"]
+    print(f"evaluating on the same duets drawn in the unseen '{UNSEEN_STYLE}' style")
+    unseen = evaluate_urmp(model, paths.urmp_studio_shards,
+                           root / "demo" / f"evaluation_{UNSEEN_STYLE}",
+                           clip_spec=clip_spec_from_config(checkpoint["config"]),
+                           pieces=duet_pieces(paths.urmp_studio_shards), device=device)
+    unseen_overall = unseen.summary()["overall"]["scores"]
 
     video = paths.raw_urmp / duets[0] / f"Vid_{duets[0]}.mp4"
     heatmap_dir = root / "demo" / "heatmap"
@@ -67,8 +74,11 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
         "urmp_duets": duets,
         **{f"{method}_{metric}": overall[method][metric]["mean"]
            for method in overall for metric in ("sdr", "sir", "sar")},
+        **{f"{UNSEEN_STYLE}_{method}_{metric}": unseen_overall[method][metric]["mean"]
+           for method in unseen_overall for metric in ("sdr", "sir", "sar")},
         "evaluation": str(root / "demo" / "evaluation" / "results.md"),
         "heatmap_video": str(rendered.video),
+        "contact_sheet": str(rendered.contact_sheet),
         "curves": str(run_dir / "curves.png"),
     }
     (root / "demo.json").write_text(json.dumps(figures, indent=2, default=str))

@@ -4,18 +4,24 @@
 exactly the real datasets' layouts) unless a previous call finished it, then runs the same
 preparation as real data (`root/shards/solos`, `root/shards/urmp`), which skips finished
 work. Used by `avsep train --dataset synthetic` and `avsep demo`.
+
+`root/raw/urmp_studio` (shards `root/shards/urmp_studio`) holds the same URMP pieces, with
+the same audio, drawn in the "studio" visual style that no training data has: evaluation
+under a change of scene, as real evaluation is (Solos on YouTube -> URMP in a studio).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from data_prep.prepare import prepare_solos, prepare_urmp
 from data_prep.prepare.settings import PrepareSettings
-from data_prep.synth import RunOptions, generate
+from data_prep.synth import RunOptions, generate, generate_urmp
 from data_prep.synth.presets import solos_settings, urmp_settings
+
+UNSEEN_STYLE = "studio"
 
 COMPLETE_MARKER = "standin_complete.json"
 STANDIN_VAL_FRACTION = 0.2
@@ -31,12 +37,16 @@ class StandinPaths:
     raw_urmp: Path
     solos_shards: Path
     urmp_shards: Path
+    raw_urmp_studio: Path
+    urmp_studio_shards: Path
 
 
 def standin_paths(root: str | Path) -> StandinPaths:
     root = Path(root)
     return StandinPaths(root / "raw" / "solos", root / "raw" / "urmp",
-                        root / "shards" / "solos", root / "shards" / "urmp")
+                        root / "shards" / "solos", root / "shards" / "urmp",
+                        root / "raw" / f"urmp_{UNSEEN_STYLE}",
+                        root / "shards" / f"urmp_{UNSEEN_STYLE}")
 
 
 def ensure_standin(root: str | Path, preset: str = "bench", seed: int = 0,
@@ -52,8 +62,9 @@ def ensure_standin(root: str | Path, preset: str = "bench", seed: int = 0,
     marker = Path(root) / "raw" / COMPLETE_MARKER
     # The settings themselves, not only the preset's name: a preset changed by a newer
     # avsep must not be mixed with files made under the old one.
+    unseen = replace(urmp_settings(preset), style=UNSEEN_STYLE)
     wanted = {"preset": preset, "seed": seed,
-              "settings": repr((solos_settings(preset), urmp_settings(preset)))}
+              "settings": repr((solos_settings(preset), urmp_settings(preset), unseen))}
     if marker.exists():
         found = json.loads(marker.read_text())
         if found != wanted:
@@ -64,6 +75,7 @@ def ensure_standin(root: str | Path, preset: str = "bench", seed: int = 0,
     else:
         print(f"generating the '{preset}' stand-in under {Path(root) / 'raw'}")
         generate(Path(root) / "raw", preset, RunOptions(seed=seed, jobs=jobs))
+        generate_urmp(paths.raw_urmp_studio, unseen, RunOptions(seed=seed, jobs=jobs))
         marker.write_text(json.dumps(wanted))
     print(f"preparing shards under {Path(root) / 'shards'}")
     # A larger validation share than real data's default, so that even the `tiny` stand-in
@@ -72,7 +84,9 @@ def ensure_standin(root: str | Path, preset: str = "bench", seed: int = 0,
     if prepare_solos(paths.raw_solos, paths.solos_shards, settings, jobs=jobs) != 0:
         raise RuntimeError(f"preparing {paths.raw_solos} produced no usable shards "
                            f"(see {paths.solos_shards / 'report.jsonl'})")
-    if prepare_urmp(paths.raw_urmp, paths.urmp_shards, jobs=jobs) != 0:
-        raise RuntimeError(f"preparing {paths.raw_urmp} produced no usable shards "
-                           f"(see {paths.urmp_shards / 'report.jsonl'})")
+    for raw, shards in ((paths.raw_urmp, paths.urmp_shards),
+                        (paths.raw_urmp_studio, paths.urmp_studio_shards)):
+        if prepare_urmp(raw, shards, jobs=jobs) != 0:
+            raise RuntimeError(f"preparing {raw} produced no usable shards "
+                               f"(see {shards / 'report.jsonl'})")
     return paths
