@@ -17,7 +17,7 @@ examples:
   torchrun --nproc_per_node 4 -m avsep evaluate --dataset urmp --data shards/urmp \\
       --checkpoint runs/sop/best.pt --out results/sop
   avsep evaluate --data https://data.example.org/urmp --checkpoint runs/sop/best.pt --out results/sop
-  avsep evaluate --dataset music --data shards/music --checkpoint runs/sop-music/best.pt \
+  avsep evaluate --dataset music --data shards/music --checkpoint runs/sop-music/best.pt \\
       --out results/music [--mixtures 256 --seed 0 | --pairs published/pairs.json]
 
 Shards given by URL (https://, s3://, gs://, pipe:; a shard list; a brace pattern) are copied
