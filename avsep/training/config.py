@@ -49,7 +49,8 @@ class DataConfig:
     # 0 (the original, mix-and-separate): fresh mixtures every step. N > 0: a fixed set of N
     # mixtures (the centre clip of each training sample, grouped once with the run's seed),
     # drawn in shuffled batches, to measure what dynamic mixing buys (the U-Net thesis'
-    # claim); the SoP gains are still drawn per step.
+    # claim); the SoP gains are still drawn per step. Building the set reads the whole
+    # training split once (like the validation set), so keep it to the stand-in or small data.
     fixed_mixtures: int = 0
     # Reading shards (local or remote): tries per shard, and seconds between tries. A training
     # shard that still fails is reported, counted (`shard_failures` in metrics.jsonl) and
