@@ -15,8 +15,8 @@ most of that player's energy net of the other players' must lie in the player's 
 cIoU@0.3 and AUC score the region of that player's map (normalised heat >= 0.5) against the
 player's box (the stand-in's drawn box; the column for real pieces), as the field's
 class-aware IoU (`avsep.inference.accuracy.success_scores`). Figures are also given for the
-harder groups: the same-instrument duets (class alone cannot tell the players apart) and
-the pieces of three or more players.
+harder groups: the same-instrument duets (class alone cannot tell the players apart), duets
+of instruments drawn alike (`LOOK_ALIKE`) and the pieces of three or more players.
 
 `--negative` also renders each piece's heatmaps with silence, white noise and another
 piece's audio (off-screen sound) in place of its own, and prints, beside the true audio, the
@@ -32,6 +32,11 @@ import time
 from pathlib import Path
 
 import torch
+
+# Instruments the stand-in draws alike (the bowed strings share one shape in other sizes,
+# oboe and clarinet are both straight dark tubes): duets of two of them are harder to tell
+# apart by sight.
+LOOK_ALIKE = ({"vn", "va", "vc", "db"}, {"ob", "cl"})
 
 
 def main() -> None:
@@ -99,6 +104,9 @@ def main() -> None:
         "duets": [p for p in pieces if p.players == 2],
         "same-instrument duets": [p for p in pieces
                                   if p.players == 2 and len(set(codes[p.piece])) == 1],
+        "look-alike duets": [p for p in pieces if p.players == 2
+                             and len(set(codes[p.piece])) == 2
+                             and any(set(codes[p.piece]) <= family for family in LOOK_ALIKE)],
         "3 or more players": [p for p in pieces if p.players >= 3],
     }
     for label, group in groups.items():
