@@ -261,7 +261,7 @@ class Performer:
         self.skin = tuple(int(c) for c in rng.integers(80, 235, 3))
         if studio:  # concert black or white
             tone = int(rng.integers(15, 40)) if rng.random() < 0.7 else int(rng.integers(215, 245))
-            self.shirt = (tone, tone, tone)
+            self.shirt: tuple[int, ...] = (tone, tone, tone)
         else:
             self.shirt = tuple(int(c) for c in rng.integers(0, 256, 3))
         self.hair = tuple(int(c) for c in rng.integers(0, 120, 3))

@@ -197,7 +197,7 @@ def solos_settings(preset: str = DEFAULT_PRESET, **overrides: object) -> SolosSe
 
 def urmp_settings(preset: str = DEFAULT_PRESET, **overrides: object) -> UrmpSettings:
     """The URMP settings of `preset` with the non-None `overrides` applied."""
-    return dataclasses.replace(_preset(preset).urmp, **_given(overrides))
+    return dataclasses.replace(_preset(preset).urmp, **_given(overrides))  # type: ignore[arg-type]
 
 
 def music_settings(preset: str = DEFAULT_PRESET, **overrides: object) -> MusicSettings:
