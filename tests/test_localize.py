@@ -212,6 +212,10 @@ def _urmp_piece(root: Path, seconds: float = 10.0) -> Path:
         soundfile.write(str(folder / f"AuSep_{k}_{code}_01_Probe.wav"), stem, 48000)
     soundfile.write(str(folder / "AuMix_01_Probe_vn_fl.wav"), stems[0] + stems[1], 48000)
     write_video(folder / "Vid_01_Probe_vn_fl.mp4", frames, 25.0, stems[0] + stems[1], 48000)
+    # The players' squares as the stand-in's boxes (one entry per video frame).
+    (folder / "Boxes_01_Probe_vn_fl.json").write_text(json.dumps(
+        {"fps": 25.0, "frame_size": [96, 160],
+         "boxes": [[[10, 20, 70, 80], [90, 20, 150, 80]]] * len(frames)}))
     return folder
 
 
@@ -227,8 +231,8 @@ def test_localization_accuracy_rewards_the_right_player_only(tmp_path):
     assert bad.hits == [0, 0] and bad.accuracy == 0.0
     # 7 map columns; cell centres 0-2 fall in the left half of the frame, 3-6 in the right.
     assert good.chance == pytest.approx([3 / 7, 4 / 7])
-    # The class-aware IoU: the right player's region overlaps its column, the wrong one's
-    # lies in the other column.
+    # The class-aware IoU against the players' boxes: the right player's region lies in its
+    # square, the wrong one's in the other square.
     assert [len(v) for v in good.ious] == good.evaluated
     assert good.scores["ciou"] >= 0.9 and bad.scores["ciou"] == 0.0
     assert good.scores["auc"] > bad.scores["auc"]
@@ -270,11 +274,6 @@ def test_heat_figures_by_hand():
 def test_negative_audio_checks_run_the_same_video_with_other_sounds(tmp_path):
     folder = _urmp_piece(tmp_path, seconds=6.0)
     other = _urmp_piece(tmp_path / "other", seconds=4.0)
-    # The players' squares (rows 20-80, columns 10-70 and 90-150) as the stand-in's boxes.
-    frames = round(6.0 * 25)
-    (folder / f"Boxes_{folder.name}.json").write_text(json.dumps(
-        {"fps": 25.0, "frame_size": [96, 160], "boxes": [[[10, 20, 70, 80], [90, 20, 150, 80]]]
-         * frames}))
     probe = prepare_model(ColourProbe([(300.0, 700.0), (1500.0, 3000.0), None]), "cpu", SMALL)
     figures = negative_audio_checks(folder, probe, offscreen=other / f"Vid_{other.name}.mp4",
                                     fps=4.0)
@@ -293,8 +292,13 @@ def test_region_iou_and_success_scores_by_hand():
     assert region_iou(inside, box) == 1.0
     assert region_iou(5.0 - inside, box) == 0.0  # all heat in the other player's column
     assert region_iou(np.ones((4, 6)), box) == pytest.approx(12 / 24)  # flat: every cell
+    assert region_iou(-np.ones((4, 6)), box) == pytest.approx(12 / 24)  # no heat: every cell
+    # Evidence against (the other player's cells) must not lift the background to mid-level.
+    signed = np.zeros((4, 6))
+    signed[:, :3], signed[:, 3:] = 1.0, -1.0
+    assert region_iou(signed, box) == 1.0
     one_cell = np.zeros((4, 6))
-    one_cell[0, 0] = -1.0  # negative evidence elsewhere does not matter after normalising
+    one_cell[0, 0] = -1.0  # negative evidence counts as none
     one_cell[1, 1] = 2.0
     assert region_iou(one_cell, box) == pytest.approx(1 / 12)
     assert success_scores([1.0]) == pytest.approx({"ciou": 1.0, "auc": 1.0})

@@ -28,11 +28,12 @@ whose centre lies in player k's column, about 1 / players). A random-weight mode
 near chance; a model that separates by what it sees scores above it.
 
 The field's scores (class-aware IoU, as DSOL, NeurIPS 2020). On the same (frame, player)
-pairs, player k's map H_k is min-max normalised and its region is the cells at or above
-`REGION_LEVEL` (0.5); its IoU with player k's box (the cells whose centre lies in it) is that
+pairs, player k's map H_k (negative evidence clipped to 0) is divided by its maximum and its
+region is the cells at or above `REGION_LEVEL` (0.5); its IoU with player k's box (the cells whose centre lies in it) is that
 pair's cIoU. The box is where the stand-in drew the player (its Boxes_<piece>.json, per video
 frame); real URMP pieces have none, and the player's column is the box. cIoU@0.3 = the share of pairs with cIoU >= 0.3; AUC = the area under that share as the
-IoU threshold goes from 0 to 1 (21 steps, trapezoids). A flat map predicts every cell.
+IoU threshold goes from 0 to 1 (21 steps, trapezoids). A map without heat predicts every
+cell.
 """
 
 from __future__ import annotations
@@ -68,11 +69,14 @@ def region_iou(heat: np.ndarray, box: np.ndarray, level: float = REGION_LEVEL) -
     """IoU of a heatmap's region with a box, counted in map cells.
 
     Args:
-        heat: (h, w) heat of any sign; box: (h, w) bool, the cells of the box.
-        level: the region is where (heat - min) / (max - min) >= level (all cells when flat).
+        heat: (h, w) heat; negative values (evidence for other players, in the
+            per-player maps of `score_piece`) count as none.
+        box: (h, w) bool, the cells of the box.
+        level: the region is where heat / max >= level (every cell when no cell has heat).
     """
-    low, high = float(heat.min()), float(heat.max())
-    region = ((heat - low) / (high - low) >= level) if high > low else np.ones_like(box)
+    positive = np.clip(heat, 0.0, None)
+    high = float(positive.max())
+    region = (positive / high >= level) if high > 0 else np.ones_like(box)
     union = np.logical_or(region, box).sum()
     return float(np.logical_and(region, box).sum() / union) if union else math.nan
 
