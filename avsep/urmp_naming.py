@@ -32,6 +32,12 @@ def parse_piece_name(name: str) -> tuple[str, str, list[str]]:
     return tokens[0], "_".join(tokens[1:]), codes
 
 
+def boxes_file_name(piece: str) -> str:
+    """The stand-in's file of player boxes in a piece folder (not part of the real URMP):
+    `Boxes_<piece>.json`, format in docs/contracts.md."""
+    return f"Boxes_{piece}.json"
+
+
 def player_bounds(width: int, players: int) -> list[tuple[int, int]]:
     """Column ranges [x0, x1) of `players` equal-width crops, left to right.
 

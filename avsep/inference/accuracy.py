@@ -58,7 +58,7 @@ from avsep.inference.localize import (
 from avsep.inference.video import VideoSource, model_frame_size
 from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
 from avsep.media import BadInput, read_wav, resample
-from avsep.urmp_naming import parse_piece_name, player_bounds
+from avsep.urmp_naming import boxes_file_name, parse_piece_name, player_bounds
 
 REGION_LEVEL = 0.5  # normalised heat at or above which a cell is in the predicted region
 CIOU_THRESHOLD = 0.3
@@ -152,16 +152,16 @@ def player_boxes(folder: Path, times_s: np.ndarray, frame_size: tuple[int, int],
     From the stand-in's Boxes_<piece>.json (the video frame shown at each time, scaled to
     `frame_size`) when the folder has one, else the players' equal-width columns.
     """
-    files = sorted(folder.glob(f"Boxes_{folder.name}.json"))
+    path = folder / boxes_file_name(folder.name)
     height, width = frame_size
-    if not files:
+    if not path.is_file():
         columns = np.array([[x0, 0, x1, height] for x0, x1 in player_bounds(width, players)],
                            dtype=float)
         return np.broadcast_to(columns, (len(times_s), players, 4)).copy()
-    data = json.loads(files[0].read_text())
+    data = json.loads(path.read_text())
     boxes = np.asarray(data["boxes"], dtype=float)  # (frames, P, 4)
     if boxes.ndim != 3 or boxes.shape[1:] != (players, 4):
-        raise ValueError(f"{files[0]}: expected boxes of {players} players per frame, got "
+        raise ValueError(f"{path}: expected boxes of {players} players per frame, got "
                          f"shape {boxes.shape}")
     drawn_height, drawn_width = data["frame_size"]
     index = np.minimum(np.floor(times_s * data["fps"] + 1e-6).astype(int), len(boxes) - 1)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from avsep.urmp_naming import boxes_file_name
+
 from .common import (
     POOL_ORDER,
     URMP_MUSIC,
@@ -40,7 +42,6 @@ from .wav_io import write_wav
 from .workers import FileRecord, Summary, WorkerPool, renderer
 
 MANIFEST = "synth_manifest.json"
-BOXES_PREFIX = "Boxes_"  # Boxes_<NN>_<Title>_<codes>.json: players' boxes per video frame
 FADE_S = 0.3  # a piece cut short fades out over its last FADE_S
 TAIL_S = 1.0  # room for the last notes to ring when a piece is used whole
 MIN_NOTES = 4  # a part needs this many notes in the excerpt to be played
@@ -213,7 +214,7 @@ def make_piece(job: UrmpPieceJob) -> FileRecord:
     written.append(video)
     # Not part of the real URMP layout: where each player is drawn, for localization scores
     # (`avsep.inference.accuracy`; real pieces fall back to equal-width columns).
-    written.append(folder / f"{BOXES_PREFIX}{job.stem}_{codes}.json")
+    written.append(folder / boxes_file_name(f"{job.stem}_{codes}"))
     write_json(written[-1], {"fps": float(s.fps), "frame_size": [s.frame_height,
                                                                   s.cell_width * len(job.names)],
                              "boxes": boxes}, indent=None)
