@@ -39,6 +39,10 @@ class ClipSpec:
         image_size: side of the square crop given to the vision net (224 in SoP).
         resize_short_side: training resizes the short side to this before a random crop
             (int(1.1 * 224) = 246 in SoP); evaluation resizes to `image_size` and centre-crops.
+        color_jitter: strength s of a random change of colours per training clip (0: none,
+            as SoP): hue turned by up to 180 s degrees, saturation and brightness each
+            scaled by a factor in [1 - s, 1 + s]; all frames of a clip get the same change.
+            A stand-in for the changes of scene between datasets (see `jitter_colors`).
     """
 
     clip_samples: int = CLIP_SAMPLES
@@ -48,6 +52,7 @@ class ClipSpec:
     frame_stride: int = 24
     image_size: int = 224
     resize_short_side: int = 246
+    color_jitter: float = 0.0
 
 
 def clip_spec_from_config(config: dict | None) -> ClipSpec:
@@ -103,7 +108,25 @@ def augment_frames(frames: list[np.ndarray], spec: ClipSpec, rng: random.Random 
     crops = [f[top:top + size, left:left + size] for f in resized]
     if flip:
         crops = [c[:, ::-1] for c in crops]
+    if rng is not None and spec.color_jitter > 0:
+        s = spec.color_jitter
+        crops = jitter_colors(crops, rng.uniform(-180 * s, 180 * s), rng.uniform(1 - s, 1 + s),
+                              rng.uniform(1 - s, 1 + s))
     return np.ascontiguousarray(np.stack(crops).transpose(3, 0, 1, 2))
+
+
+def jitter_colors(frames: list[np.ndarray], hue_degrees: float, saturation: float,
+                  brightness: float) -> list[np.ndarray]:
+    """The same change of colours on (H, W, 3) uint8 RGB frames: hue turned by
+    `hue_degrees`, saturation and value (HSV) scaled by the factors, clipped to range."""
+    changed = []
+    for frame in frames:
+        hsv = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2HSV).astype(np.float32)
+        hsv[..., 0] = np.mod(hsv[..., 0] + hue_degrees / 2.0, 180.0)  # OpenCV hue: 0..180
+        hsv[..., 1] = np.clip(hsv[..., 1] * saturation, 0, 255)
+        hsv[..., 2] = np.clip(hsv[..., 2] * brightness, 0, 255)
+        changed.append(cv2.cvtColor(np.rint(hsv).astype(np.uint8), cv2.COLOR_HSV2RGB))
+    return changed
 
 
 def clip_frame_indices(centre_sample: int, num_video_frames: int, spec: ClipSpec) -> list[int]:

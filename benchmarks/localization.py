@@ -19,7 +19,8 @@ harder groups: the same-instrument duets (class alone cannot tell the players ap
 of instruments drawn alike (`LOOK_ALIKE`) and the pieces of three or more players.
 
 `--negative` also renders each piece's heatmaps with silence, white noise and another
-piece's audio (off-screen sound) in place of its own, and prints, beside the true audio, the
+piece's audio (off-screen sound: the next piece that shares no instrument with it) in place
+of its own, and prints, beside the true audio, the
 heat's energy (relative to the true audio's), its share inside the players' boxes (with the
 boxes' share of the picture: what uniform heat would give) and its peak-to-mean contrast.
 """
@@ -37,6 +38,21 @@ import torch
 # oboe and clarinet are both straight dark tubes): duets of two of them are harder to tell
 # apart by sight.
 LOOK_ALIKE = ({"vn", "va", "vc", "db"}, {"ob", "cl"})
+
+
+def offscreen_piece(folder: Path, folders: list[Path]) -> Path:
+    """The piece whose audio is `folder`'s off-screen sound: the next one (in order, wrapping
+    around) that shares no instrument with it, so none of its sounds has a player in the
+    picture; the next one at all when every piece shares one."""
+    from avsep.urmp_naming import parse_piece_name
+
+    start = folders.index(folder)
+    others = folders[start + 1:] + folders[:start]
+    own = set(parse_piece_name(folder.name)[2])
+    for other in others:
+        if not own & set(parse_piece_name(other.name)[2]):
+            return other
+    return others[0] if others else folder
 
 
 def main() -> None:
@@ -86,7 +102,8 @@ def main() -> None:
         negative = {}
         if args.negative:
             folders = [Path(raw) / p.piece for p in pieces]
-            for folder, other in zip(folders, folders[1:] + folders[:1]):
+            for folder in folders:
+                other = offscreen_piece(folder, folders)
                 negative[folder.name] = negative_audio_checks(
                     folder, runner, offscreen=other / f"Vid_{other.name}.mp4", fps=args.fps)
 

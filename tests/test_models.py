@@ -158,6 +158,102 @@ def test_visual_batch_norm_is_a_batchnorm_of_the_pooled_vectors(activation):
         DilatedResNetVision(8, arch="tiny", activation="tanh")
 
 
+def test_side_by_side_pools_each_clip_over_its_own_panel_of_one_picture():
+    vision = DilatedResNetVision(8, arch="tiny", activation="relu", norm="none").eval()
+    clips = torch.randn(2, 3, 3, 2, 32, 32, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        pooled = vision.side_by_side(clips)
+        # By hand: the picture is the three clips joined along the width; clip i's vector is
+        # the max over time and over the map columns of the i-th panel (32 px -> 2 columns).
+        picture = torch.cat([clips[:, 0], clips[:, 1], clips[:, 2]], dim=-1)
+        features = vision.feature_map(picture).amax(dim=2)  # (2, 8, 2, 6)
+        assert features.shape[-1] == 6
+        for i in range(3):
+            expected = torch.relu(features[..., 2 * i:2 * i + 2].amax(dim=(2, 3)))
+            assert torch.allclose(pooled[:, i], expected, atol=1e-6)
+        # A clip's vector depends on its neighbours (every location sees the whole picture),
+        # unlike the clip seen alone.
+        alone = vision(clips[:, 0]).pooled
+        assert pooled.shape == (2, 3, 8) and not torch.allclose(pooled[:, 0], alone)
+    with pytest.raises(ValueError, match="side_by_side: expected frames"):
+        vision.side_by_side(clips[:, 0])
+
+
+def test_sop_side_by_side_only_in_training_and_in_a_random_panel_order():
+    with pytest.raises(ValueError, match="side_by_side is a share"):
+        avsep.create_model("avsep_unittest", side_by_side=1.5)
+    assert avsep.create_model("avsep_unittest").model_kwargs["side_by_side"] == 0.0
+    model = avsep.create_model("avsep_unittest", side_by_side=1.0)
+    frames = _frames(2, 3)
+    images = model.normalize_frames(frames.reshape(6, *frames.shape[2:]))
+    with torch.no_grad():
+        separate = model.vision.eval()(images).pooled.reshape(2, 3, -1)
+        model.eval()  # evaluation and separation: each clip alone, as the original
+        assert torch.allclose(model.visual_features(frames), separate, atol=1e-6)
+        model.train()
+        for seed in (0, 1, 2):
+            torch.manual_seed(seed)
+            order = torch.randperm(3)
+            torch.manual_seed(seed)
+            got = model.visual_features(frames)
+            panels = images.reshape(2, 3, *images.shape[1:])[:, order]
+            expected = model.vision.side_by_side(panels)[:, torch.argsort(order)]
+            assert torch.allclose(got, expected, atol=1e-6), order
+        # One clip has no neighbour to be shown with.
+        single = model.visual_features(frames[:, :1])
+        assert torch.allclose(single, model.vision(images[[0, 3]]).pooled.reshape(2, 1, -1),
+                              atol=1e-6)
+    never = avsep.create_model("avsep_unittest").train()
+    with torch.no_grad():
+        assert torch.allclose(never.visual_features(frames),
+                              never.vision(images).pooled.reshape(2, 3, -1), atol=1e-6)
+
+
+def test_location_statistics_normalise_every_location_vector():
+    vision = DilatedResNetVision(8, arch="tiny", activation="none", norm="batch",
+                                 norm_statistics="locations")
+    reference = torch.nn.BatchNorm1d(8)
+    frames = torch.randn(3, 3, 2, 48, 64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        for mode in ("train", "eval"):
+            getattr(vision, mode)(), getattr(reference, mode)()
+            out = vision(frames)
+            raw = vision.feature_map(frames).amax(dim=2)  # (3, 8, 3, 4)
+            flat = raw.permute(0, 2, 3, 1).reshape(-1, 8)
+            expected = reference(flat).reshape(3, 3, 4, 8).permute(0, 3, 1, 2)
+            assert torch.allclose(out.spatial, expected, atol=1e-5), mode
+            assert torch.allclose(out.pooled, out.spatial.amax(dim=(2, 3)))
+    with pytest.raises(ValueError, match="unknown norm_statistics 'time'"):
+        DilatedResNetVision(8, arch="tiny", norm_statistics="time")
+
+
+@pytest.mark.parametrize("side_by_side", [0.0, 1.0])
+def test_logit_pooling_is_the_max_over_locations_of_each_locations_logits(side_by_side):
+    with pytest.raises(ValueError, match="unknown visual_pooling 'mean'"):
+        avsep.create_model("avsep_unittest", visual_pooling="mean")
+    model = avsep.create_model("avsep_unittest", visual_pooling="logits", visual_norm="batch",
+                               visual_activation="none", side_by_side=side_by_side)
+    assert model.vision.norm_locations
+    spec = model.spectrogram(_mix(2))
+    frames = _frames(2, 2)
+    with torch.no_grad():
+        model.train()(_mix(2), torch.zeros(2, 2, SAMPLES), frames)  # move the statistics
+        model.eval()
+        logits = model.mask_logits(spec, frames)
+        audio = model.audio_components(spec["log_mag"])
+        for i in range(2):
+            # By hand: the synthesizer at every location of source i's own frames (each
+            # alone in evaluation), then the max over the locations, bin by bin.
+            spatial = model.vision(model.normalize_frames(frames[:, i])).spatial
+            per_location = model.synthesizer.pixelwise(spatial, audio)  # (B, h, w, Fw, Tf)
+            assert torch.allclose(logits[:, i], per_location.amax(dim=(1, 2)), atol=1e-5)
+        # So no location's own mask exceeds its source's mask (localization reads them).
+        masks = model.pixelwise_masks(_mix(2), frames[:, 0])
+        separated = model.unwarp(torch.sigmoid(logits[:, 0]))[..., :masks.shape[-1]]
+        assert masks.shape[:3] == (2, *spatial.shape[2:])
+        assert bool((masks <= separated.unsqueeze(1).unsqueeze(1) + 1e-5).all())
+
+
 def test_visual_norm_survives_a_checkpoint_round_trip(tmp_path):
     from avsep.checkpoint import load_checkpoint, save_checkpoint
 

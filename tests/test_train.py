@@ -341,3 +341,80 @@ def test_fixed_mixture_batches_cover_the_set_once_per_pass():
             assert classes.tolist() == [2 * i, 2 * i + 1] and keys == [f"a{i}", f"b{i}"]
     with pytest.raises(ValueError, match="cannot fill a batch of 6"):
         next(fixed_mixture_batches(mixtures, batch_size=6, seed=0))
+
+
+# ------------------------------------------------------------ silent clips (localization)
+def test_silent_clips_are_shown_but_not_mixed():
+    # Three clips per mixture, the last silent: the mixture is what the mixer makes of the
+    # first two (same gains), and the third reference is exactly zero.
+    torch.manual_seed(0)
+    audio = torch.rand(2, 3, 64) - 0.5
+    batch = {"audio": audio, "frames": torch.zeros(2, 3, 3, 1, 8, 8, dtype=torch.uint8)}
+    seen = {}
+
+    def model(mix, sources, condition):
+        seen.update(mix=mix, sources=sources, condition=condition)
+        return None
+
+    step = MixAndSeparate(type("M", (), {"condition_kind": "frames"})(), "sop", silent_sources=1)
+    step.train()
+    step(model, batch, torch.device("cpu"), torch.Generator().manual_seed(3))
+    expected_mix, expected_sources = MixSources("sop").train()(
+        audio[:, :2], generator=torch.Generator().manual_seed(3))
+    assert torch.equal(seen["mix"], expected_mix)
+    assert torch.equal(seen["sources"][:, :2], expected_sources)
+    assert torch.count_nonzero(seen["sources"][:, 2]) == 0
+    assert seen["condition"].shape[1] == 3  # the silent clip's frames are still shown
+    assert torch.allclose(seen["sources"].sum(1), seen["mix"])
+    # Validation has no silent clips: all clips are mixed.
+    step.eval()
+    step(model, batch, torch.device("cpu"))
+    assert torch.count_nonzero(seen["sources"][:, 2]) > 0
+    with pytest.raises(ValueError, match="cannot have 3 silent"):
+        MixAndSeparate(step.separator, "sop", silent_sources=3).train()(model, batch,
+                                                                        torch.device("cpu"))
+
+
+def test_training_with_silent_clips_reads_one_more_clip_per_mixture(prepared_tiny, tmp_path,
+                                                                    monkeypatch):
+    shapes: list[tuple[int, ...]] = []
+    real_step = loop_module._Run._optimizer_step
+
+    def spy(self, batch):
+        shapes.append(tuple(batch["audio"].shape[:2]))
+        return real_step(self, batch)
+
+    monkeypatch.setattr(loop_module._Run, "_optimizer_step", spy)
+    config = tiny_config(prepared_tiny["solos"], "data.silent_sources=1",
+                         "model.kwargs.side_by_side=1.0", "train.steps_per_epoch=2")
+    summary = train(config, tmp_path / "run", progress=False)
+    assert shapes == [(2, 3), (2, 3)]
+    assert summary["step"] == 2
+    val = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if r["kind"] == "val"]
+    assert val and math.isfinite(val[-1]["loss"])  # validation mixes both of its 2 clips
+
+
+def test_color_jitter_by_hand_and_only_in_training():
+    from avsep.geometry import jitter_colors
+
+    red = np.zeros((2, 2, 3), np.uint8)
+    red[..., 0] = 255
+    assert jitter_colors([red], 120.0, 1.0, 1.0)[0].tolist() == [[[0, 255, 0]] * 2] * 2
+    assert jitter_colors([red], -120.0, 1.0, 1.0)[0].tolist() == [[[0, 0, 255]] * 2] * 2
+    assert jitter_colors([red], 0.0, 0.0, 1.0)[0].tolist() == [[[255, 255, 255]] * 2] * 2
+    assert np.abs(jitter_colors([red], 0.0, 1.0, 0.5)[0].astype(int)
+                  - [128, 0, 0]).max() <= 1
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    plain = ClipSpec(image_size=32, resize_short_side=36)
+    jittered = ClipSpec(image_size=32, resize_short_side=36, color_jitter=0.5)
+    # Evaluation (no rng) never changes colours; training with the same seed differs only
+    # by the colours, and every frame of a clip gets the same change.
+    assert np.array_equal(augment_frames([frame], plain, None),
+                          augment_frames([frame], jittered, None))
+    import random
+
+    a = augment_frames([frame, frame], plain, random.Random(1))
+    b = augment_frames([frame, frame], jittered, random.Random(1))
+    assert a.shape == b.shape == (3, 2, 32, 32) and not np.array_equal(a, b)
+    assert np.array_equal(b[:, 0], b[:, 1])

@@ -401,6 +401,22 @@ class SoundOfPixels(MaskSeparator):
             original).
         skips: the U-Net's skip connections (True: the original); False makes it a plain
             auto-encoder (the U-Net thesis' comparison; `unet` backbone only).
+        side_by_side: the share of training batches (0: the original) whose N sources'
+            frames are shown side by side in one picture, each source's visual vector pooled
+            over its own panel (`DilatedResNetVision.side_by_side`). Evaluation and
+            separation always see each source's frames alone, as the original. It trains the
+            per-location features on pictures of several players, which is how localization
+            reads them (see docs/localization.md for the measurements).
+        visual_pooling: where the max over locations is taken. "features" (the original):
+            the visual features are maxed over locations into one vector per source, which
+            the synthesizer combines with the audio components. "logits": the synthesizer
+            runs at every location and the mask logits are maxed over locations, bin by
+            bin; the BatchNorm of `visual_norm` then normalises every location's vector.
+            A location's own mask is then a lower bound of its source's mask, and every
+            location of a source's picture must keep out the other sources' bins, so each
+            location's vector is a code of what is at it, as localization reads it
+            (per-feature maxima can come from different locations, so no single
+            location's vector need mean anything). See docs/localization.md.
         n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
     Condition: frames (B, N, 3, T_frames, H, W), uint8 RGB (normalised inside with the
@@ -430,6 +446,8 @@ class SoundOfPixels(MaskSeparator):
         audio_backbone: Literal["unet", "spectrogram_channels", "tfc_tdf"] = "unet",
         separable: bool = False,
         skips: bool = True,
+        side_by_side: float = 0.0,
+        visual_pooling: Literal["features", "logits"] = "features",
         n_fft: int = N_FFT,
         hop_length: int = HOP_LENGTH,
         sample_rate: int = SAMPLE_RATE,
@@ -445,6 +463,12 @@ class SoundOfPixels(MaskSeparator):
             )
         if mask_type == "binary" and output_activation != "sigmoid":
             raise ValueError("binary masks need output_activation='sigmoid'")
+        if not 0.0 <= side_by_side <= 1.0:
+            raise ValueError(f"side_by_side is a share of training batches in [0, 1], got "
+                             f"{side_by_side}")
+        if visual_pooling not in ("features", "logits"):
+            raise ValueError(f"unknown visual_pooling {visual_pooling!r} "
+                             "(known: 'features', 'logits')")
         if not 2 <= depth <= 8:
             raise ValueError(f"depth must be in [2, 8] for {NUM_WARPED_BINS} bins, got {depth}")
         self.model_kwargs = {
@@ -454,11 +478,15 @@ class SoundOfPixels(MaskSeparator):
             "output_activation": output_activation, "weighted_loss": weighted_loss,
             "visual_activation": visual_activation, "visual_norm": visual_norm,
             "audio_backbone": audio_backbone, "separable": separable, "skips": skips,
+            "side_by_side": side_by_side, "visual_pooling": visual_pooling,
             **self.stft_kwargs(),
         }
         self.output_activation = output_activation
-        self.vision = DilatedResNetVision(num_channels, vision_arch, pretrained, weights_path,
-                                          visual_activation, visual_norm)
+        self.side_by_side = side_by_side
+        self.visual_pooling = visual_pooling
+        self.vision = DilatedResNetVision(
+            num_channels, vision_arch, pretrained, weights_path, visual_activation, visual_norm,
+            norm_statistics="locations" if visual_pooling == "logits" else "pooled")
         self.audio_net = audio_backbone_net(audio_backbone, depth, ngf, num_channels, separable,
                                             skips)
         if audio_backbone != "unet":  # the original U-Net normalises its input itself
@@ -499,15 +527,45 @@ class SoundOfPixels(MaskSeparator):
         """Pooled visual vectors per source: uint8 (B, N, 3, T, H, W) -> (B, N, K)."""
         b, n = frames.shape[:2]
         images = self.normalize_frames(frames.reshape(b * n, *frames.shape[2:]))
+        if self._show_side_by_side(n):
+            # Panels in a random order, so that no position stands for a source slot (the
+            # silent clips of `data.silent_sources` come last in a batch).
+            order = torch.randperm(n).to(frames.device)
+            panels = images.reshape(b, n, *images.shape[1:])[:, order]
+            return self.vision.side_by_side(panels)[:, torch.argsort(order)]
         pooled = self.vision(images).pooled
         return pooled.reshape(b, n, -1)
+
+    def _show_side_by_side(self, num_sources: int) -> bool:
+        """Whether this training batch shows its sources side by side (`side_by_side`)."""
+        if not self.training or num_sources < 2 or self.side_by_side <= 0.0:
+            return False
+        # The global generator: its state is in checkpoints, so a resumed run draws the same.
+        return self.side_by_side >= 1.0 or bool(torch.rand(()) < self.side_by_side)
 
     def mask_logits(self, spec: torch.Tensor | Spectrogram, condition: torch.Tensor
                     ) -> torch.Tensor:
         log_mag = self._log_mag_of(spec)
         self.check_condition(condition, log_mag.shape[0])
         audio = self.audio_components(log_mag)  # (B, K, Fw, Tf); no sound activation (original)
+        if self.visual_pooling == "logits":
+            return self._location_max_logits(condition, audio)
         return self.synthesizer(self.visual_features(condition), audio)
+
+    def _location_max_logits(self, frames: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """`visual_pooling="logits"`: each source's mask logits, the max over the locations
+        of its picture (its panel, side by side) of every location's logits: (B, N, Fw, Tf)."""
+        b, n = frames.shape[:2]
+        images = self.normalize_frames(frames.reshape(b * n, *frames.shape[2:]))
+        if self._show_side_by_side(n):
+            order = torch.randperm(n).tolist()  # as in `visual_features`
+            panels = self.vision.side_by_side_maps(images.reshape(b, n, *images.shape[1:])[:, order])
+            maps = [panels[order.index(i)] for i in range(n)]
+        else:
+            spatial = self.vision(images).spatial
+            maps = list(spatial.reshape(b, n, *spatial.shape[1:]).unbind(dim=1))
+        return torch.stack([self.synthesizer(m.flatten(2).transpose(1, 2), audio).amax(dim=1)
+                            for m in maps], dim=1)
 
     # ------------------------------------------------------------------- localization
     def _check_clip(self, mix: torch.Tensor, frames: torch.Tensor) -> None:

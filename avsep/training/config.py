@@ -45,6 +45,7 @@ class DataConfig:
     frame_stride: int = ClipSpec.frame_stride
     image_size: int = ClipSpec.image_size
     resize_short_side: int = ClipSpec.resize_short_side
+    color_jitter: float = ClipSpec.color_jitter
     val_mixtures: int = 256
     # 0 (the original, mix-and-separate): fresh mixtures every step. N > 0: a fixed set of N
     # mixtures (the centre clip of each training sample, grouped once with the run's seed),
@@ -52,6 +53,13 @@ class DataConfig:
     # claim); the SoP gains are still drawn per step. Building the set reads the whole
     # training split once (like the validation set), so keep it to the stand-in or small data.
     fixed_mixtures: int = 0
+    # 0 (the original): every clip of a training mixture is heard. S > 0: each training
+    # mixture also shows S more clips (other videos and, with distinct_classes, other
+    # classes) whose audio is left out of the mixture: their target is silence. Mix-and-
+    # separate otherwise never asks for the sound of a player that is not playing, so the
+    # per-location maps learn nothing about players that are in the picture but silent (or
+    # about audio from off screen). Validation mixtures have no silent clips.
+    silent_sources: int = 0
     # Reading shards (local or remote): tries per shard, and seconds between tries. A training
     # shard that still fails is reported, counted (`shard_failures` in metrics.jsonl) and
     # skipped; a validation shard that fails stops the run.

@@ -270,7 +270,8 @@ class _Run:
             if info.distributed else run.separator)
         if t.compile:
             run.net = torch.compile(run.net)
-        run.step_fn = MixAndSeparate(run.separator, config.data.mixing).to(info.device)
+        run.step_fn = MixAndSeparate(run.separator, config.data.mixing,
+                                     config.data.silent_sources).to(info.device)
         run.amp = autocast_dtype(config, info.device)
         run.spec = clip_spec(config)
         run.policy = read_policy(config)
@@ -281,7 +282,8 @@ class _Run:
                 raise ValueError("data.fixed_mixtures cannot follow a curriculum (the set "
                                  "has one number of sources)")
             run.fixed_set = validation_mixtures(
-                run.train_urls, run.spec, config.data.num_sources, config.data.fixed_mixtures,
+                run.train_urls, run.spec, config.data.num_sources + config.data.silent_sources,
+                config.data.fixed_mixtures,
                 seed=t.seed, distinct_classes=config.data.distinct_classes, policy=run.policy)
         run.val_set = validation_mixtures(
             validation_shard_urls(config.data.path, run.policy), run.spec,
@@ -346,7 +348,8 @@ class _Run:
                                                         self.info.rank))
         else:
             batches = training_loader(self.train_urls, self.spec, self.local_batch,
-                                      num_sources_at(config, self.step), t.seed, segment_start,
+                                      num_sources_at(config, self.step)
+                                      + config.data.silent_sources, t.seed, segment_start,
                                       config.data.num_workers, config.data.distinct_classes,
                                       self.policy)
         # A checkpoint written mid-segment (time limit) resumes by skipping the batches

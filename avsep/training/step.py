@@ -29,10 +29,13 @@ class MixAndSeparate(nn.Module):
     training pass); `separator` is the unwrapped one, which says what the condition is.
     """
 
-    def __init__(self, separator: nn.Module, mixing: str = "sop"):
+    def __init__(self, separator: nn.Module, mixing: str = "sop", silent_sources: int = 0):
         super().__init__()
+        if silent_sources < 0:
+            raise ValueError(f"silent_sources must be >= 0, got {silent_sources}")
         self.separator = separator
         self.mixer = MixSources(mixing)
+        self.silent_sources = silent_sources
 
     def condition(self, batch: dict, device: torch.device) -> torch.Tensor:
         """The model's condition for a batch: uint8 frames or class indices."""
@@ -43,7 +46,18 @@ class MixAndSeparate(nn.Module):
                 generator: torch.Generator | None = None, autocast_dtype=None) -> StepOutput:
         sources = batch["audio"].to(device, non_blocking=True)
         condition = self.condition(batch, device)
-        mix, sources = self.mixer(sources, generator=generator)
+        silent = self.silent_sources if self.training else 0
+        if silent and sources.shape[1] <= silent:
+            raise ValueError(f"a batch of {sources.shape[1]} clips per mixture cannot have "
+                             f"{silent} silent ones and at least one heard")
+        if silent:
+            # The last `silent` clips are shown but not heard: their reference is silence.
+            heard = sources.shape[1] - silent
+            mix, scaled = self.mixer(sources[:, :heard], generator=generator)
+            sources = torch.cat([scaled, scaled.new_zeros(scaled.shape[0], silent,
+                                                          scaled.shape[2])], dim=1)
+        else:
+            mix, sources = self.mixer(sources, generator=generator)
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                             enabled=autocast_dtype is not None):
             objective = model(mix, sources, condition)
