@@ -348,3 +348,23 @@ def test_localize_command_errors_are_clear(tmp_path, capsys):
     assert main(["localize", str(video), "--checkpoint", str(mhunet), "--out",
                  str(tmp_path / "o"), "--quiet"]) == 2
     assert "cannot localize" in capsys.readouterr().err
+
+
+def test_players_sounding_follows_the_stems_and_captions_the_contact_sheet(tmp_path):
+    from avsep.inference.accuracy import players_sounding
+
+    folder = _urmp_piece(tmp_path)  # player 1 sounds 0-6 s, player 2 3-10 s
+    times = np.array([1.0, 4.5, 8.0])
+    assert players_sounding(folder, times) == [["1:vn"], ["1:vn", "2:fl"], ["2:fl"]]
+    probe = prepare_model(ColourProbe([(300.0, 700.0), (1500.0, 3000.0), None]), "cpu", SMALL)
+    video = folder / "Vid_01_Probe_vn_fl.mp4"
+    loc = localize_video(video, probe, fps=2.0, progress=False)
+    seen = []
+
+    def captions(at):
+        seen.append(at.tolist())
+        return [" ".join(p) for p in players_sounding(folder, at)]
+
+    files = render_localization(loc, video, tmp_path / "out", keyframe_every_s=4.0,
+                                progress=False, captions=captions)
+    assert seen == [[0.0, 4.0, 8.0]] and len(files.keyframes) == 3

@@ -175,7 +175,7 @@ def box_cells(box: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return ((ys >= y0) & (ys < y1))[:, None] & ((xs >= x0) & (xs < x1))[None, :]
 
 
-def _read_stems(folder: Path, codes: list[str], number: str, title: str, rate: int,
+def read_stems(folder: Path, codes: list[str], number: str, title: str, rate: int,
                 length: int) -> np.ndarray:
     """The AuSep stems at `rate`, cut or padded to `length`: (P, length) float32."""
 
@@ -189,6 +189,27 @@ def _read_stems(folder: Path, codes: list[str], number: str, title: str, rate: i
         audio = resample(audio, native, rate)[:length]
         stems.append(np.pad(audio, (0, length - len(audio))))
     return np.stack(stems)
+
+
+def players_sounding(folder: str | Path, times_s: np.ndarray, rate: int = 11025,
+                     span_s: float = 0.25, level_db: float = -20.0) -> list[list[str]]:
+    """Which players of a URMP-style piece sound at each time: the codes of the players whose
+    stem's RMS over [t - span_s, t + span_s] is at least `level_db` of its RMS over the whole
+    piece (a rest or a held-back note is silent)."""
+    folder = Path(folder)
+    number, title, codes = parse_piece_name(folder.name)
+    total = max(1, int(math.ceil((float(np.max(times_s)) + span_s) * rate)))
+    stems = read_stems(folder, codes, number, title, rate, total).astype(np.float64)
+    overall = np.sqrt(np.mean(np.square(stems), axis=1))  # (P,)
+    half = int(span_s * rate)
+    sounding = []
+    for t in times_s:
+        centre = int(round(t * rate))
+        part = stems[:, max(0, centre - half):centre + half]
+        rms = np.sqrt(np.mean(np.square(part), axis=1)) if part.shape[1] else np.zeros(len(codes))
+        loud = rms >= overall * 10.0 ** (level_db / 20.0)
+        sounding.append([f"{k + 1}:{c}" for k, c in enumerate(codes) if loud[k] and overall[k] > 0])
+    return sounding
 
 
 def score_piece(
@@ -220,7 +241,7 @@ def score_piece(
     source = VideoSource(folder / f"Vid_{folder.name}.mp4", rate)
     times = output_times(source.duration_s, fps)
     total = max(len(source.audio), math.ceil(source.duration_s * rate))
-    stems = _read_stems(folder, codes, number, title, rate, total)
+    stems = read_stems(folder, codes, number, title, rate, total)
     plan = WindowPlan.cover(total, spec.clip_samples, hop)
     players = len(codes)
     player_maps: FrameAverager | None = None

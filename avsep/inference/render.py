@@ -9,7 +9,7 @@ even when quiet).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -203,10 +203,14 @@ def render_localization(
     keyframe_every_s: float = 2.0,
     max_short_side: int | None = 720,
     progress: bool = True,
+    captions: Callable[[np.ndarray], list[str]] | None = None,
 ) -> RenderedFiles:
     """Write OUT/overlay.mp4 (heatmaps over the frames at the localization's fps, with the
     video's original audio: native rate, mono), OUT/keyframes/*.png (one every
-    `keyframe_every_s` seconds) and OUT/contact_sheet.png."""
+    `keyframe_every_s` seconds) and OUT/contact_sheet.png.
+
+    `captions` maps the key frames' times (n,) to n texts shown after each time on the
+    contact sheet (e.g. which players sound then, where that is known)."""
 
     colormap_lut(colormap)  # fail before decoding anything
     if keyframe_every_s <= 0:
@@ -231,11 +235,12 @@ def render_localization(
                     source.native_audio, source.native_rate)
     files = RenderedFiles(video=mp4)
     labels = []
-    for i, image in keyframes:
-        t = localization.times_s[i]
+    times = np.array([localization.times_s[i] for i, _ in keyframes])
+    extra = captions(times) if captions is not None and len(times) else [""] * len(times)
+    for (i, image), t, note in zip(keyframes, times, extra):
         files.keyframes.append(write_png(out_dir / "keyframes" / f"frame_{i:05d}_{t:07.2f}s.png",
                                          image))
-        labels.append(f"{t:.2f} s")
+        labels.append(f"{t:.2f} s  {note}".rstrip())
     files.contact_sheet = write_png(out_dir / "contact_sheet.png",
                                     contact_sheet([im for _, im in keyframes], labels))
     return files

@@ -18,6 +18,7 @@ from avsep.checkpoint import load_checkpoint
 from avsep.config import load_config
 from avsep.evaluation import clip_spec_from_config, evaluate_urmp, index_urmp_shards
 from avsep.inference import localize_video, render_localization
+from avsep.inference.accuracy import players_sounding
 from avsep.presets import resolve_preset
 from avsep.training.config import RunConfig
 from avsep.training.loop import train
@@ -66,7 +67,13 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
     heatmap_dir = root / "demo" / "heatmap"
     print(f"rendering a localization heatmap of {video.name} into {heatmap_dir}")
     localization = localize_video(video, chosen, device=device)
-    rendered = render_localization(localization, video, heatmap_dir)
+    # The stand-in knows who plays when: the contact sheet says it under each key frame, so a
+    # reader sees at a glance whether the heat is on the players that sound.
+    folder = video.parent
+    rendered = render_localization(
+        localization, video, heatmap_dir,
+        captions=lambda times: ["playing " + (" ".join(p) or "-")
+                                for p in players_sounding(folder, times)])
 
     figures = {
         "train_steps": train_summary["step"],
