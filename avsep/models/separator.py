@@ -407,16 +407,14 @@ class SoundOfPixels(MaskSeparator):
             separation always see each source's frames alone, as the original. It trains the
             per-location features on pictures of several players, which is how localization
             reads them (see docs/localization.md for the measurements).
-        visual_pooling: where the max over locations is taken. "features" (the original):
-            the visual features are maxed over locations into one vector per source, which
-            the synthesizer combines with the audio components. "logits": the synthesizer
-            runs at every location and the mask logits are maxed over locations, bin by
-            bin; the BatchNorm of `visual_norm` then normalises every location's vector.
-            A location's own mask is then a lower bound of its source's mask, and every
-            location of a source's picture must keep out the other sources' bins, so each
-            location's vector is a code of what is at it, as localization reads it
-            (per-feature maxima can come from different locations, so no single
-            location's vector need mean anything). See docs/localization.md.
+        visual_pooling: how the visual features are pooled over locations into one vector
+            per source: "max" (the original's default `img_pool`) or "mean" (its
+            "avgpool"). The synthesizer is linear in the visual vector, so with "mean" (and
+            visual_activation "none") a source's mask logits are exactly the mean of the
+            logits every location of its picture gives: each location's own mask, which
+            localization reads, is trained as a part of the separation. With "max" each
+            feature's maximum can come from another location, so no single location's vector
+            need mean anything (measured: flat heatmaps, docs/localization.md).
         n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
     Condition: frames (B, N, 3, T_frames, H, W), uint8 RGB (normalised inside with the
@@ -447,7 +445,7 @@ class SoundOfPixels(MaskSeparator):
         separable: bool = False,
         skips: bool = True,
         side_by_side: float = 0.0,
-        visual_pooling: Literal["features", "logits"] = "features",
+        visual_pooling: Literal["max", "mean"] = "max",
         n_fft: int = N_FFT,
         hop_length: int = HOP_LENGTH,
         sample_rate: int = SAMPLE_RATE,
@@ -466,9 +464,6 @@ class SoundOfPixels(MaskSeparator):
         if not 0.0 <= side_by_side <= 1.0:
             raise ValueError(f"side_by_side is a share of training batches in [0, 1], got "
                              f"{side_by_side}")
-        if visual_pooling not in ("features", "logits"):
-            raise ValueError(f"unknown visual_pooling {visual_pooling!r} "
-                             "(known: 'features', 'logits')")
         if not 2 <= depth <= 8:
             raise ValueError(f"depth must be in [2, 8] for {NUM_WARPED_BINS} bins, got {depth}")
         self.model_kwargs = {
@@ -483,10 +478,8 @@ class SoundOfPixels(MaskSeparator):
         }
         self.output_activation = output_activation
         self.side_by_side = side_by_side
-        self.visual_pooling = visual_pooling
-        self.vision = DilatedResNetVision(
-            num_channels, vision_arch, pretrained, weights_path, visual_activation, visual_norm,
-            norm_statistics="locations" if visual_pooling == "logits" else "pooled")
+        self.vision = DilatedResNetVision(num_channels, vision_arch, pretrained, weights_path,
+                                          visual_activation, visual_norm, visual_pooling)
         self.audio_net = audio_backbone_net(audio_backbone, depth, ngf, num_channels, separable,
                                             skips)
         if audio_backbone != "unet":  # the original U-Net normalises its input itself
@@ -548,24 +541,7 @@ class SoundOfPixels(MaskSeparator):
         log_mag = self._log_mag_of(spec)
         self.check_condition(condition, log_mag.shape[0])
         audio = self.audio_components(log_mag)  # (B, K, Fw, Tf); no sound activation (original)
-        if self.visual_pooling == "logits":
-            return self._location_max_logits(condition, audio)
         return self.synthesizer(self.visual_features(condition), audio)
-
-    def _location_max_logits(self, frames: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """`visual_pooling="logits"`: each source's mask logits, the max over the locations
-        of its picture (its panel, side by side) of every location's logits: (B, N, Fw, Tf)."""
-        b, n = frames.shape[:2]
-        images = self.normalize_frames(frames.reshape(b * n, *frames.shape[2:]))
-        if self._show_side_by_side(n):
-            order = torch.randperm(n).tolist()  # as in `visual_features`
-            panels = self.vision.side_by_side_maps(images.reshape(b, n, *images.shape[1:])[:, order])
-            maps = [panels[order.index(i)] for i in range(n)]
-        else:
-            spatial = self.vision(images).spatial
-            maps = list(spatial.reshape(b, n, *spatial.shape[1:]).unbind(dim=1))
-        return torch.stack([self.synthesizer(m.flatten(2).transpose(1, 2), audio).amax(dim=1)
-                            for m in maps], dim=1)
 
     # ------------------------------------------------------------------- localization
     def _check_clip(self, mix: torch.Tensor, frames: torch.Tensor) -> None:

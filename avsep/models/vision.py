@@ -25,8 +25,8 @@ WEIGHTS_ENV = "AVSEP_RESNET18_WEIGHTS"
 class VisualFeatures(NamedTuple):
     """Outputs of `DilatedResNetVision` for one clip of frames per batch item.
 
-    pooled: (B, K) activation (sigmoid by default) of the max over (time, height, width),
-        then the optional BatchNorm: the SoP visual vector.
+    pooled: (B, K) activation (sigmoid by default) of the max over time, then the max (or
+        mean) over (height, width), then the optional BatchNorm: the SoP visual vector.
     spatial: (B, K, h, w) the same of the max over time: one K-vector per location.
     """
 
@@ -166,12 +166,10 @@ class DilatedResNetVision(nn.Module):
             the mixture with it, +1.6 dB without). Per-location vectors are normalised
             with the same running statistics, so localization compares locations on the
             scale training used.
-        norm_statistics: what the BatchNorm of `norm="batch"` normalises: "pooled" (the
-            pooled vectors, as above) or "locations": every location's vector, with
-            statistics over all locations of the batch; `pooled` is then the max of the
-            normalised locations. `SoundOfPixels(visual_pooling="logits")` uses it, because
-            there the synthesizer reads each location's vector on its own, in training too.
-
+        pooling: "max" (the original's default) or "mean" (its "avgpool") over the
+            locations (after the max over time). With "mean" and a BatchNorm, the pooled
+            vector is exactly the mean of the normalised location vectors (the norm is
+            affine per channel), so localization reads the parts of what separation uses.
     Shapes:
         forward(frames (B, 3, T, H, W)) -> VisualFeatures(pooled (B, K), spatial (B, K, h, w))
         with h = ceil(H / 16), w = ceil(W / 16) (14 x 14 for 224 x 224).
@@ -185,7 +183,7 @@ class DilatedResNetVision(nn.Module):
         weights_path: str | None = None,
         activation: str = "sigmoid",
         norm: str = "none",
-        norm_statistics: str = "pooled",
+        pooling: str = "max",
     ) -> None:
         super().__init__()
         if activation not in _ACTIVATIONS:
@@ -193,10 +191,9 @@ class DilatedResNetVision(nn.Module):
                              f"(known: {', '.join(_ACTIVATIONS)})")
         if norm not in ("none", "batch"):
             raise ValueError(f"unknown visual norm {norm!r} (known: 'none', 'batch')")
-        if norm_statistics not in ("pooled", "locations"):
-            raise ValueError(f"unknown norm_statistics {norm_statistics!r} "
-                             "(known: 'pooled', 'locations')")
-        self.norm_locations = norm_statistics == "locations"
+        if pooling not in ("max", "mean"):
+            raise ValueError(f"unknown visual pooling {pooling!r} (known: 'max', 'mean')")
+        self.pooling = pooling
         self.activation = _ACTIVATIONS[activation]
         self.norm = nn.BatchNorm1d(num_channels) if norm == "batch" else None
         if arch == "resnet18":
@@ -234,48 +231,25 @@ class DilatedResNetVision(nn.Module):
     def forward(self, frames: torch.Tensor) -> VisualFeatures:
         features = self.feature_map(frames)
         over_time = features.amax(dim=2)
-        if self.norm_locations:
-            spatial = self.location_vectors(over_time)
-            return VisualFeatures(pooled=spatial.amax(dim=(2, 3)), spatial=spatial)
-        # Activation after max pooling, as the original (they commute: all are monotonic).
-        pooled = self.activation(over_time.amax(dim=(2, 3)))
+        # Activation after pooling, as the original (for max they commute: all are monotonic).
+        pooled = self.activation(self._pool(over_time))
         spatial = self.activation(over_time)
         if self.norm is not None:
             pooled = self.norm(pooled)
             spatial = self._normalize_locations(spatial)
         return VisualFeatures(pooled=pooled, spatial=spatial)
 
-    def location_vectors(self, over_time: torch.Tensor) -> torch.Tensor:
-        """Features maxed over time (B, K, h, w) -> each location's vector (B, K, h, w):
-        the activation, then (with `norm_statistics="locations"`) the BatchNorm of every
-        location's vector (batch statistics in training, running ones in evaluation)."""
-        spatial = self.activation(over_time)
-        if self.norm is None:
-            return spatial
-        if not self.norm_locations:
-            return self._normalize_locations(spatial)
-        b, k, h, w = spatial.shape
-        flat = self.norm(spatial.permute(0, 2, 3, 1).reshape(b * h * w, k))
-        return flat.reshape(b, h, w, k).permute(0, 3, 1, 2)
-
-    def side_by_side_maps(self, frames: torch.Tensor) -> list[torch.Tensor]:
-        """Each clip's location vectors in a picture of N clips side by side (see
-        `side_by_side`): (B, N, 3, T, H, W) -> N maps (B, K, h, w_i), clip i's panel."""
-        if frames.dim() != 6 or frames.shape[2] != 3:
-            raise ValueError(f"side_by_side: expected frames (batch, clips, 3, time, height, "
-                             f"width), got shape {tuple(frames.shape)}")
-        picture = torch.cat(frames.unbind(dim=1), dim=-1)  # (B, 3, T, H, N * W)
-        over_time = self.feature_map(picture).amax(dim=2)  # (B, K, h, N * w)
-        return list(torch.tensor_split(self.location_vectors(over_time), frames.shape[1],
-                                       dim=-1))
+    def _pool(self, over_time: torch.Tensor) -> torch.Tensor:
+        """(B, K, h, w) -> (B, K), the max or mean over locations (`pooling`)."""
+        return over_time.amax(dim=(2, 3)) if self.pooling == "max" else over_time.mean(dim=(2, 3))
 
     def side_by_side(self, frames: torch.Tensor) -> torch.Tensor:
         """Pooled vectors of N clips shown side by side in one picture: (B, N, 3, T, H, W) ->
         (B, N, K).
 
         The N clips' frames are joined along the width (clip i is the i-th panel) and the
-        vision net sees the whole picture; clip i's vector is the max over the locations of
-        its own panel only (then the activation and the optional BatchNorm, as `forward`).
+        vision net sees the whole picture; clip i's vector is pooled (`pooling`) over the
+        locations of its own panel only, then activated and normalised as in `forward`.
         Every location then sees the other panels too, so a location's features must say
         what is *at* it, not what is in the picture: the per-location maps used for
         localization are trained the way they are read, on a picture of several players.
@@ -287,7 +261,7 @@ class DilatedResNetVision(nn.Module):
         picture = torch.cat(frames.unbind(dim=1), dim=-1)  # (B, 3, T, H, N * W)
         over_time = self.feature_map(picture).amax(dim=2)  # (B, K, h, N * w)
         panels = torch.tensor_split(over_time, n, dim=-1)
-        pooled = self.activation(torch.stack([p.amax(dim=(2, 3)) for p in panels], dim=1))
+        pooled = self.activation(torch.stack([self._pool(p) for p in panels], dim=1))
         if self.norm is not None:
             pooled = self.norm(pooled.reshape(b * n, -1)).reshape(b, n, -1)
         return pooled
