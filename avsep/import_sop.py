@@ -103,7 +103,7 @@ def convert_sop_state_dicts(
     if "scale" not in synthesizer:
         raise ValueError(f"{synth_name}: not a SoP InnerProd synthesizer (no 'scale' entry)")
     depth = _sound_depth(sound, sound_name)
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "num_channels": int(synthesizer["scale"].shape[0]),
         "ngf": int(sound[_level_prefix(0) + "0.weight"].shape[0]),
         "depth": depth,

@@ -354,7 +354,6 @@ def test_silent_clips_are_shown_but_not_mixed():
 
     def model(mix, sources, condition):
         seen.update(mix=mix, sources=sources, condition=condition)
-        return None
 
     step = MixAndSeparate(type("M", (), {"condition_kind": "frames"})(), "sop", silent_sources=1)
     step.train()

@@ -194,17 +194,17 @@ def read_stems(folder: Path, codes: list[str], number: str, title: str, rate: in
 def players_sounding(folder: str | Path, times_s: np.ndarray, rate: int = 11025,
                      span_s: float = 0.25, level_db: float = -20.0) -> list[list[str]]:
     """Which players of a URMP-style piece sound at each time: the codes of the players whose
-    stem's RMS over [t - span_s, t + span_s] is at least `level_db` of its RMS over the whole
-    piece (a rest or a held-back note is silent)."""
+    stem's RMS over [t - span_s, t + span_s] is at least `level_db` of its RMS over the piece
+    (up to the last time; a rest or a held-back note is silent)."""
     folder = Path(folder)
     number, title, codes = parse_piece_name(folder.name)
-    total = max(1, int(math.ceil((float(np.max(times_s)) + span_s) * rate)))
+    total = max(1, math.ceil((float(np.max(times_s)) + span_s) * rate))
     stems = read_stems(folder, codes, number, title, rate, total).astype(np.float64)
     overall = np.sqrt(np.mean(np.square(stems), axis=1))  # (P,)
     half = int(span_s * rate)
     sounding = []
     for t in times_s:
-        centre = int(round(t * rate))
+        centre = round(float(t) * rate)
         part = stems[:, max(0, centre - half):centre + half]
         rms = np.sqrt(np.mean(np.square(part), axis=1)) if part.shape[1] else np.zeros(len(codes))
         loud = rms >= overall * 10.0 ** (level_db / 20.0)
