@@ -368,3 +368,6 @@ def test_players_sounding_follows_the_stems_and_captions_the_contact_sheet(tmp_p
     files = render_localization(loc, video, tmp_path / "out", keyframe_every_s=4.0,
                                 progress=False, captions=captions)
     assert seen == [[0.0, 4.0, 8.0]] and len(files.keyframes) == 3
+    with pytest.raises(ValueError, match="captions gave 1 texts for 3 key frames"):
+        render_localization(loc, video, tmp_path / "bad", keyframe_every_s=4.0,
+                            progress=False, captions=lambda at: ["only one"])

@@ -193,8 +193,8 @@ def read_stems(folder: Path, codes: list[str], number: str, title: str, rate: in
 
 def players_sounding(folder: str | Path, times_s: np.ndarray, rate: int = 11025,
                      span_s: float = 0.25, level_db: float = -20.0) -> list[list[str]]:
-    """Which players of a URMP-style piece sound at each time: the codes of the players whose
-    stem's RMS over [t - span_s, t + span_s] is at least `level_db` of its RMS over the piece
+    """Which players of a URMP-style piece sound at each time, as "k:code" labels (player k,
+    from 1, plays instrument `code`): those whose stem's RMS over [t - span_s, t + span_s] is at least `level_db` of its RMS over the piece
     (up to the last time; a rest or a held-back note is silent)."""
     folder = Path(folder)
     number, title, codes = parse_piece_name(folder.name)

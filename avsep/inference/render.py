@@ -237,6 +237,8 @@ def render_localization(
     labels = []
     times = np.array([localization.times_s[i] for i, _ in keyframes])
     extra = captions(times) if captions is not None and len(times) else [""] * len(times)
+    if len(extra) != len(times):  # zip would drop key frames from the contact sheet
+        raise ValueError(f"captions gave {len(extra)} texts for {len(times)} key frames")
     for (i, image), t, note in zip(keyframes, times, extra):
         files.keyframes.append(write_png(out_dir / "keyframes" / f"frame_{i:05d}_{t:07.2f}s.png",
                                          image))

@@ -170,6 +170,7 @@ class DilatedResNetVision(nn.Module):
             locations (after the max over time). With "mean" and a BatchNorm, the pooled
             vector is exactly the mean of the normalised location vectors (the norm is
             affine per channel), so localization reads the parts of what separation uses.
+
     Shapes:
         forward(frames (B, 3, T, H, W)) -> VisualFeatures(pooled (B, K), spatial (B, K, h, w))
         with h = ceil(H / 16), w = ceil(W / 16) (14 x 14 for 224 x 224).
