@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from ablation_claims import Z, claims_table  # benchmarks/ (the script's folder)
+from ablation_claims import Z, claims_table, paired_difference, verdict_counts  # benchmarks/
 
 from avsep.checkpoint import load_checkpoint
 from avsep.config import load_config
@@ -270,6 +270,45 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def headline(results: list[dict]) -> str:
+    """Markdown: the configuration that separates the held-out pairs best (mean SDR), how far
+    it is above the mixture and below the ideal ratio mask of the same segments, its paired
+    difference to the demo row, the best row of each preset, and the claims' verdicts."""
+    if not results:
+        return "No row ran."
+
+    def sdr(r: dict, method: str = "model") -> float:
+        return r["scores"][method]["sdr"]["mean"]
+
+    best = max(results, key=sdr)
+    mixture, irm = sdr(results[0], "mixture"), sdr(results[0], "irm")
+    lines = [(f"- Best: **{best['row']}** ({best['note']}), SDR {sdr(best):.2f} dB: "
+              f"{sdr(best) - mixture:+.2f} dB over the mixture ({mixture:.2f}), "
+              f"{irm - sdr(best):.2f} dB below the ideal ratio mask ({irm:.2f}).")]
+    demo = next((r for r in results if r["row"] == "demo"), None)
+    if demo is not None and best is not demo:
+        mean, se, n = paired_difference(best, demo)
+        lines.append(f"- {best['row']} - demo: {mean:+.2f} ± {se:.2f} dB SDR, paired over "
+                     f"{n} pairs.")
+    by_preset: dict[str, dict] = {}
+    for r in results:
+        if r["preset"] not in by_preset or sdr(r) > sdr(by_preset[r["preset"]]):
+            by_preset[r["preset"]] = r
+    lines.append("- Best of each preset: " + ", ".join(
+        f"{preset} {r['row']} {sdr(r):.2f}"
+        for preset, r in sorted(by_preset.items(), key=lambda item: -sdr(item[1]))) + ".")
+    counts = verdict_counts({r["row"]: r for r in results})
+    lines.append("- Claims: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".")
+    return "\n".join(lines)
+
+
+def legend(results: list[dict]) -> str:
+    """Markdown: what each row is (its preset, overrides and note)."""
+    return "\n".join(f"- **{r['row']}**: {r['note']} (`{r['preset']}`"
+                     + "".join(f" `{o}`" for o in r["overrides"] if o not in DEMO_SCALE) + ")"
+                     for r in results)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -304,7 +343,10 @@ def main() -> None:
     text = (f"Command: `{command.strip()}`  \nRevision: {rev}  \nMachine: {machine()}  \n"
             f"Held-out stand-in URMP duets, {results[0]['pairs'] if results else 0} "
             f"(segment, player) pairs; each cell: mean ± std (median), dB.\n\n"
-            + table(results) + "\n\n## The seeds' claims\n\n"
+            "## Headline\n\n" + headline(results) + "\n\n## The rows\n\n"
+            + table(results) + "\n\nThe class-conditioned rows run at the demo's scale: "
+            + " ".join(f"`{o}`" for o in DEMO_SCALE) + ".\n\n" + legend(results)
+            + "\n\n## The seeds' claims\n\n"
             f"Paired per-pair SDR differences; held when the mean exceeds {Z:g} standard "
             "errors in the claimed direction.\n\n"
             + claims_table({r["row"]: r for r in results}) + "\n")

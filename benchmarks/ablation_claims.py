@@ -198,7 +198,21 @@ CLAIMS: tuple[Claim, ...] = (
           ("demo", "demo_sigmoid_visual"), beats("demo", "demo_sigmoid_visual")),
     Claim("avsep", "a BatchNorm of the visual vectors beats none",
           ("demo", "demo_no_visual_norm"), beats("demo", "demo_no_visual_norm")),
+    Claim("avsep", "max over locations separates better than the original's mean pooling "
+          "(why `demo` keeps max; mean localizes better, docs/localization.md)",
+          ("demo", "demo_mean_pooling"), beats("demo", "demo_mean_pooling")),
+    Claim("avsep", "side-by-side training pictures cost no separation (both with mean pooling)",
+          ("demo_side_by_side", "demo_mean_pooling"),
+          no_better("demo_mean_pooling", "demo_side_by_side")),
 )
+
+
+def verdict_counts(results: Results) -> dict[str, int]:
+    """How many claims were held, not held and not measured."""
+    counts = {"held": 0, "not held": 0, "not measured": 0}
+    for claim in CLAIMS:
+        counts[claim.judge(results).verdict] += 1
+    return counts
 
 
 def claims_table(results: Results) -> str:

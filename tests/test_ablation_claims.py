@@ -88,3 +88,24 @@ def test_every_row_builds_its_model(tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             create_model(config.model.name, **config.model.kwargs)
+
+
+def scored(row: str, preset: str, sdr: list[float], mixture: float, irm: float) -> dict:
+    stats = {m: {"sdr": {"mean": v}} for m, v in
+             (("model", sum(sdr) / len(sdr)), ("mixture", mixture), ("irm", irm))}
+    return {"row": row, "preset": preset, "note": f"the {row} row", "overrides": [],
+            "scores": stats, **result(sdr)}
+
+
+def test_headline_names_the_best_row_and_its_gaps_by_hand():
+    rows = [scored("demo", "demo", [2.0, 4.0, 3.0], mixture=0.5, irm=9.0),
+            scored("wide", "demo", [5.0, 6.0, 7.0], mixture=0.5, irm=9.0),
+            scored("mhunet", "mhunet", [1.0, 1.0, 1.0], mixture=0.5, irm=9.0)]
+    text = ablation.headline(rows)
+    # best: wide, mean 6 dB: +5.50 over the mixture, 3.00 below the IRM
+    assert "**wide**" in text and "SDR 6.00 dB: +5.50 dB over the mixture" in text
+    assert "3.00 dB below the ideal ratio mask (9.00)" in text
+    # paired with demo: differences 3, 2, 4 -> mean 3, se 1/sqrt(3) = 0.58
+    assert "wide - demo: +3.00 ± 0.58 dB SDR, paired over 3 pairs" in text
+    assert "Best of each preset: demo wide 6.00, mhunet mhunet 1.00." in text
+    assert ablation.headline([]) == "No row ran."
