@@ -245,7 +245,8 @@ def _silent(result: dict, method: str) -> str:
     if not silent.get("pairs"):
         return "n/a | n/a"
     stats = silent[method]
-    return f"{_cell(stats['pes'])} | {stats['inactive_percent']:.0f}%"
+    return (f"{_cell(stats['pes'])}, n={silent['pairs']} | "
+            f"{stats['inactive_percent']:.0f}%")
 
 
 def table(results: list[dict]) -> str:

@@ -4,7 +4,8 @@ A claim compares rows on the same held-out (segment, player) pairs: for "a beats
 per-pair SDR differences a - b give a paired mean and its standard error, and the claim
 **held** when the mean is more than `Z` standard errors above zero, **not held** when it is
 more than `Z` below (the opposite was measured) or within (no difference could be shown at
-this budget). A claim whose rows are missing is **not measured**. Other claims judge
+this budget). A claim whose rows are missing, or whose rows all stay at or below the
+mixture (none has learned to separate at this budget), is **not measured**. Other claims judge
 parameter counts or the predicted energy at silence (PES, lower is better).
 
 Each result (a row's result.json) carries `pair_scores`: "key/player" -> {"sdr", "mixture_sdr"}
@@ -18,6 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 Z = 2.0  # standard errors: about a 95% two-sided interval for the paired mean
+# PES over fewer silent (segment, player) pairs than this says nothing about a model (the
+# held-out stand-in duets have few silent stretches at 3 s windows).
+MIN_SILENT_PAIRS = 5
 
 Results = dict[str, dict]  # row name -> result.json content
 
@@ -53,6 +57,23 @@ def paired_difference(a: dict, b: dict, subset: Callable[[dict, dict], bool] | N
     return mean, math.sqrt(var / n), n
 
 
+def separates(result: dict) -> bool:
+    """The row's mean SDR is above the mixture's on the pairs it scored: it learned to
+    separate at this budget."""
+    pairs = [p for p in result["pair_scores"].values()
+             if math.isfinite(p["sdr"]) and math.isfinite(p["mixture_sdr"])]
+    return bool(pairs) and sum(p["sdr"] - p["mixture_sdr"] for p in pairs) > 0
+
+
+def _unseparated(results: Results, rows: tuple[str, ...]) -> str:
+    """Why a comparison of these rows is not measurable ('' when one of them separates): two
+    configurations that both stay at or below the mixture have not learned the task, and
+    their difference says nothing about the claim."""
+    if any(separates(results[r]) for r in rows):
+        return ""
+    return "no row separates at this budget (SDR at or below the mixture's)"
+
+
 def _missing(results: Results, rows: tuple[str, ...]) -> Verdict | None:
     absent = [r for r in rows if r not in results]
     if absent:
@@ -72,6 +93,8 @@ def beats(winner: str, loser: str, subset: Callable[[dict, dict], bool] | None =
         text = f"{winner} - {loser}: {mean:+.2f} ± {se:.2f} dB SDR over {n} pairs{scope}"
         if n < 2:
             return Verdict(text, "not measured", "fewer than 2 shared pairs")
+        if why := _unseparated(results, (winner, loser)):
+            return Verdict(text, "not measured", why)
         if mean > Z * se:
             return Verdict(text, "held")
         if mean < -Z * se:
@@ -147,7 +170,15 @@ def lower_pes(row: str, than: str) -> Callable[[Results], Verdict]:
             if not stats or stats.get("mean") is None:
                 return Verdict("", "not measured", f"{name} met no silent source")
             pes[name] = stats["mean"]
-        text = f"PES {row} {pes[row]:.1f} dB, {than} {pes[than]:.1f} dB"
+        count = min(results[name]["silent_sources"]["model"]["pes"].get("count", 0)
+                    for name in (row, than))
+        text = (f"PES {row} {pes[row]:.1f} dB, {than} {pes[than]:.1f} dB over {count} silent "
+                "pair(s)")
+        if count < MIN_SILENT_PAIRS:
+            return Verdict(text, "not measured",
+                           f"fewer than {MIN_SILENT_PAIRS} silent pairs in the held-out pieces")
+        if why := _unseparated(results, (row, than)):
+            return Verdict(text, "not measured", why)
         return Verdict(text, "held" if pes[row] < pes[than] else "not held")
 
     return judge

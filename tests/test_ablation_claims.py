@@ -60,11 +60,32 @@ def test_parameter_and_pes_claims():
     assert claims.fewer_parameters("small", "large", 0.55, 0.75)(rows).verdict == "held"
     rows["small"]["audio_parameters"] = 90
     assert claims.fewer_parameters("small", "large", 0.55, 0.75)(rows).verdict == "not held"
-    silent = {"x": {"silent_sources": {"model": {"pes": {"mean": -40.0}}}},
-              "y": {"silent_sources": {"model": {"pes": {"mean": -20.0}}}}}
+    def silent_row(pes: float, count: int, sdr: float = 3.0) -> dict:
+        return {"silent_sources": {"model": {"pes": {"mean": pes, "count": count}}},
+                **result([sdr, sdr])}
+
+    silent = {"x": silent_row(-40.0, 6), "y": silent_row(-20.0, 6)}
     assert claims.lower_pes("x", "y")(silent).verdict == "held"
     assert claims.lower_pes("y", "x")(silent).verdict == "not held"
     assert claims.lower_pes("x", "z")(silent).verdict == "not measured"
+    # one silent pair says nothing; neither can rows that do not separate
+    few = {"x": silent_row(-40.0, 1), "y": silent_row(-20.0, 6)}
+    assert "fewer than 5 silent pairs" in claims.lower_pes("x", "y")(few).why
+    unseparated = {"x": silent_row(-40.0, 6, sdr=-1.0), "y": silent_row(-20.0, 6, sdr=0.0)}
+    assert claims.lower_pes("x", "y")(unseparated).verdict == "not measured"
+
+
+def test_rows_that_do_not_separate_are_not_compared():
+    # both at or below the mixture (0 dB here): their difference is not a measurement
+    low = {"a": result([-1.0, -2.0, -1.5]), "b": result([-5.0, -6.0, -5.5])}
+    v = claims.beats("a", "b")(low)
+    assert v.verdict == "not measured" and "no row separates" in v.why
+    assert claims.no_better("a", "b")(low).verdict == "not measured"
+    # one of them separates: the comparison stands (here the separating row wins)
+    one = {"a": result([1.0, 2.0, 1.5]), "b": result([-5.0, -6.0, -5.5])}
+    assert claims.beats("a", "b")(one).verdict == "held"
+    assert claims.separates(result([1.0, -0.5], mixture_sdr=[0.0, 0.0]))
+    assert not claims.separates(result([1.0, -0.5], mixture_sdr=[1.0, 0.0]))
 
 
 def test_every_claim_names_rows_the_study_has():
