@@ -296,7 +296,7 @@ def headline(results: list[dict]) -> str:
         if r["preset"] not in by_preset or sdr(r) > sdr(by_preset[r["preset"]]):
             by_preset[r["preset"]] = r
     lines.append("- Best of each preset: " + ", ".join(
-        f"{preset} {r['row']} {sdr(r):.2f}"
+        f"{preset}: {r['row']} {sdr(r):.2f}"
         for preset, r in sorted(by_preset.items(), key=lambda item: -sdr(item[1]))) + ".")
     counts = verdict_counts({r["row"]: r for r in results})
     lines.append("- Claims: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".")
@@ -343,7 +343,9 @@ def main() -> None:
     command = "python benchmarks/ablation.py " + " ".join(sys.argv[1:])
     text = (f"Command: `{command.strip()}`  \nRevision: {rev}  \nMachine: {machine()}  \n"
             f"Held-out stand-in URMP duets, {results[0]['pairs'] if results else 0} "
-            f"(segment, player) pairs; each cell: mean ± std (median), dB.\n\n"
+            f"(segment, player) pairs; each cell: mean ± std (median), dB. Every row trained "
+            f"for {args.minutes:g} wall minutes (its steps are in the table): the figures and "
+            "verdicts speak for that budget, not for converged models.\n\n"
             "## Headline\n\n" + headline(results) + "\n\n## The rows\n\n"
             + table(results) + "\n\nThe class-conditioned rows run at the demo's scale: "
             + " ".join(f"`{o}`" for o in DEMO_SCALE) + ".\n\n" + legend(results)

@@ -71,7 +71,7 @@ def _unseparated(results: Results, rows: tuple[str, ...]) -> str:
     their difference says nothing about the claim."""
     if any(separates(results[r]) for r in rows):
         return ""
-    return "no row separates at this budget (SDR at or below the mixture's)"
+    return "no row separates at this budget: SDR at or below the mixture's"
 
 
 def _missing(results: Results, rows: tuple[str, ...]) -> Verdict | None:

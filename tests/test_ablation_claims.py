@@ -128,5 +128,5 @@ def test_headline_names_the_best_row_and_its_gaps_by_hand():
     assert "3.00 dB below the ideal ratio mask (9.00)" in text
     # paired with demo: differences 3, 2, 4 -> mean 3, se 1/sqrt(3) = 0.58
     assert "wide - demo: +3.00 ± 0.58 dB SDR, paired over 3 pairs" in text
-    assert "Best of each preset: demo wide 6.00, mhunet mhunet 1.00." in text
+    assert "Best of each preset: demo: wide 6.00, mhunet: mhunet 1.00." in text
     assert ablation.headline([]) == "No row ran."
