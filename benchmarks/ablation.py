@@ -10,7 +10,7 @@ key hashes the preset's text, the overrides, the budget and the git revision: an
 study resumes, and a row is retrained only when one of those changed.
 
     python benchmarks/ablation.py                  # every row, 10 minutes each -> docs/ablation.md
-    python benchmarks/ablation.py --minutes 4      # the whole study in ~2.5 hours on 2 cores
+    python benchmarks/ablation.py --minutes 2.5    # the committed run: ~85 minutes on 2 cores
     python benchmarks/ablation.py --rows demo spectrogram_channels --minutes 5
     python benchmarks/ablation.py --list           # the rows and what they test
 
