@@ -164,14 +164,14 @@ def lower_pes(row: str, than: str) -> Callable[[Results], Verdict]:
     def judge(results: Results) -> Verdict:
         if (missing := _missing(results, (row, than))) is not None:
             return missing
-        pes = {}
+        pes, counts = {}, []
         for name in (row, than):
             stats = ((results[name].get("silent_sources") or {}).get("model") or {}).get("pes")
             if not stats or stats.get("mean") is None:
                 return Verdict("", "not measured", f"{name} met no silent source")
             pes[name] = stats["mean"]
-        count = min(results[name]["silent_sources"]["model"]["pes"].get("count", 0)
-                    for name in (row, than))
+            counts.append(stats.get("count", 0))
+        count = min(counts)
         text = (f"PES {row} {pes[row]:.1f} dB, {than} {pes[than]:.1f} dB over {count} silent "
                 "pair(s)")
         if count < MIN_SILENT_PAIRS:
