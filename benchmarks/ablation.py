@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 from ablation_claims import Z, claims_table, paired_difference, verdict_counts  # benchmarks/
+from models import make_batch, seconds_per_audio_second  # benchmarks/
 
 from avsep.checkpoint import load_checkpoint
 from avsep.config import load_config
@@ -184,7 +185,7 @@ def run_row(row: Row, standin, root: Path, minutes: float, rev: str, device: str
     cached = folder / "result.json"
     if cached.exists():
         print(f"[{row.name}] cached: {cached}")
-        return json.loads(cached.read_text())
+        return with_inference_cost(json.loads(cached.read_text()), folder)
     config = load_config(RunConfig, resolve_preset(row.preset),
                          [*row.overrides, f"train.max_minutes={minutes}"])
     config = replace(config, data=replace(config.data, path=str(standin.solos_shards)))
@@ -192,10 +193,7 @@ def run_row(row: Row, standin, root: Path, minutes: float, rev: str, device: str
     started = time.monotonic()
     summary = train(config, folder / "run", device=device)
     train_seconds = time.monotonic() - started
-    chosen = folder / "run" / "best.pt"
-    if not chosen.exists():
-        chosen = folder / "run" / "checkpoint.pt"
-    model, checkpoint = load_checkpoint(chosen, map_location="cpu")
+    model, checkpoint = load_checkpoint(trained_checkpoint(folder), map_location="cpu")
     result = evaluate_urmp(model, standin.urmp_shards, folder / "evaluation",
                            clip_spec=clip_spec_from_config(checkpoint["config"]),
                            pieces=duet_pieces(standin.urmp_shards), device=device,
@@ -219,6 +217,29 @@ def run_row(row: Row, standin, root: Path, minutes: float, rev: str, device: str
     }
     folder.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(figures, indent=2, default=float))
+    return with_inference_cost(figures, folder)
+
+
+def trained_checkpoint(folder: Path) -> Path:
+    chosen = folder / "run" / "best.pt"
+    return chosen if chosen.exists() else folder / "run" / "checkpoint.pt"
+
+
+def with_inference_cost(figures: dict, folder: Path) -> dict:
+    """Add (and cache) the row's CPU seconds per second of audio for `separate` on one duet
+    mixture of its clip length, measured on the trained checkpoint. Cached rows from before
+    this figure existed get it on their next read, without retraining."""
+    if "cpu_seconds_per_audio_second" in figures:
+        return figures
+    model, checkpoint = load_checkpoint(trained_checkpoint(folder), map_location="cpu")
+    spec = clip_spec_from_config(checkpoint["config"])
+    sources, condition = make_batch(model, 1, 2, spec.image_size, spec.num_frames,
+                                    torch.device("cpu"))
+    figures["cpu_seconds_per_audio_second"] = seconds_per_audio_second(
+        model, sources.sum(dim=1), condition, warmup=3, iters=20)
+    print(f"[{figures['row']}] separate on CPU: "
+          f"{figures['cpu_seconds_per_audio_second']:.3f} s per second of audio")
+    (folder / "result.json").write_text(json.dumps(figures, indent=2, default=float))
     return figures
 
 
@@ -249,16 +270,21 @@ def _silent(result: dict, method: str) -> str:
             f"{stats['inactive_percent']:.0f}%")
 
 
+def _cost(result: dict) -> str:
+    value = result.get("cpu_seconds_per_audio_second")
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def table(results: list[dict]) -> str:
     """Markdown: one line per row, then the baselines measured on the same segments."""
-    head = ("| configuration | parameters | steps | mixtures/s | "
+    head = ("| configuration | parameters | steps | mixtures/s | CPU s / s of audio | "
             + " | ".join(m.upper().replace("_", "-") for m in METRICS)
             + " | PES at silence | silent estimates |")
-    lines = [head, "|" + "---|" * (6 + len(METRICS))]
+    lines = [head, "|" + "---|" * (7 + len(METRICS))]
     for r in results:
         model = r["scores"]["model"]
         lines.append(f"| {r['row']} | {r['parameters']:,} | {r['steps']} | "
-                     f"{r['mixtures_per_s']:.1f} | "
+                     f"{r['mixtures_per_s']:.1f} | {_cost(r)} | "
                      + " | ".join(_cell(model[m]) for m in METRICS)
                      + f" | {_silent(r, 'model')} |")
     if results:
@@ -266,7 +292,7 @@ def table(results: list[dict]) -> str:
                               ("ibm", "ideal binary mask"), ("irm", "ideal ratio mask")):
             base = results[0]["scores"][method]
             silent = _silent(results[0], method) if method == "mixture" else " | "
-            lines.append(f"| {label} | | | | " + " | ".join(_cell(base[m]) for m in METRICS)
+            lines.append(f"| {label} | | | | | " + " | ".join(_cell(base[m]) for m in METRICS)
                          + f" | {silent} |")
     return "\n".join(lines)
 
@@ -347,7 +373,12 @@ def main() -> None:
             f"for {args.minutes:g} wall minutes (its steps are in the table): the figures and "
             "verdicts speak for that budget, not for converged models.\n\n"
             "## Headline\n\n" + headline(results) + "\n\n## The rows\n\n"
-            + table(results) + "\n\nThe class-conditioned rows run at the demo's scale: "
+            + table(results) + "\n\nCPU s / s of audio: `separate` on one duet mixture of "
+            "the row's clip length with its trained checkpoint (eval mode, no gradients, "
+            f"{torch.get_num_threads()} threads), median of 20 runs after 3 warm-ups (rows of the same network differ by "
+            "up to 2x between runs on a shared machine: read the order of magnitude); "
+            "`python benchmarks/models.py --model NAME --inference --device cuda` gives the GPU "
+            "figure. The class-conditioned rows run at the demo's scale: "
             + " ".join(f"`{o}`" for o in DEMO_SCALE) + ".\n\n" + legend(results)
             + "\n\n## The seeds' claims\n\n"
             f"Paired per-pair SDR differences; held when the mean exceeds {Z:g} standard "

@@ -62,24 +62,36 @@ def train_step(model: Separator, optimizer: torch.optim.Optimizer, sources: torc
     return loss.item()  # also synchronises the device
 
 
-def time_inference(model: Separator, sources: torch.Tensor, condition: torch.Tensor,
-                   args: argparse.Namespace, n_params: int) -> None:
-    """Seconds of compute per second of audio for `separate` (the seeds' runtime figure)."""
+def seconds_per_audio_second(model: Separator, mix: torch.Tensor, condition: torch.Tensor,
+                             warmup: int = 2, iters: int = 5) -> float:
+    """Median seconds of compute per second of audio for `separate` in eval mode without
+    gradients (the seeds' runtime figure).
+
+    Args:
+        mix: (B, T) mixtures on the model's device.
+        condition: what the model is conditioned on, for those B mixtures.
+    """
     model.eval()
-    mix = sources.sum(dim=1)
     times = []
-    for i in range(args.warmup + args.iters):
+    for i in range(warmup + iters):
         start = time.perf_counter()
         with torch.no_grad():
             out = model.separate(mix, condition)
         float(out.sum())  # synchronises the device
-        if i >= args.warmup:
+        if i >= warmup:
             times.append(time.perf_counter() - start)
-    audio_seconds = mix.shape[-1] / model.sample_rate
+    return statistics.median(times) / (mix.shape[-1] / model.sample_rate)
+
+
+def time_inference(model: Separator, sources: torch.Tensor, condition: torch.Tensor,
+                   args: argparse.Namespace, n_params: int) -> None:
+    """Print seconds of compute per second of audio for `separate`."""
+    value = seconds_per_audio_second(model, sources.sum(dim=1), condition, args.warmup,
+                                     args.iters)
     print(f"{args.model}: {n_params:,} parameters on {model_device(model)}, "
           f"threads={torch.get_num_threads()}")
-    print(f"separate: {statistics.median(times) / audio_seconds:.3f} s per second of audio "
-          f"(median of {len(times)}, {sources.shape[1]} sources)")
+    print(f"separate: {value:.3f} s per second of audio "
+          f"(median of {args.iters}, {sources.shape[1]} sources)")
 
 
 def count_parameters(model: torch.nn.Module) -> int:
