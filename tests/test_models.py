@@ -486,3 +486,50 @@ def test_separation_on_gpu_matches_cpu():
     cpu = model.separate(mix, frames)
     gpu = model.cuda().separate(mix.cuda(), frames.cuda()).cpu()
     assert torch.allclose(cpu, gpu, atol=1e-4)
+
+
+def test_visual_class_loss_adds_the_cross_entropy_of_the_pooled_visual_vectors():
+    with pytest.raises(ValueError, match="visual_class_loss >= 0"):
+        avsep.create_model("avsep_unittest", visual_class_loss=-1.0)
+    assert not avsep.create_model("avsep_unittest").uses_labels  # the original: no labels
+    torch.manual_seed(0)
+    model = avsep.create_model("avsep_unittest", visual_class_loss=0.5,
+                               visual_activation="none").train()
+    assert model.uses_labels and model.model_kwargs["visual_class_loss"] == 0.5
+    plain = avsep.create_model("avsep_unittest", visual_activation="none").train()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items()
+                           if not k.startswith("class_head")})
+    mix, sources, frames = _mix(2), torch.rand(2, 2, SAMPLES) * 0.05, _frames(2, 2)
+    labels = torch.tensor([[3, 5], [12, -1]])  # -1: a clip of unknown class, left out
+    with torch.no_grad():
+        got = model(mix, sources, frames, labels=labels).loss
+        separation = plain(mix, sources, frames).loss
+        # By hand: the head on each source's pooled vector (train mode: batch statistics),
+        # cross-entropy over the three known clips.
+        logits = model.class_head(model.visual_features(frames))  # (B, N, C)
+        picked = torch.stack([logits[0, 0], logits[0, 1], logits[1, 0]])
+        by_hand = -(picked.log_softmax(-1)[torch.arange(3), torch.tensor([3, 5, 12])]).mean()
+    assert torch.allclose(got, separation + 0.5 * by_hand, atol=1e-5)
+    with pytest.raises(ValueError, match=r"needs labels \(batch, sources\) = \(2, 2\)"):
+        model(mix, sources, frames)
+    with pytest.raises(ValueError, match="class index 13 is out of the class head's 13"):
+        model(mix, sources, frames, labels=torch.tensor([[13, 0], [0, 0]]))
+    with pytest.raises(ValueError, match="got \\(2, 3\\)"):
+        model(mix, sources, frames, labels=torch.zeros(2, 3, dtype=torch.long))
+    # Evaluation has no auxiliary term and needs no labels (same running statistics).
+    plain.load_state_dict({k: v for k, v in model.state_dict().items()
+                           if not k.startswith("class_head")})
+    model.eval(), plain.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(mix, sources, frames).loss,
+                              plain(mix, sources, frames).loss, atol=1e-6)
+
+
+def test_visual_class_head_survives_a_checkpoint_round_trip(tmp_path):
+    from avsep.checkpoint import load_checkpoint, save_checkpoint
+
+    model = avsep.create_model("avsep_unittest", visual_class_loss=0.1, num_classes=5)
+    save_checkpoint(tmp_path / "m.pt", model, step=1)
+    loaded, _ = load_checkpoint(tmp_path / "m.pt")
+    assert loaded.class_head is not None and loaded.class_head.out_features == 5
+    assert torch.equal(loaded.class_head.weight, model.class_head.weight)

@@ -374,6 +374,27 @@ def test_silent_clips_are_shown_but_not_mixed():
                                                                         torch.device("cpu"))
 
 
+def test_mix_and_separate_gives_the_class_indices_to_a_model_that_uses_labels():
+    batch = {"audio": torch.rand(2, 2, 64) - 0.5,
+             "frames": torch.zeros(2, 2, 3, 1, 8, 8, dtype=torch.uint8),
+             "class_index": torch.tensor([[0, 4], [7, 2]])}
+    seen = {}
+
+    def model(mix, sources, condition, **extra):
+        seen.update(extra)
+
+    wants = type("M", (), {"condition_kind": "frames", "uses_labels": True})()
+    MixAndSeparate(wants).train()(model, batch, torch.device("cpu"))
+    assert torch.equal(seen["labels"], batch["class_index"])
+    seen.clear()
+    MixAndSeparate(type("M", (), {"condition_kind": "frames"})()).train()(
+        model, batch, torch.device("cpu"))
+    assert "labels" not in seen  # the original models get no labels
+    with pytest.raises(ValueError, match="has no 'class_index'"):
+        MixAndSeparate(wants)(model, {k: v for k, v in batch.items() if k != "class_index"},
+                              torch.device("cpu"))
+
+
 def test_training_with_silent_clips_reads_one_more_clip_per_mixture(prepared_tiny, tmp_path,
                                                                     monkeypatch):
     shapes: list[tuple[int, ...]] = []

@@ -45,6 +45,7 @@ from avsep.audio import (
     loss_weight,
     num_frames,
 )
+from avsep.classes import SOLOS_CLASSES
 from avsep.geometry import SAMPLE_RATE
 from avsep.losses import MaskLoss
 from avsep.masks import ground_truth_masks
@@ -106,6 +107,9 @@ class Separator(nn.Module):
 
     condition_kind: ClassVar[str]
     find_unused_parameters: ClassVar[bool] = False
+    # True when the training pass also takes the clips' class indices as `labels` (B, N)
+    # (an auxiliary objective; `MixAndSeparate` passes them only to such models).
+    uses_labels: bool = False
     model_name: str
     model_kwargs: dict[str, Any]
 
@@ -415,6 +419,11 @@ class SoundOfPixels(MaskSeparator):
             localization reads, is trained as a part of the separation. With "max" each
             feature's maximum can come from another location, so no single location's vector
             need mean anything (measured: flat heatmaps, docs/localization.md).
+        visual_class_loss: weight of an auxiliary cross-entropy of the clips' instrument
+            classes, read linearly from each source's pooled visual vector (0: none, the
+            original, which is self-supervised). Needs the class indices of the training
+            clips, which Solos has (its videos are found by instrument).
+        num_classes: classes of that read-out (13, the Solos classes).
         n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
     Condition: frames (B, N, 3, T_frames, H, W), uint8 RGB (normalised inside with the
@@ -446,6 +455,8 @@ class SoundOfPixels(MaskSeparator):
         skips: bool = True,
         side_by_side: float = 0.0,
         visual_pooling: Literal["max", "mean"] = "max",
+        visual_class_loss: float = 0.0,
+        num_classes: int = len(SOLOS_CLASSES),
         n_fft: int = N_FFT,
         hop_length: int = HOP_LENGTH,
         sample_rate: int = SAMPLE_RATE,
@@ -466,6 +477,9 @@ class SoundOfPixels(MaskSeparator):
                              f"{side_by_side}")
         if not 2 <= depth <= 8:
             raise ValueError(f"depth must be in [2, 8] for {NUM_WARPED_BINS} bins, got {depth}")
+        if visual_class_loss < 0 or num_classes < 1:
+            raise ValueError(f"need visual_class_loss >= 0 and num_classes >= 1, got "
+                             f"{visual_class_loss} and {num_classes}")
         self.model_kwargs = {
             "num_channels": num_channels, "ngf": ngf, "depth": depth,
             "vision_arch": vision_arch, "pretrained": pretrained, "weights_path": weights_path,
@@ -474,6 +488,7 @@ class SoundOfPixels(MaskSeparator):
             "visual_activation": visual_activation, "visual_norm": visual_norm,
             "audio_backbone": audio_backbone, "separable": separable, "skips": skips,
             "side_by_side": side_by_side, "visual_pooling": visual_pooling,
+            "visual_class_loss": visual_class_loss, "num_classes": num_classes,
             **self.stft_kwargs(),
         }
         self.output_activation = output_activation
@@ -485,6 +500,45 @@ class SoundOfPixels(MaskSeparator):
         if audio_backbone != "unet":  # the original U-Net normalises its input itself
             self.audio_input_norm = nn.BatchNorm2d(1)
         self.synthesizer = Synthesizer(num_channels)
+        self.visual_class_loss = visual_class_loss
+        # A linear read-out of the instrument class from a source's pooled visual vector,
+        # trained only through the auxiliary loss (see `forward`).
+        self.class_head = nn.Linear(num_channels, num_classes) if visual_class_loss else None
+        self._pooled_for_labels: torch.Tensor | None = None
+
+    @property
+    def uses_labels(self) -> bool:  # type: ignore[override]
+        return self.class_head is not None
+
+    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor,
+                labels: torch.Tensor | None = None) -> Objective:
+        """The training pass (`Separator.forward`); with `visual_class_loss` > 0 it adds that
+        weight times the cross-entropy of `class_head` on each source's pooled visual vector
+        against `labels` (B, N) class indices (-1: unknown, left out). Mix-and-separate alone
+        can be solved by telling the training videos apart rather than the instruments
+        (measured: see docs/localization.md); the labels ask for the instrument."""
+        self._pooled_for_labels = None
+        objective = super().forward(mix, sources, condition)
+        pooled, self._pooled_for_labels = self._pooled_for_labels, None
+        if self.class_head is None or pooled is None:  # no head, or not training
+            return objective
+        if labels is None or labels.shape != pooled.shape[:2]:
+            raise ValueError(
+                f"SoundOfPixels with visual_class_loss > 0: the training pass needs labels "
+                f"(batch, sources) = {tuple(pooled.shape[:2])} of class indices, got "
+                f"{None if labels is None else tuple(labels.shape)}")
+        known = labels >= 0
+        logits = self.class_head(pooled.float())  # (B, N, C)
+        if bool((labels >= logits.shape[-1]).any()):
+            raise ValueError(
+                f"SoundOfPixels: a class index {int(labels.max())} is out of the class head's "
+                f"{logits.shape[-1]} classes: set model.kwargs.num_classes to the dataset's "
+                "class count (13 for Solos, 21 for MUSIC-21)")
+        if not known.any():
+            return objective
+        class_loss = F.cross_entropy(logits[known], labels[known].long())
+        return Objective(loss=objective.loss + self.visual_class_loss * class_loss,
+                         outputs=objective.outputs, spec=objective.spec)
 
     @property
     def frame_multiple(self) -> int:
@@ -525,9 +579,12 @@ class SoundOfPixels(MaskSeparator):
             # silent clips of `data.silent_sources` come last in a batch).
             order = torch.randperm(n).to(frames.device)
             panels = images.reshape(b, n, *images.shape[1:])[:, order]
-            return self.vision.side_by_side(panels)[:, torch.argsort(order)]
-        pooled = self.vision(images).pooled
-        return pooled.reshape(b, n, -1)
+            pooled = self.vision.side_by_side(panels)[:, torch.argsort(order)]
+        else:
+            pooled = self.vision(images).pooled.reshape(b, n, -1)
+        if self.training and self.class_head is not None:
+            self._pooled_for_labels = pooled  # read by `forward` for the auxiliary loss
+        return pooled
 
     def _show_side_by_side(self, num_sources: int) -> bool:
         """Whether this training batch shows its sources side by side (`side_by_side`)."""

@@ -58,7 +58,13 @@ class MixAndSeparate(nn.Module):
                                                           scaled.shape[2])], dim=1)
         else:
             mix, sources = self.mixer(sources, generator=generator)
+        extra = {}
+        if getattr(self.separator, "uses_labels", False):
+            if "class_index" not in batch:
+                raise ValueError(f"{type(self.separator).__name__} trains on the clips' class "
+                                 "indices, and the batch has no 'class_index'")
+            extra["labels"] = batch["class_index"].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                             enabled=autocast_dtype is not None):
-            objective = model(mix, sources, condition)
+            objective = model(mix, sources, condition, **extra)
         return StepOutput(objective=objective, mix=mix, sources=sources)
