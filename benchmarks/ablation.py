@@ -101,11 +101,15 @@ ROWS: tuple[Row, ...] = (
         note="the original sigmoid on the visual vector"),
     Row("demo_no_visual_norm", "demo", ("model.kwargs.visual_norm=none",),
         note="no BatchNorm of the visual vectors (the original)"),
-    Row("demo_mean_pooling", "demo", ("model.kwargs.visual_pooling=mean",),
-        note="mean (the original's avgpool) instead of max over locations (localization)"),
-    Row("demo_side_by_side", "demo", ("model.kwargs.visual_pooling=mean",
-                                      "model.kwargs.side_by_side=0.5"),
-        note="mean pooling and half the training pictures side by side (localization)"),
+    # `demo` pools its visual vectors by a mean and adds an instrument cross-entropy
+    # (localization, docs/localization.md); these rows take each of those back.
+    Row("demo_max_pooling", "demo", ("model.kwargs.visual_pooling=max",
+                                     "model.kwargs.visual_class_loss=0.0"),
+        note="the original max over locations and no class loss (localization)"),
+    Row("demo_mean_pooling", "demo", ("model.kwargs.visual_class_loss=0.0",),
+        note="mean pooling without the instrument class loss (localization)"),
+    Row("demo_side_by_side", "demo", ("model.kwargs.side_by_side=0.5",),
+        note="... and half the training pictures side by side (localization)"),
     # --- Spectrogram-Channels U-Net
     Row("spectrogram_channels", "spectrogram_channels", DEMO_SCALE,
         note="Spectrogram-Channels U-Net, direct magnitudes, balanced L1 (M6)"),
