@@ -5,6 +5,8 @@ sound peak inside player k's crop? Reported against chance (about 1 / players).
     python benchmarks/localization.py --checkpoint runs/demo/best.pt --raw raw/urmp
     python benchmarks/localization.py --model sop --fps 4              # random default size
     python benchmarks/localization.py --checkpoint runs/demo/best.pt --raw raw/urmp --negative
+    python benchmarks/localization.py --checkpoint runs/demo/best.pt --raw raw/urmp \
+        --reference estimates                   # the per-player maps `avsep localize` draws
 
 Without --raw, the `tiny` URMP stand-in is generated in a temporary folder
 (`avsep synth urmp --preset tiny`). Without --checkpoint, a model of the registry with random
@@ -20,7 +22,8 @@ of instruments drawn alike (`LOOK_ALIKE`) and the pieces of three or more player
 
 `--negative` also renders each piece's heatmaps with silence, white noise and another
 piece's audio (off-screen sound: the next piece that shares no instrument with it) in place
-of its own, and prints, beside the true audio, the
+of its own, and prints, beside the true audio, for the total heat (or with `--reference
+estimates` for the per-player heat `avsep localize --players` draws), the
 heat's energy (relative to the true audio's), its share inside the players' boxes (with the
 boxes' share of the picture: what uniform heat would give) and its peak-to-mean contrast.
 """
@@ -66,6 +69,10 @@ def main() -> None:
                         help="a player is scored where its stem holds this much of the mix")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0, help="random model seed")
+    parser.add_argument("--reference", choices=["stems", "estimates"], default="stems",
+                        help="weigh each bin by the stems' shares (default) or by the model's "
+                             "own separation of each player's column (what avsep localize "
+                             "--players draws, no ground truth)")
     parser.add_argument("--negative", action="store_true",
                         help="also the negative-audio checks (silence, noise, off-screen)")
     args = parser.parse_args()
@@ -86,7 +93,8 @@ def main() -> None:
         overrides = {"pretrained": False} if args.model == "sop" else {}
         runner = prepare_model(create_model(args.model, **overrides), args.device)
         name = f"random {args.model} (seed {args.seed})"
-    print(f"model: {name}, device {runner.device}, image size {runner.spec.image_size}")
+    print(f"model: {name}, device {runner.device}, image size {runner.spec.image_size}, "
+          f"bins weighed by the {args.reference}")
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = args.raw
@@ -97,7 +105,7 @@ def main() -> None:
             generate_urmp(raw, urmp_settings("tiny"), RunOptions(progress=False))
         started = time.perf_counter()
         pieces = score_pieces(raw, runner, fps=args.fps, activity_db=args.activity_db,
-                              progress=True)
+                              reference=args.reference, progress=True)
         seconds = time.perf_counter() - started
         negative = {}
         if args.negative:
@@ -105,7 +113,8 @@ def main() -> None:
             for folder in folders:
                 other = offscreen_piece(folder, folders)
                 negative[folder.name] = negative_audio_checks(
-                    folder, runner, offscreen=other / f"Vid_{other.name}.mp4", fps=args.fps)
+                    folder, runner, offscreen=other / f"Vid_{other.name}.mp4", fps=args.fps,
+                    heat="players" if args.reference == "estimates" else "total")
 
     print(f"{'piece':<34}{'players':>8}{'pairs':>7}{'accuracy':>10}{'chance':>8}"
           f"{'cIoU@0.3':>10}{'AUC':>7}  per player")
@@ -133,7 +142,9 @@ def main() -> None:
         print(f"{label:<34}{'':>8}{total['pairs']:>7}{total['accuracy']:>10.3f}"
               f"{total['chance']:>8.3f}{total['ciou']:>10.3f}{total['auc']:>7.3f}")
     if negative:
-        print(f"\nheatmaps with other audio (mean over {len(negative)} pieces)")
+        drawn = ("per-player heat (positive parts summed over the players)"
+                 if args.reference == "estimates" else "total heat")
+        print(f"\nheatmaps with other audio: {drawn} (mean over {len(negative)} pieces)")
         print(f"{'audio':<12}{'energy':>8}{'in boxes':>10}{'box share':>11}{'contrast':>10}"
               f"{'frames with heat':>18}")
         for condition in ("true", *NEGATIVE_AUDIO):

@@ -61,11 +61,13 @@ class ColourProbe(SoundOfPixels):
         tf = 1 + mix.shape[1] // 256
         return masks[..., None].expand(*masks.shape, tf).contiguous()
 
-    def pixel_energies(self, mix, frames, per_frame=False, chunk_size=32):
+    def location_masks(self, mix, frames, chunk_size=32):
         power = self.spectrogram(mix)["mag"].square()  # (B, F, Tf)
-        masks = self.pixelwise_masks(mix, frames)[..., 0]
-        energy = torch.einsum("bhwf,bft->bhwt", masks.square(), power)
-        return energy if per_frame else energy.sum(-1)
+        masks = self.pixelwise_masks(mix, frames)  # (B, h, w, F, Tf)
+        b, h, w = masks.shape[:3]
+        flat = masks.reshape(b, h * w, *masks.shape[3:])
+        chunks = (flat[:, i:i + chunk_size] for i in range(0, h * w, chunk_size))
+        return power, (h, w), chunks
 
 
 def write_video(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | None,
@@ -150,6 +152,31 @@ def test_heatmap_peak_lies_on_the_sounding_object(tone_burst_video):
     assert heat.shape == (96, 160)
     row, col = np.unravel_index(np.argmax(heat), heat.shape)
     assert 32 <= row < 64 and 16 <= col < 48
+
+
+def test_pixel_scores_weigh_each_locations_energy_by_the_sources_shares():
+    torch.manual_seed(0)
+    model = SoundOfPixels(num_channels=4, ngf=4, depth=3, vision_arch="tiny").eval()
+    mix = torch.randn(1, 8191) * 0.1
+    frames = torch.randint(0, 256, (1, 3, 1, 64, 96), dtype=torch.uint8)
+    low, high = torch.randn(2, 8191) * 0.1
+    sources = torch.stack([low, high])[None]  # (1, 2, T)
+    scores = model.pixel_scores(mix, frames, sources, chunk_size=5)
+    masks = model.pixelwise_masks(mix, frames)[0]  # (h, w, F, Tf), the full-mask path
+    tf = masks.shape[-1]
+    located = (masks * model.spectrogram(mix)["mag"][0, :, :tf]).square()
+    power = model.spectrogram(sources[0])["mag"][..., :tf].square()  # (2, F, Tf)
+    share = power / power.sum(dim=0)
+    for n in range(2):
+        expected = (located * (share[n] - (1 - share[n]))).sum(dim=2)  # (h, w, Tf)
+        torch.testing.assert_close(scores[0, n], expected, rtol=1e-4, atol=1e-6)
+    # One source is the whole mixture, the other silent: +-1 everywhere, the energy map.
+    whole = model.pixel_scores(mix, frames, torch.stack([mix[0], torch.zeros(8191)])[None])
+    energy = model.pixel_energies(mix, frames, per_frame=True)
+    torch.testing.assert_close(whole[:, 0], energy, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(whole[:, 1], -energy, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="expected sources"):
+        model.pixel_scores(mix, frames, sources[:, :, :100])
 
 
 def test_upsampled_cell_lands_on_its_block():
@@ -283,6 +310,15 @@ def test_negative_audio_checks_run_the_same_video_with_other_sounds(tmp_path):
     # The probe keeps the sound of a band where its colour is: its heat lies on the squares.
     assert figures["true"]["in_boxes"] > 0.8 > figures["true"]["box_share"]
     assert figures["noise"]["frames_with_heat"] > 0
+    # The per-player heat (what `avsep localize --players` draws) is checked the same way.
+    separating = prepare_model(
+        BandSeparatingProbe([(300.0, 700.0), (1500.0, 3000.0), (0.0, 0.0)]), "cpu", SMALL)
+    drawn = negative_audio_checks(folder, separating, fps=4.0, heat="players",
+                                  offscreen=other / f"Vid_{other.name}.mp4")
+    assert drawn["true"]["energy"] == 1.0 and drawn["silent"]["frames_with_heat"] == 0
+    assert drawn["true"]["in_boxes"] > 0.8 > drawn["true"]["box_share"]
+    with pytest.raises(ValueError, match="heat must be 'total' or 'players'"):
+        negative_audio_checks(folder, probe, offscreen=other, heat="both")
 
 
 def test_region_iou_and_success_scores_by_hand():
@@ -371,3 +407,83 @@ def test_players_sounding_follows_the_stems_and_captions_the_contact_sheet(tmp_p
     with pytest.raises(ValueError, match="captions gave 1 texts for 3 key frames"):
         render_localization(loc, video, tmp_path / "bad", keyframe_every_s=4.0,
                             progress=False, captions=lambda at: ["only one"])
+
+
+class BandSeparatingProbe(ColourProbe):
+    """A `ColourProbe` that also separates like one: the sound of a region's crop is the
+    mixture band-passed to the colour bands of the crop's mean colour (exactly, by FFT)."""
+
+    def separate(self, mix, condition):
+        rgb = condition.float().mean(dim=(3, 4, 5)) / 255.0  # (B, N, 3)
+        freqs = torch.fft.rfftfreq(mix.shape[1], 1.0 / RATE)
+        bands = torch.stack([((freqs >= lo) & (freqs < hi)).float()
+                             for lo, hi in self.bands])  # (3, F)
+        gain = torch.einsum("bnc,cf->bnf", rgb, bands)
+        return torch.fft.irfft(torch.fft.rfft(mix)[:, None] * gain, n=mix.shape[1])
+
+    def __init__(self, bands):
+        super().__init__(bands)
+        self.bands = bands
+
+
+def test_player_maps_light_each_player_while_it_plays(tmp_path):
+    from avsep.inference import localize_players
+
+    folder = _urmp_piece(tmp_path)
+    probe = prepare_model(BandSeparatingProbe([(300.0, 700.0), (1500.0, 3000.0), (0.0, 0.0)]),
+                          "cpu", SMALL)
+    result = localize_players(folder / "Vid_01_Probe_vn_fl.mp4", probe, fps=2.0,
+                              progress=False)
+    assert result.region_source == "urmp name" and result.names() == ["1 vn", "2 fl"]
+    assert result.scores.shape == (20, 2, 4, 7) and result.heat.heatmaps.shape == (20, 4, 7)
+    # Map columns 0-2 lie in the left player's half, 3-6 in the right's.
+    for t, k in ((1.0, 0), (8.0, 1)):  # only the red (left) player at 1 s, the green at 8 s
+        maps = result.scores[round(t * 2)]
+        column = np.unravel_index(np.argmax(maps[k]), maps[k].shape)[1]
+        assert (column <= 2) == (k == 0)
+        assert maps[1 - k].max() <= 1e-3 * maps[k].max()  # the silent player: no heat
+    # Both play at 4.5 s: each map peaks on its own side.
+    both = result.scores[9]
+    assert np.argmax(both[0].max(axis=0)) <= 2 < np.argmax(both[1].max(axis=0))
+    # The per-player maps that accuracy scores from the model's estimates say the same.
+    scored = score_piece(folder, probe, fps=8.0, reference="estimates")
+    assert scored.hits == scored.evaluated and scored.accuracy == 1.0
+    with pytest.raises(ValueError, match="reference must be"):
+        score_piece(folder, probe, reference="oracle")
+
+
+def test_overlay_players_colours_each_pixel_by_its_strongest_player():
+    from avsep.inference.render import PLAYER_COLOURS, overlay_players
+
+    frame = np.full((4, 6, 3), 100, np.uint8)
+    scores = np.zeros((2, 4, 6))
+    scores[0, 0, 0] = 1.0          # player 1 alone, full strength
+    scores[:, 1, 1] = (0.2, 0.5)   # player 2 stronger, half strength
+    scores[:, 2, 2] = (-1.0, -0.5)  # no player's sound: the frame as it is
+    image = overlay_players(frame, scores, opacity=0.8)
+    np.testing.assert_allclose(image[0, 0], np.rint(100 * 0.2 + PLAYER_COLOURS[0] * 0.8),
+                               atol=1)
+    np.testing.assert_allclose(image[1, 1], np.rint(100 * 0.6 + PLAYER_COLOURS[1] * 0.4),
+                               atol=1)
+    assert (image[2, 2] == 100).all() and (image[3, 5] == 100).all()
+    with pytest.raises(ValueError, match="do not match frame"):
+        overlay_players(frame, scores[:, :3], opacity=0.5)
+
+
+def test_localize_command_draws_players(tmp_path, capsys):
+    folder = _urmp_piece(tmp_path, seconds=6.0)
+    checkpoint = _tiny_checkpoint(tmp_path / "tiny.pt")
+    out = tmp_path / "out"
+    video = folder / "Vid_01_Probe_vn_fl.mp4"
+    code = main(["localize", str(video), "--checkpoint", str(checkpoint), "--out", str(out),
+                 "--fps", "2", "--players", "2", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "2 players (players: 1 vn, 2 fl)" in captured.out
+    for name in ("players.mp4", "players_contact_sheet.png", "overlay.mp4", "players.npz"):
+        assert (out / name).is_file(), name
+    saved = np.load(out / "players.npz")
+    assert saved["scores"].shape == (12, 2, 4, 7) and saved["heatmaps"].shape == (12, 4, 7)
+    assert main(["localize", str(video), "--checkpoint", str(checkpoint), "--out", str(out),
+                 "--regions", "0,0,500,96", "--quiet"]) == 2
+    assert "extends beyond the 160x96 frame" in capsys.readouterr().err

@@ -26,3 +26,28 @@ def test_the_cli_reports_the_mismatch_as_an_error(tmp_path, capsys):
     (raw / COMPLETE_MARKER).write_text(json.dumps({"preset": "tiny", "seed": 1}))
     assert main(["demo", "--root", str(tmp_path), "--preset", "tiny"]) == 2
     assert "holds a stand-in made with other settings" in capsys.readouterr().err
+
+
+def test_validation_pieces_share_no_music_with_the_held_out_ones(tmp_path):
+    from avsep.urmp_naming import boxes_file_name
+    from avsep.workflows.standin import VALIDATION_SEED_OFFSET, ensure_validation_urmp
+    from data_prep.synth import generate_urmp
+    from data_prep.synth.music import pool_of
+    from data_prep.synth.urmp import MANIFEST
+
+    raw, shards = ensure_validation_urmp(tmp_path, "tiny", jobs=1)
+    manifest = json.loads((raw / MANIFEST).read_text())
+    assert manifest["music_pool"] == "solos" and manifest["seed"] == VALIDATION_SEED_OFFSET
+    pieces = [entry["piece"] for entry in manifest["files"].values()]
+    assert len(pieces) == 3 and {pool_of(p) for p in pieces} == {"solos"}
+    for folder in manifest["files"]:  # every piece carries its players' boxes
+        assert (raw / folder / boxes_file_name(folder)).is_file()
+    assert sorted(shards.glob("*.tar"))
+    # A second call reuses the pieces; pieces made otherwise are refused, not mixed.
+    stamp = (raw / MANIFEST).stat().st_mtime_ns
+    ensure_validation_urmp(tmp_path, "tiny", jobs=1)
+    assert (raw / MANIFEST).stat().st_mtime_ns == stamp
+    with pytest.raises(StandinMismatchError, match="validation pieces made with other"):
+        ensure_validation_urmp(tmp_path, "tiny", seed=5, jobs=1)
+    with pytest.raises(ValueError, match="music must be 'urmp' or 'solos'"):
+        generate_urmp(tmp_path / "x", music="training")

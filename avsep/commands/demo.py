@@ -47,5 +47,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"results: {figures['evaluation']}")
     print(f"heatmap video: {figures['heatmap_video']}")
     print(f"contact sheet: {figures['contact_sheet']}")
+    print(f"per-player heat: {figures['players_video']}, {figures['players_contact_sheet']}")
     print(f"training curves: {figures['curves']}")
     return 0

@@ -11,10 +11,19 @@ examples:
   avsep localize concert.mp4 --checkpoint runs/sop/best.pt --out out/concert
   avsep localize concert.mp4 --checkpoint best.pt --out out --fps 12 --colormap magma \\
       --opacity 0.6 --normalize frame
+  avsep localize quartet.mp4 --checkpoint best.pt --out out --players 4
+  avsep localize duet.mp4 --checkpoint best.pt --out out --regions "0,0,320,360;320,0,640,360"
 
 Writes OUT/overlay.mp4 (heatmaps over the frames, H.264, with the video's audio as AAC),
 OUT/keyframes/*.png (one every --keyframe-every seconds), OUT/contact_sheet.png, and
 OUT/heatmaps.npz + heatmaps.json (the raw energies, their times and the geometry).
+
+With --players or --regions (or --regions auto: the players of a URMP-style name
+Vid_NN_Title_c1_c2.mp4, else the loud parts of the heatmap) it also draws one colour per
+player: OUT/players.mp4, OUT/players_keyframes/*.png, OUT/players_contact_sheet.png and
+OUT/players.npz + players.json. Each region's sound is separated from its crop (as
+`avsep separate` does), and a location takes a player's colour where the sound separated
+there is mostly that player's; a silent player's colour fades.
 
 How: the audio is cut into 65535-sample windows (~5.9 s, half a window apart); in each,
 the model separates one sound per location of its vision map and the energy of that sound
@@ -47,6 +56,11 @@ def register(subparsers) -> None:
     p.add_argument("--max-short-side", type=int, default=720, metavar="PIXELS",
                    help="downscale the rendered video to this short side (0: keep; "
                         "default 720)")
+    p.add_argument("--players", type=int, metavar="N",
+                   help="also per-player heat for N equal-width columns (players side by side)")
+    p.add_argument("--regions", metavar="SPEC",
+                   help='also per-player heat for these regions: "x0,y0,x1,y1;..." in frame '
+                        'pixels, or "auto"')
     p.add_argument("--hop", type=int, metavar="SAMPLES",
                    help="samples between analysis windows at 11025 Hz (default: half a window)")
     p.add_argument("--batch-size", type=int, default=2, help="windows per model call")
@@ -56,7 +70,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avsep.inference import VideoInputError, localize_video, render_localization
+    from avsep.inference import (
+        RegionError,
+        VideoInputError,
+        localize_players,
+        localize_video,
+        render_localization,
+        render_players,
+    )
     from avsep.inference.render import colormap_lut
 
     try:
@@ -67,18 +88,37 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--fps must be positive, got {args.fps}")
         if args.keyframe_every <= 0:
             raise ValueError(f"--keyframe-every must be positive, got {args.keyframe_every}")
-        localization = localize_video(args.video, args.checkpoint, fps=args.fps, hop=args.hop,
-                                      batch_size=args.batch_size, device=args.device,
-                                      progress=not args.quiet)
+        players = None
+        if args.players is not None or args.regions is not None:
+            # One pass gives both: the per-player scores and the total heat.
+            players = localize_players(args.video, args.checkpoint, regions=args.regions or "auto",
+                                       players=args.players, fps=args.fps, hop=args.hop,
+                                       batch_size=args.batch_size, device=args.device,
+                                       progress=not args.quiet)
+            localization = players.heat
+        else:
+            localization = localize_video(args.video, args.checkpoint, fps=args.fps,
+                                          hop=args.hop, batch_size=args.batch_size,
+                                          device=args.device, progress=not args.quiet)
         files = render_localization(
             localization, args.video, args.out, colormap=args.colormap, opacity=args.opacity,
             normalize=args.normalize, keyframe_every_s=args.keyframe_every,
             max_short_side=args.max_short_side or None, progress=not args.quiet)
         localization.save(args.out / "heatmaps.npz")
-    except (VideoInputError, FileNotFoundError, ValueError) as exc:
+        if players is not None:
+            player_files = render_players(players, args.video, args.out, opacity=args.opacity,
+                                          keyframe_every_s=args.keyframe_every,
+                                          max_short_side=args.max_short_side or None,
+                                          progress=not args.quiet)
+            players.save(args.out / "players.npz")
+    except (VideoInputError, RegionError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {files.video} ({len(localization)} frames at {localization.fps:g} fps), "
           f"{len(files.keyframes)} key frames, {files.contact_sheet}, "
           f"{args.out / 'heatmaps.npz'}")
+    if players is not None:
+        print(f"wrote {player_files.video} and {player_files.contact_sheet}: "
+              f"{len(players.regions)} players ({players.region_source}: "
+              f"{', '.join(players.names())})")
     return 0

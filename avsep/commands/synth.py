@@ -109,6 +109,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            "a look the model never trains on, for evaluation only: a dark "
                            "stage with spotlights, a still camera, concert dress, smaller "
                            "players, instruments in another palette")
+    urmp.add_argument("--music", choices=["urmp", "solos"], default="urmp",
+                      help="music pool: urmp (default; music no Solos-layout clip plays, for "
+                           "held-out evaluation) or solos (the training music, for "
+                           "validation pieces that share no music with the held-out ones)")
     urmp.set_defaults(func=run_urmp)
 
     music = layouts.add_parser("music", help="MUSIC layout: solo and duet videos",
@@ -187,7 +191,7 @@ def run_urmp(args: argparse.Namespace) -> int:
         settings = urmp_settings(args.preset, pieces=args.pieces, seconds=args.seconds,
                                  min_players=args.min_players, max_players=args.max_players,
                                  frame_height=args.frame_height, style=args.style)
-        return [generate_urmp(args.out, settings, _options(args))]
+        return [generate_urmp(args.out, settings, _options(args), music=args.music)]
 
     return _run(make)
 

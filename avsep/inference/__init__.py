@@ -6,24 +6,27 @@
     render_localization(localization, "concert.mp4", "out/")           # MP4 + PNG key frames
     separation = separate_video("concert.mp4", "runs/sop/best.pt", players=3)
     separation.write("out/")                                           # one WAV per region
+    players = localize_players("concert.mp4", "runs/sop/best.pt", players=3)
+    render_players(players, "concert.mp4", "out/")                     # one colour per player
 
 Modules: `video` (decoding), `windows` (overlapping windows, overlap-add), `localize`
 (heatmaps), `render` (overlay MP4, PNGs, colour maps), `regions` (what to separate),
-`separate` (one sound per region), `accuracy` (localization accuracy on URMP-style pieces),
+`separate` (one sound per region), `players` (per-player heatmaps), `accuracy` (localization accuracy on URMP-style pieces),
 `loading` (checkpoint -> model, clip geometry, device).
 """
 
 from avsep.inference.accuracy import PieceLocalization, score_piece, score_pieces
 from avsep.inference.loading import InferenceModel, prepare_model
 from avsep.inference.localize import Localization, localize_video
+from avsep.inference.players import PlayerLocalization, localize_players
 from avsep.inference.regions import Region, RegionError, parse_regions
-from avsep.inference.render import RenderedFiles, render_localization
+from avsep.inference.render import RenderedFiles, render_localization, render_players
 from avsep.inference.separate import Separation, separate_video
 from avsep.inference.video import VideoInputError, VideoSource
 
 __all__ = [
-    "InferenceModel", "Localization", "PieceLocalization", "Region", "RegionError",
-    "RenderedFiles", "Separation", "VideoInputError", "VideoSource", "localize_video",
-    "parse_regions", "prepare_model", "render_localization", "score_piece", "score_pieces",
-    "separate_video",
+    "InferenceModel", "Localization", "PieceLocalization", "PlayerLocalization", "Region",
+    "RegionError", "RenderedFiles", "Separation", "VideoInputError", "VideoSource",
+    "localize_players", "localize_video", "parse_regions", "prepare_model",
+    "render_localization", "render_players", "score_piece", "score_pieces", "separate_video",
 ]

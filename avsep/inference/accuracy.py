@@ -34,6 +34,10 @@ pair's cIoU. The box is where the stand-in drew the player (its Boxes_<piece>.js
 frame); real URMP pieces have none, and the player's column is the box. cIoU@0.3 = the share of pairs with cIoU >= 0.3; AUC = the area under that share as the
 IoU threshold goes from 0 to 1 (21 steps, trapezoids). A map without heat predicts every
 cell.
+
+`reference="estimates"` scores the per-player maps a user sees (`avsep localize --players`,
+`avsep.inference.players`): the shares R_k come from the model's own separation of each
+player's column crop instead of the stems; the stems still say who plays when.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from avsep.inference.localize import (
     output_times,
     window_inputs,
 )
+from avsep.inference.players import localize_players
 from avsep.inference.video import VideoSource, model_frame_size
 from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
 from avsep.media import BadInput, read_wav, resample
@@ -219,6 +224,7 @@ def score_piece(
     fps: float = 8.0,
     hop: int | None = None,
     activity_db: float = -20.0,
+    reference: str = "stems",
     device: str | torch.device = "auto",
     progress: bool = False,
 ) -> PieceLocalization:
@@ -231,8 +237,12 @@ def score_piece(
         hop: samples between windows (default: half a window).
         activity_db: a player is scored at a frame if its stem holds at least this much of
             the mixture's energy there.
+        reference: "stems" (the shares of the bins from the stems) or "estimates" (from the
+            model's separation of each player's column; see the module docstring).
     """
 
+    if reference not in ("stems", "estimates"):
+        raise ValueError(f"reference must be 'stems' or 'estimates', got {reference!r}")
     folder = Path(folder)
     number, title, codes = parse_piece_name(folder.name)
     runner = prepare_model(model, device)
@@ -249,7 +259,14 @@ def score_piece(
     for index in tqdm(range(len(plan)), desc=folder.name, unit="window", disable=not progress):
         mix, frames = window_inputs(runner, source, plan, [index])
         stem_window = torch.from_numpy(plan.extract(stems, index)).to(runner.device)
-        per_frame = _window_scores(model_, mix, frames, stem_window)
+        estimates = None
+        if reference == "estimates":
+            columns = [(x0, 0, x1, source.frame_size[0])
+                       for x0, x1 in player_bounds(source.frame_size[1], players)]
+            crops = source.region_frames(plan.centre(index), spec, columns)[None]
+            with torch.no_grad():
+                estimates = model_.separate(mix, torch.from_numpy(crops).to(runner.device))[0]
+        per_frame = _window_scores(model_, mix, frames, stem_window, estimates)
         _, h, w, tf = per_frame["score"].shape
         spans = stft_frame_spans(plan, index, times, rate, fps, model_.hop_length, tf)
         means = {name: spans.mean_over_frames(v.cpu().numpy()) for name, v in per_frame.items()}
@@ -268,12 +285,14 @@ def score_piece(
     return result
 
 
-def _window_scores(model, mix: torch.Tensor, frames: torch.Tensor, stems: torch.Tensor
-                   ) -> dict[str, torch.Tensor]:
+def _window_scores(model, mix: torch.Tensor, frames: torch.Tensor, stems: torch.Tensor,
+                   estimates: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per-location evidence for each player in one window, per STFT frame.
 
     Args:
-        mix: (1, N) mixture window; frames: the model's frames for it; stems: (P, N) stems.
+        mix: (1, N) mixture window; frames: the model's frames for it; stems: (P, N) stems;
+        estimates: (P, N) the model's separated sounds, to weigh the bins by instead of
+            the stems (None: the stems).
 
     Returns:
         "score": (P, h, w, Tf): at each location, the separated energy weighted by +1 where
@@ -281,21 +300,15 @@ def _window_scores(model, mix: torch.Tensor, frames: torch.Tensor, stems: torch.
         "stems": (P, Tf) stem energy; "mix": (Tf,) mixture energy.
     """
     with torch.no_grad():
-        masks = model.pixelwise_masks(mix, frames)[0]  # (h, w, F, Tf)
+        reference = stems if estimates is None else estimates.float()
+        score = model.pixel_scores(mix, frames, reference[None])[0]  # (P, h, w, Tf)
         mix_mag = model.spectrogram(mix)["mag"][0]  # (F, Tf)
         stem_mag = model.spectrogram(stems)["mag"]  # (P, F, Tf)
-    separated = masks.mul_(mix_mag).square_()  # (h, w, F, Tf): energy per location
-    h, w, _, tf = separated.shape
-    located = separated.reshape(h * w, -1, tf)
-    stem_power = stem_mag.square()  # (P, F, Tf)
-    total = stem_power.sum(dim=0, keepdim=True)
-    share = torch.where(total > 0, stem_power / total.clamp_min(1e-30), 0.5)
-    weights = 2.0 * share - 1.0  # R_k - (1 - R_k); 0 where no stem has energy
-    score = torch.stack([(located * wk).sum(dim=1) for wk in weights], dim=0)  # (P, h*w, Tf)
+    tf = score.shape[-1]
     return {
-        "score": score.reshape(len(weights), h, w, tf),
-        "stems": stem_power.sum(dim=1),  # (P, Tf)
-        "mix": mix_mag.square().sum(dim=0),  # (Tf,)
+        "score": score,
+        "stems": stem_mag[..., :tf].square().sum(dim=1),  # (P, Tf)
+        "mix": mix_mag[..., :tf].square().sum(dim=0),  # (Tf,)
     }
 
 
@@ -378,6 +391,7 @@ def negative_audio_checks(
     offscreen: str | Path,
     fps: float = 8.0,
     seed: int = 0,
+    heat: str = "total",
     device: str | torch.device = "auto",
 ) -> dict[str, dict[str, float]]:
     """`heat_figures` of a URMP-style piece's heatmaps with its true audio and with each
@@ -388,7 +402,12 @@ def negative_audio_checks(
         model: a checkpoint path, a Sound of Pixels separator or an `InferenceModel`.
         offscreen: another video whose audio is the off-screen sound.
         fps: heatmap frames per second; seed: the noise's seed.
+        heat: "total" (`localize_video`'s heatmaps) or "players": the per-player maps of
+            `localize_players` (each player's column), their positive parts summed over
+            the players, i.e. the heat `avsep localize --players` draws.
     """
+    if heat not in ("total", "players"):
+        raise ValueError(f"heat must be 'total' or 'players', got {heat!r}")
     folder = Path(folder)
     runner = prepare_model(model, device)
     check_pixelwise(runner.model)
@@ -409,14 +428,19 @@ def negative_audio_checks(
     cells: np.ndarray | None = None
     for name, audio in audios.items():
         source.audio = np.asarray(audio, dtype=np.float32)
-        loc = localize_video(source, runner, fps=fps, progress=False)
+        if heat == "players":
+            players = localize_players(source, runner, fps=fps, progress=False)
+            loc, maps = players.heat, np.clip(players.scores, 0.0, None).sum(axis=1)
+        else:
+            loc = localize_video(source, runner, fps=fps, progress=False)
+            maps = loc.heatmaps
         if cells is None:
             boxes = player_boxes(folder, loc.times_s, source.frame_size,
                                  len(parse_piece_name(folder.name)[2]))
             ys, xs = cell_centres(loc.model_frame_size, loc.heatmaps.shape[1:], loc.frame_size)
             cells = np.stack([np.logical_or.reduce([box_cells(b, ys, xs) for b in frame])
                               for frame in boxes])
-        figures[name] = heat_figures(loc.heatmaps, cells)
+        figures[name] = heat_figures(maps, cells)
     reference = figures["true"]["energy"]
     for values in figures.values():
         values["energy"] = values["energy"] / reference if reference > 0 else math.nan

@@ -20,7 +20,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from avsep.inference.localize import Localization
+from avsep.inference.localize import Localization, upsample_heatmap
+from avsep.inference.players import PlayerLocalization
+from avsep.inference.regions import Region
 from avsep.inference.video import VideoSource, open_video
 
 AUDIO_FRAME = 1024  # samples per AAC frame
@@ -213,36 +215,141 @@ def render_localization(
     contact sheet (e.g. which players sound then, where that is known)."""
 
     colormap_lut(colormap)  # fail before decoding anything
+    source = open_video(video, localization.sample_rate)
+    size = even_size(source.frame_size, max_short_side)
+    drawn = overlay_frames(localization, source, colormap, opacity, normalize, size)
+    return _write_rendering(drawn, localization.times_s, localization.fps, source,
+                            Path(out_dir), "", keyframe_every_s, progress, captions)
+
+
+# Distinct colours per player (RGB), in region order; the ninth player reuses the first.
+PLAYER_COLOURS = np.array([(255, 64, 64), (64, 160, 255), (80, 220, 80), (255, 190, 0),
+                           (200, 90, 255), (0, 230, 230), (255, 120, 200), (170, 255, 60)],
+                          dtype=np.float32)
+
+
+def player_colour(index: int) -> tuple[int, int, int]:
+    """The RGB colour of region `index` (from 0)."""
+    r, g, b = PLAYER_COLOURS[index % len(PLAYER_COLOURS)]
+    return int(r), int(g), int(b)
+
+
+def overlay_players(frame: np.ndarray, scores: np.ndarray, opacity: float,
+                    regions: list[Region] | None = None,
+                    names: list[str] | None = None) -> np.ndarray:
+    """Draw per-player heat over a frame, one colour per player.
+
+    Each pixel takes the colour of the player with the highest score there, blended in
+    with weight `opacity * score` (scores <= 0, sound that is no player's, leave the frame
+    as it is); the regions are outlined in their players' colours and named.
+
+    Args:
+        frame: (H, W, 3) uint8 RGB.
+        scores: (P, H, W) display values in [0, 1] (after the display scale).
+        regions: the P regions in frame pixels of `frame`; names: P labels for them.
+
+    Returns:
+        (H, W, 3) uint8.
+    """
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity must be in [0, 1], got {opacity}")
+    if scores.ndim != 3 or scores.shape[1:] != frame.shape[:2]:
+        raise ValueError(f"scores {scores.shape} do not match frame {frame.shape[:2]}")
+    best = scores.argmax(axis=0)
+    weight = opacity * np.clip(np.take_along_axis(scores, best[None], axis=0)[0], 0.0, 1.0)
+    colours = PLAYER_COLOURS[best % len(PLAYER_COLOURS)]
+    mixed = frame.astype(np.float32) * (1.0 - weight[..., None]) + colours * weight[..., None]
+    image = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+    for k, region in enumerate(regions or []):
+        colour = player_colour(k)
+        x1, y1 = region.x1 - 1, region.y1 - 1
+        cv2.rectangle(image, (region.x0, region.y0), (x1, y1), colour, 1, cv2.LINE_AA)
+        if names:
+            cv2.putText(image, names[k], (region.x0 + 4, region.y0 + 14),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+    return image
+
+
+def player_frames(result: PlayerLocalization, source: VideoSource, opacity: float = 0.6,
+                  size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """The video's frames at the result's times with the per-player heat drawn over them.
+
+    Display scale: the 99.5th percentile of the positive scores over the whole video.
+
+    Yields:
+        (H, W, 3) uint8 RGB at `size` (default: the video's frame size).
+    """
+    heat = result.heat
+    size = size or source.frame_size
+    level = display_scale(np.maximum(result.scores, 0.0), "global")[0] if len(result) else 1.0
+    sy, sx = size[0] / heat.frame_size[0], size[1] / heat.frame_size[1]
+    regions = [Region(round(r.x0 * sx), round(r.y0 * sy), round(r.x1 * sx), round(r.y1 * sy),
+                      r.label) for r in result.regions]
+    for i, frame in enumerate(source.frames_at(heat.times_s)):
+        if frame.shape[:2] != size:
+            frame = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        maps = np.stack([upsample_heatmap(m, heat.model_frame_size, size)
+                         for m in result.scores[i]]) / level
+        yield overlay_players(frame, maps, opacity, regions, result.names())
+
+
+def render_players(
+    result: PlayerLocalization,
+    video: str | Path | VideoSource,
+    out_dir: str | Path,
+    *,
+    opacity: float = 0.6,
+    keyframe_every_s: float = 2.0,
+    max_short_side: int | None = 720,
+    progress: bool = True,
+    captions: Callable[[np.ndarray], list[str]] | None = None,
+) -> RenderedFiles:
+    """Write OUT/players.mp4 (per-player heat, one colour per player, with the video's
+    audio), OUT/players_keyframes/*.png and OUT/players_contact_sheet.png; `captions` as
+    for `render_localization`."""
+
+    source = open_video(video, result.heat.sample_rate)
+    size = even_size(source.frame_size, max_short_side)
+    drawn = player_frames(result, source, opacity, size)
+    return _write_rendering(drawn, result.heat.times_s, result.heat.fps, source,
+                            Path(out_dir), "players", keyframe_every_s, progress, captions)
+
+
+def _write_rendering(drawn: Iterator[np.ndarray], times_s: np.ndarray, fps: float,
+                     source: VideoSource, out_dir: Path, prefix: str, keyframe_every_s: float,
+                     progress: bool, captions: Callable[[np.ndarray], list[str]] | None
+                     ) -> RenderedFiles:
+    """Encode drawn frames as OUT/<prefix or overlay>.mp4 with the video's audio, keep one
+    every `keyframe_every_s` as PNG in OUT/<prefix_>keyframes and lay those out on
+    OUT/<prefix_>contact_sheet.png."""
+
     if keyframe_every_s <= 0:
         raise ValueError(f"keyframe interval must be positive, got {keyframe_every_s}")
-    source = open_video(video, localization.sample_rate)
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    size = even_size(source.frame_size, max_short_side)
-    step = max(1, round(keyframe_every_s * localization.fps))
-    wanted = set(range(0, len(localization), step))
+    step = max(1, round(keyframe_every_s * fps))
+    wanted = set(range(0, len(times_s), step))
     keyframes: list[tuple[int, np.ndarray]] = []
 
     def frames() -> Iterator[np.ndarray]:
-        frame_iter = overlay_frames(localization, source, colormap, opacity, normalize, size)
-        for i, image in enumerate(tqdm(frame_iter, total=len(localization), desc="render",
+        for i, image in enumerate(tqdm(drawn, total=len(times_s), desc="render",
                                        unit="frame", disable=not progress)):
             if i in wanted:
                 keyframes.append((i, image))
             yield image
 
-    mp4 = write_mp4(out_dir / "overlay.mp4", frames(), localization.fps,
+    stem = f"{prefix}_" if prefix else ""
+    mp4 = write_mp4(out_dir / f"{prefix or 'overlay'}.mp4", frames(), fps,
                     source.native_audio, source.native_rate)
     files = RenderedFiles(video=mp4)
     labels = []
-    times = np.array([localization.times_s[i] for i, _ in keyframes])
+    times = np.array([times_s[i] for i, _ in keyframes])
     extra = captions(times) if captions is not None and len(times) else [""] * len(times)
     if len(extra) != len(times):  # zip would drop key frames from the contact sheet
         raise ValueError(f"captions gave {len(extra)} texts for {len(times)} key frames")
     for (i, image), t, note in zip(keyframes, times, extra):
-        files.keyframes.append(write_png(out_dir / "keyframes" / f"frame_{i:05d}_{t:07.2f}s.png",
-                                         image))
+        files.keyframes.append(write_png(
+            out_dir / f"{stem}keyframes" / f"frame_{i:05d}_{t:07.2f}s.png", image))
         labels.append(f"{t:.2f} s  {note}".rstrip())
-    files.contact_sheet = write_png(out_dir / "contact_sheet.png",
+    files.contact_sheet = write_png(out_dir / f"{stem}contact_sheet.png",
                                     contact_sheet([im for _, im in keyframes], labels))
     return files

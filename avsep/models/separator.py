@@ -26,6 +26,7 @@ and the loss run in float32 even under autocast (only the nets use the autocast 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypedDict
 
@@ -641,13 +642,35 @@ class SoundOfPixels(MaskSeparator):
             linear = (linear > MASK_THRESHOLD).to(linear.dtype)
         return linear
 
+    def location_masks(self, mix: torch.Tensor, frames: torch.Tensor, chunk_size: int = 32
+                       ) -> tuple[torch.Tensor, tuple[int, int], Iterator[torch.Tensor]]:
+        """The mixture's power and the soft masks of the vision map's locations, a chunk of
+        locations at a time so that memory stays bounded (what the heatmaps are made of).
+
+        Args:
+            mix: (B, T); frames: uint8 (B, 3, T_frames, H, W) whole frames of the clip.
+
+        Returns:
+            power (B, F, Tf) = |mix|^2; the map size (h, w); an iterator over masks
+            (B, chunk, F, Tf) of locations in row-major order.
+        """
+        spec, audio, spatial, frames_out = self._pixel_inputs(mix, frames)
+        b, k, h, w = spatial.shape
+        locations = spatial.reshape(b, k, h * w).transpose(1, 2)  # (B, h*w, K)
+
+        def chunks() -> Iterator[torch.Tensor]:
+            for start in range(0, h * w, chunk_size):
+                logits = self.synthesizer(locations[:, start:start + chunk_size], audio)
+                yield self.unwarp(self.mask_activation(logits.float()))[..., :frames_out]
+
+        return spec["mag"][..., :frames_out].float().square(), (h, w), chunks()
+
     @torch.no_grad()
     def pixel_energies(self, mix: torch.Tensor, frames: torch.Tensor, per_frame: bool = False,
                        chunk_size: int = 32) -> torch.Tensor:
         """Energy of the sound separated at each visual location: the localization heatmap.
 
-        Energy = sum over bins of (mask * |mix|)^2 with soft masks, computed `chunk_size`
-        locations at a time so memory stays bounded.
+        Energy = sum over bins of (mask * |mix|)^2 with soft masks (`location_masks`).
 
         Args:
             mix: (B, T); frames: uint8 (B, 3, T_frames, H, W).
@@ -656,14 +679,42 @@ class SoundOfPixels(MaskSeparator):
         Returns:
             (B, h, w), or (B, h, w, Tf) with `per_frame`.
         """
-        spec, audio, spatial, frames_out = self._pixel_inputs(mix, frames)
-        b, k, h, w = spatial.shape
-        locations = spatial.reshape(b, k, h * w).transpose(1, 2)  # (B, h*w, K)
-        power = spec["mag"][..., :frames_out].float().square().unsqueeze(1)  # (B, 1, F, Tf)
-        chunks = []
-        for start in range(0, h * w, chunk_size):
-            logits = self.synthesizer(locations[:, start:start + chunk_size], audio)
-            masks = self.unwarp(self.mask_activation(logits.float()))[..., :frames_out]
-            chunks.append((masks.square() * power).sum(dim=2))  # (B, chunk, Tf)
-        energy = torch.cat(chunks, dim=1).reshape(b, h, w, frames_out)
+        power, (h, w), chunks = self.location_masks(mix, frames, chunk_size)
+        energy = torch.cat([(masks.square() * power.unsqueeze(1)).sum(dim=2) for masks in chunks],
+                           dim=1).reshape(mix.shape[0], h, w, power.shape[-1])
         return energy if per_frame else energy.sum(dim=-1)
+
+    @torch.no_grad()
+    def pixel_scores(self, mix: torch.Tensor, frames: torch.Tensor, sources: torch.Tensor,
+                     chunk_size: int = 32) -> torch.Tensor:
+        """Per-location evidence for each of N sounds: which location's sound is source n's.
+
+        At each location, the energy of the sound separated there, (mask * |mix|)^2, summed
+        over frequency with a weight per bin of R_n - (1 - R_n) = 2 R_n - 1, where
+        R_n = |S_n|^2 / sum_j |S_j|^2 is source n's share of the bin: +1 where n dominates,
+        -1 where the others do, 0 where no source has energy. The sources are reference
+        stems (scoring, `avsep.inference.accuracy`) or the model's own estimates for
+        regions of the picture (per-player heatmaps, `avsep.inference.players`).
+
+        Args:
+            mix: (B, T); frames: uint8 (B, 3, T_frames, H, W) whole frames of the clip;
+            sources: (B, N, T) waveforms at the model's rate, aligned with `mix`.
+
+        Returns:
+            (B, N, h, w, Tf) float32.
+        """
+        if sources.dim() != 3 or sources.shape[0] != mix.shape[0] \
+                or sources.shape[2] != mix.shape[1]:
+            raise ValueError(f"expected sources (batch={mix.shape[0]}, sources, "
+                             f"samples={mix.shape[1]}), got shape {tuple(sources.shape)}")
+        power, (h, w), chunks = self.location_masks(mix, frames, chunk_size)
+        b, n, length = sources.shape
+        tf = power.shape[-1]
+        source_power = self.spectrogram(sources.reshape(b * n, length))["mag"][..., :tf]
+        source_power = source_power.float().square().reshape(b, n, -1, tf)  # (B, N, F, Tf)
+        total = source_power.sum(dim=1, keepdim=True)
+        share = torch.where(total > 0, source_power / total.clamp_min(1e-30), 0.5)
+        weights = 2.0 * share - 1.0  # (B, N, F, Tf)
+        scores = [torch.einsum("bcft,bnft->bnct", masks.square() * power.unsqueeze(1), weights)
+                  for masks in chunks]
+        return torch.cat(scores, dim=2).reshape(b, n, h, w, tf)

@@ -5,7 +5,8 @@ URMP layouts), prepares shards with the same code as real data, trains the small
 `avsep/configs/demo.yaml` for at most `minutes`, evaluates on the held-out stand-in URMP duets
 (real-mixture protocol, with mixture and ideal-mask baselines), again on the same duets drawn
 in a visual style no training data has ("studio"), and renders a localization heatmap video
-and contact sheet of one duet. Every stage resumes or skips finished work when run again.
+and contact sheet of one duet: the total heat, and one colour per player (which player's
+sound each location holds, `avsep.inference.players`). Every stage resumes or skips finished work when run again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from avsep.checkpoint import load_checkpoint
 from avsep.config import load_config
 from avsep.evaluation import clip_spec_from_config, evaluate_urmp, index_urmp_shards
-from avsep.inference import localize_video, render_localization
+from avsep.inference import localize_players, render_localization, render_players
 from avsep.inference.accuracy import players_sounding
 from avsep.presets import resolve_preset
 from avsep.training.config import RunConfig
@@ -66,14 +67,16 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
     video = paths.raw_urmp / duets[0] / f"Vid_{duets[0]}.mp4"
     heatmap_dir = root / "demo" / "heatmap"
     print(f"rendering a localization heatmap of {video.name} into {heatmap_dir}")
-    localization = localize_video(video, chosen, device=device)
-    # The stand-in knows who plays when: the contact sheet says it under each key frame, so a
+    players = localize_players(video, chosen, regions="auto", device=device)
+    # The stand-in knows who plays when: the contact sheets say it under each key frame, so a
     # reader sees at a glance whether the heat is on the players that sound.
     folder = video.parent
-    rendered = render_localization(
-        localization, video, heatmap_dir,
-        captions=lambda times: ["playing " + (" ".join(p) or "-")
-                                for p in players_sounding(folder, times)])
+
+    def captions(times):
+        return ["playing " + (" ".join(p) or "-") for p in players_sounding(folder, times)]
+
+    rendered = render_localization(players.heat, video, heatmap_dir, captions=captions)
+    per_player = render_players(players, video, heatmap_dir, captions=captions)
 
     figures = {
         "train_steps": train_summary["step"],
@@ -86,6 +89,8 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
         "evaluation": str(root / "demo" / "evaluation" / "results.md"),
         "heatmap_video": str(rendered.video),
         "contact_sheet": str(rendered.contact_sheet),
+        "players_video": str(per_player.video),
+        "players_contact_sheet": str(per_player.contact_sheet),
         "curves": str(run_dir / "curves.png"),
     }
     (root / "demo.json").write_text(json.dumps(figures, indent=2, default=str))

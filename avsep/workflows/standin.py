@@ -8,6 +8,12 @@ work. Used by `avsep train --dataset synthetic` and `avsep demo`.
 `root/raw/urmp_studio` (shards `root/shards/urmp_studio`) holds the same URMP pieces, with
 the same audio, drawn in the "studio" visual style that no training data has: evaluation
 under a change of scene, as real evaluation is (Solos on YouTube -> URMP in a studio).
+
+`ensure_validation_urmp(root)` adds `root/raw/urmp_val` (shards `root/shards/urmp_val`):
+URMP-layout pieces for choosing settings, never for reporting. Their music comes from the
+training pool and their pictures and instruments from another seed, so they share no music
+with the held-out pieces; like them, they carry each player's drawn box, so localization
+can be scored on them.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ from data_prep.synth.presets import solos_settings, urmp_settings
 UNSEEN_STYLE = "studio"
 
 COMPLETE_MARKER = "standin_complete.json"
+VALIDATION_NAME = "urmp_val"
+# The validation pieces' seed is the stand-in's plus this, so that their instruments and
+# pictures differ from the held-out pieces' (whose seed is the stand-in's).
+VALIDATION_SEED_OFFSET = 1
 STANDIN_VAL_FRACTION = 0.2
 
 
@@ -90,3 +100,38 @@ def ensure_standin(root: str | Path, preset: str = "bench", seed: int = 0,
             raise RuntimeError(f"preparing {raw} produced no usable shards "
                                f"(see {shards / 'report.jsonl'})")
     return paths
+
+
+def ensure_validation_urmp(root: str | Path, preset: str = "bench", seed: int = 0,
+                           jobs: int = 2) -> tuple[Path, Path]:
+    """Generate (once) and prepare the validation URMP pieces under `root`.
+
+    Returns:
+        (raw folder, shards folder): `root/raw/urmp_val`, `root/shards/urmp_val`.
+
+    Raises:
+        StandinMismatchError: `root/raw/urmp_val` was made with other settings.
+        RuntimeError: when preparation produced no usable shards.
+    """
+
+    raw = Path(root) / "raw" / VALIDATION_NAME
+    shards = Path(root) / "shards" / VALIDATION_NAME
+    marker = raw / COMPLETE_MARKER
+    settings = urmp_settings(preset)
+    wanted = {"preset": preset, "seed": seed + VALIDATION_SEED_OFFSET, "music": "solos",
+              "settings": repr(settings)}
+    if marker.exists():
+        found = json.loads(marker.read_text())
+        if found != wanted:
+            raise StandinMismatchError(
+                f"{raw} holds validation pieces made with other settings ({found}); this "
+                f"avsep makes {wanted}. Remove {raw} and {shards} (generated data).")
+    else:
+        print(f"generating the '{preset}' validation pieces under {raw}")
+        generate_urmp(raw, settings, RunOptions(seed=wanted["seed"], jobs=jobs),
+                      music="solos")
+        marker.write_text(json.dumps(wanted))
+    if prepare_urmp(raw, shards, jobs=jobs) != 0:
+        raise RuntimeError(f"preparing {raw} produced no usable shards "
+                           f"(see {shards / 'report.jsonl'})")
+    return raw, shards

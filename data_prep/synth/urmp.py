@@ -6,7 +6,9 @@
         AuSep_1_c1_NN_Title.wav      one stem per player (k from 1), 48 kHz float32 WAV
         AuMix_NN_Title_c1_c2.wav     the sum of the stems, 48 kHz float32 WAV
 
-Music comes only from the URMP pool (disjoint from the Solos pool). Stems are normalised to
+Music comes from the URMP pool (disjoint from the Solos pool), so the held-out pieces never
+share music with training. `music="solos"` draws it from the training pool instead: pieces
+for choosing settings (a validation set) that share no music with the held-out ones. Stems are normalised to
 one active loudness and scaled together if their sum would clip, so AuMix = sum(AuSep).
 """
 
@@ -33,7 +35,7 @@ from .common import (
 )
 from .instruments import INSTRUMENTS, instrument
 from .levels import mix_stems, normalise, span_gate
-from .music import Piece, fit_range, kind_of, perform, piece_seconds, pool
+from .music import Piece, Pool, fit_range, kind_of, perform, piece_seconds, pool
 from .performers import render_frames
 from .presets import RunOptions, UrmpSettings
 from .video_io import write_mp4
@@ -137,12 +139,13 @@ def plan_urmp(
     settings: UrmpSettings,
     options: RunOptions,
     workers: WorkerPool,
+    music: Pool = "urmp",
 ) -> tuple[list[UrmpPieceJob], dict]:
-    """All piece jobs and the manifest entries describing them."""
+    """All piece jobs and the manifest entries describing them (music from pool `music`)."""
     counts = player_counts(settings, rng_for(options.seed, URMP_MUSIC, 0))
     order = rng_for(options.seed, POOL_ORDER, 2)
-    five = list(pool("urmp", "madrigal"))
-    fewer = [p for p in pool("urmp") if kind_of(p).name != "madrigal"]
+    five = list(pool(music, "madrigal"))
+    fewer = [p for p in pool(music) if kind_of(p).name != "madrigal"]
     order.shuffle(five)
     order.shuffle(fewer)
     # read a few spares in case a piece lacks enough parts with notes
@@ -160,7 +163,7 @@ def plan_urmp(
         plan = None
         while plan is None:
             if not queue:
-                raise ValueError(f"the URMP music pool has too few pieces for {players} players")
+                raise ValueError(f"the {music} music pool has too few pieces for {players} players")
             piece = queue.pop(0)
             plan = plan_piece(piece, names, settings, rng)
         notes, part_indices, qpm, length = plan
@@ -227,11 +230,16 @@ def generate_urmp(
     settings: UrmpSettings | None = None,
     options: RunOptions | None = None,
     workers: WorkerPool | None = None,
+    music: Pool = "urmp",
 ) -> Summary:
     """Write the URMP-layout stand-in under `out_dir`; returns the run's summary.
 
     `workers` lets several runs share one pool (its jobs count then wins over options.jobs).
+    `music`: the music pool, "urmp" (held-out music) or "solos" (the training pool, for
+    validation pieces that share no music with the held-out ones).
     """
+    if music not in ("urmp", "solos"):
+        raise ValueError(f"music must be 'urmp' or 'solos', got {music!r}")
     settings = settings or UrmpSettings()
     options = options or RunOptions()
     out_dir = Path(out_dir)
@@ -239,12 +247,13 @@ def generate_urmp(
     pool_context = (nullcontext(workers) if workers is not None
                     else WorkerPool(options.jobs, options.soundfont, options.progress))
     with pool_context as pool_in_use:
-        jobs, manifest = plan_urmp(out_dir, settings, options, pool_in_use)
+        jobs, manifest = plan_urmp(out_dir, settings, options, pool_in_use, music)
         out_dir.mkdir(parents=True, exist_ok=True)
         for record in pool_in_use.map(make_piece, jobs, "URMP pieces"):
             summary.add(record)
     write_json(out_dir / MANIFEST, {
-        "layout": "urmp", "seed": options.seed, "soundfont": options.soundfont,
+        "layout": "urmp", "seed": options.seed, "music_pool": music,
+        "soundfont": options.soundfont,
         "level_dbfs": options.level_dbfs, "wav_subtype": WAV_SUBTYPE,
         "settings": {**dataclasses.asdict(settings), "fps": str(settings.fps)},
         "files": manifest,
