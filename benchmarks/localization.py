@@ -61,6 +61,10 @@ def offscreen_piece(folder: Path, folders: list[Path]) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--raw", type=Path, help="raw URMP folder (default: tiny stand-in)")
+    parser.add_argument("--validation", type=Path, metavar="STANDIN",
+                        help="score the validation pieces of the bench stand-in under STANDIN "
+                             "(e.g. work/synthetic/bench; generated on first use): for "
+                             "choosing settings, never for reporting")
     parser.add_argument("--checkpoint", help="a Sound of Pixels checkpoint")
     parser.add_argument("--model", default="avsep_unittest",
                         help="registry name of a random model without --checkpoint")
@@ -98,6 +102,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = args.raw
+        if args.validation is not None:
+            if raw is not None:
+                parser.error("give --raw or --validation, not both")
+            from avsep.workflows.standin import ensure_validation_urmp
+
+            raw, _ = ensure_validation_urmp(args.validation)
         if raw is None:
             from data_prep.synth import RunOptions, generate_urmp, urmp_settings
 

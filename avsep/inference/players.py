@@ -18,6 +18,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -106,6 +107,7 @@ def localize_players(
     spec, rate = runner.spec, runner.model.sample_rate
     source = open_video(video, rate)
     chosen, how = resolve_regions(regions, source, runner, players, None, progress)
+    separator: Any = runner.model  # a SoundOfPixels (check_pixelwise)
     boxes = [r.box for r in chosen]
     times = output_times(source.duration_s, fps)
     total = max(len(source.audio), math.ceil(source.duration_s * rate))
@@ -119,9 +121,9 @@ def localize_players(
             mix, frames = window_inputs(runner, source, plan, indices)
             crops = np.stack([source.region_frames(plan.centre(i), spec, boxes) for i in indices])
             with torch.no_grad():
-                estimates = runner.model.separate(mix, torch.from_numpy(crops).to(runner.device))
-                window_scores = runner.model.pixel_scores(mix, frames, estimates.float())
-                energy = runner.model.pixel_energies(mix, frames, per_frame=True)
+                estimates = separator.separate(mix, torch.from_numpy(crops).to(runner.device))
+                window_scores = separator.pixel_scores(mix, frames, estimates.float())
+                energy = separator.pixel_energies(mix, frames, per_frame=True)
             window_scores, energy = window_scores.cpu().numpy(), energy.float().cpu().numpy()
             for j, index in enumerate(indices):
                 spans = stft_frame_spans(plan, index, times, rate, fps,

@@ -118,7 +118,8 @@ def ensure_validation_urmp(root: str | Path, preset: str = "bench", seed: int = 
     shards = Path(root) / "shards" / VALIDATION_NAME
     marker = raw / COMPLETE_MARKER
     settings = urmp_settings(preset)
-    wanted = {"preset": preset, "seed": seed + VALIDATION_SEED_OFFSET, "music": "solos",
+    validation_seed = seed + VALIDATION_SEED_OFFSET
+    wanted = {"preset": preset, "seed": validation_seed, "music": "solos",
               "settings": repr(settings)}
     if marker.exists():
         found = json.loads(marker.read_text())
@@ -128,7 +129,7 @@ def ensure_validation_urmp(root: str | Path, preset: str = "bench", seed: int = 
                 f"avsep makes {wanted}. Remove {raw} and {shards} (generated data).")
     else:
         print(f"generating the '{preset}' validation pieces under {raw}")
-        generate_urmp(raw, settings, RunOptions(seed=wanted["seed"], jobs=jobs),
+        generate_urmp(raw, settings, RunOptions(seed=validation_seed, jobs=jobs),
                       music="solos")
         marker.write_text(json.dumps(wanted))
     if prepare_urmp(raw, shards, jobs=jobs) != 0:
