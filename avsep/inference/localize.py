@@ -198,12 +198,17 @@ def localize_video(
                     averager = FrameAverager(len(times), energy.shape[:2])
                 averager.add(spans, spans.mean_over_frames(energy))
             bar.update(len(indices))
+    return localization_of(averager.result(), times, fps, source, runner, plan)
+
+
+def localization_of(heatmaps: np.ndarray, times: np.ndarray, fps: float, source: VideoSource,
+                    runner: InferenceModel, plan: WindowPlan) -> Localization:
+    """A `Localization` of heatmaps (N, h, w) at `times` made from `source`'s windows."""
     return Localization(
-        heatmaps=averager.result(), times_s=times, fps=float(fps),
-        frame_size=source.frame_size,
-        model_frame_size=model_frame_size(source.frame_size, spec.image_size),
-        sample_rate=rate, window_samples=plan.window, hop_samples=plan.hop,
-        window_starts=np.asarray(plan.starts, dtype=np.int64),
+        heatmaps=heatmaps, times_s=times, fps=float(fps), frame_size=source.frame_size,
+        model_frame_size=model_frame_size(source.frame_size, runner.spec.image_size),
+        sample_rate=runner.model.sample_rate, window_samples=plan.window,
+        hop_samples=plan.hop, window_starts=np.asarray(plan.starts, dtype=np.int64),
         duration_s=float(source.duration_s), video=str(source.path),
     )
 

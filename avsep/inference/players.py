@@ -28,12 +28,13 @@ from avsep.inference.loading import prepare_model
 from avsep.inference.localize import (
     Localization,
     check_pixelwise,
+    localization_of,
     output_times,
     window_inputs,
 )
 from avsep.inference.regions import Region
 from avsep.inference.separate import resolve_regions
-from avsep.inference.video import VideoSource, check_batch_size, model_frame_size, open_video
+from avsep.inference.video import VideoSource, check_batch_size, open_video
 from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
 
 
@@ -135,12 +136,6 @@ def localize_players(
                 heat.add(spans, spans.mean_over_frames(energy[j]))
             bar.update(len(indices))
     assert scores is not None and heat is not None  # a plan has at least one window
-    total_heat = Localization(
-        heatmaps=heat.result(), times_s=times, fps=float(fps), frame_size=source.frame_size,
-        model_frame_size=model_frame_size(source.frame_size, spec.image_size),
-        sample_rate=rate, window_samples=plan.window, hop_samples=plan.hop,
-        window_starts=np.asarray(plan.starts, dtype=np.int64),
-        duration_s=float(source.duration_s), video=str(source.path),
-    )
+    total_heat = localization_of(heat.result(), times, fps, source, runner, plan)
     return PlayerLocalization(scores=scores.result(), heat=total_heat, regions=chosen,
                               region_source=how)
