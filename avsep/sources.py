@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from avsep.tarstream import tar_members
+
 INDEX_NAME = "shards.json"
 READ_ATTEMPTS = 3  # tries per shard before it counts as failed
 READ_RETRY_DELAY_S = 2.0  # seconds between tries
@@ -234,8 +236,13 @@ def _read_shard(url: str) -> Iterator[dict]:
     stream = _gopen(url)
     finished = False
     try:
-        source = [{"url": url, "stream": stream}]
-        files = wds.tariterators.tar_file_expander(source, handler=wds.reraise_exception)
+        if urlparse(url).path.endswith(".tar"):
+            # Uncompressed (what `avsep prepare` writes): the lean reader, ~4x less CPU per
+            # member than tarfile's (avsep.tarstream).
+            files: Iterable[dict] = ({**member, "__url__": url} for member in tar_members(stream))
+        else:  # compressed or unknown: tarfile's reader detects the compression
+            source = [{"url": url, "stream": stream}]
+            files = wds.tariterators.tar_file_expander(source, handler=wds.reraise_exception)
         yield from wds.tariterators.group_by_keys(files, handler=wds.reraise_exception)
         finished = True
     finally:

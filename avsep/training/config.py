@@ -108,6 +108,8 @@ class TrainConfig:
     max_minutes: float = 0.0
     seed: int = 1234
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # Convolution weights and activations in channels-last layout (CPU and GPU; the same
+    # arithmetic, faster kernels; see the loop).
     channels_last: bool = True
     compile: bool = False
     wandb: Literal["online", "offline", "disabled"] = "offline"
