@@ -8,6 +8,12 @@ without it, batches are random tensors made once (pure compute).
     python benchmarks/train.py                                       # sop default, CPU, batch 4
     python benchmarks/train.py --data work/synthetic/bench/shards/solos --workers 2
     python benchmarks/train.py --device cuda --batch 80 --bf16 --channels-last [--compile]
+    python benchmarks/train.py --config demo --batch 16 --data SHARDS --workers 1 \
+        --channels-last [--tarfile-reader]   # the demo's step on CPU; tarfile's tar parser
+
+`--tarfile-reader` reads the shards' tar members with Python's tarfile (webdataset's own
+reader, what avsep used before `avsep.tarstream`), for a before / after figure of the data
+worker's cost; it needs DataLoader workers started by fork (Linux's default).
 """
 
 from __future__ import annotations
@@ -61,10 +67,18 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--tarfile-reader", action="store_true",
+                        help="parse shards with tarfile instead of avsep.tarstream (before/after)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=6)
     args = parser.parse_args()
 
+    if args.tarfile_reader:
+        import webdataset as wds
+
+        import avsep.sources
+
+        avsep.sources.tar_members = wds.tariterators.tar_file_iterator
     path = resolve_preset(args.config)
     overrides = list(args.overrides) + ["model.kwargs.pretrained=false"] * (
         "pretrained" in load_config(RunConfig, path).model.kwargs)
@@ -102,7 +116,8 @@ def main() -> None:
     step = statistics.median(step_times)
     print(f"model {config.model.name} {config.model.kwargs}  device {device}  batch {args.batch} "
           f"x {args.sources} sources  bf16 {args.bf16}  channels_last {args.channels_last}  "
-          f"compile {args.compile}  data {'shards' if args.data else 'random tensors'}")
+          f"compile {args.compile}  data {'shards' if args.data else 'random tensors'}"
+          f"{' (tarfile reader)' if args.tarfile_reader else ''}")
     print(f"step time (median of {args.steps}): {step:.3f} s")
     print(f"mixtures per second: {args.batch / step:.2f}")
     print(f"data wait share of step time: {sum(wait_times) / sum(step_times):.1%}")
