@@ -189,7 +189,7 @@ def test_channels_last_changes_the_layout_not_the_arithmetic():
         step = MixAndSeparate(model).train()
         out = step(model, batch, torch.device("cpu"), generator=torch.Generator().manual_seed(2))
         out.loss.backward()
-        losses.append(float(out.loss))
+        losses.append(float(out.loss.detach()))
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters()
                                 if p.grad is not None]))
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
