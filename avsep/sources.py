@@ -237,8 +237,8 @@ def _read_shard(url: str) -> Iterator[dict]:
     finished = False
     try:
         if urlparse(url).path.endswith(".tar"):
-            # Uncompressed (what `avsep prepare` writes): the lean reader, ~4x less CPU per
-            # member than tarfile's (avsep.tarstream).
+            # Uncompressed (what `avsep prepare` writes): the lean reader, 13 us per member
+            # against tarfile's 73 (benchmarks/reader.py --tar-readers; avsep.tarstream).
             files: Iterable[dict] = ({**member, "__url__": url} for member in tar_members(stream))
         else:  # compressed or unknown: tarfile's reader detects the compression
             source = [{"url": url, "stream": stream}]

@@ -265,9 +265,9 @@ class _Run:
             run._init_from(t.init_from)
         if t.channels_last:
             # On every device: the same arithmetic in another memory layout. On a 2-core
-            # CPU the demo's step ran 1.28x faster with it (benchmarks/train.py --config
-            # demo --batch 16: 10.8 -> 13.8 mixtures/s on random tensors, 7.9 -> 9.4 from
-            # shards); on GPUs it is what bf16 convolutions want.
+            # CPU the demo's step ran 1.1-1.3x faster with it (benchmarks/train.py --config
+            # demo --batch 16: 10.8 -> 13.8 mixtures/s on random tensors; from shards,
+            # interleaved, 8.3-9.1 -> 9.3-11.1); on GPUs it is what bf16 convolutions want.
             run.separator = run.separator.to(memory_format=torch.channels_last)
         run.net = (DistributedDataParallel(
             run.separator, find_unused_parameters=run.separator.find_unused_parameters)
