@@ -90,7 +90,7 @@ def time_inference(model: Separator, sources: torch.Tensor, condition: torch.Ten
                                      args.iters)
     print(f"{args.model}: {n_params:,} parameters on {model_device(model)}, "
           f"threads={torch.get_num_threads()}")
-    print(f"separate: {value:.3f} s per second of audio "
+    print(f"separate: {value:.3g} s per second of audio "
           f"(median of {args.iters}, {sources.shape[1]} sources)")
 
 

@@ -546,3 +546,24 @@ def test_studio_style_is_a_still_dark_stage_with_instruments_in_another_palette(
     np.testing.assert_allclose(studio_palette(red)[0, 0], expected, atol=2)
     with pytest.raises(ValueError, match="unknown visual style 'cartoon'"):
         dataclasses.replace(PRESETS["tiny"].urmp, style="cartoon")
+
+
+def test_cli_parser_does_not_load_the_generators():
+    """Every `avsep` command builds the synth parser; training needs none of the renderers,
+    so building it must not import them (or soundfile / FluidSynth behind them)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, avsep.cli; avsep.cli.build_parser(); "
+            "print(sorted(m for m in ('soundfile', 'fluidsynth', 'data_prep.synth.render', "
+            "'data_prep.synth.urmp', 'data_prep.synth.music_layout') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+    # ... while the package's names still resolve on first use
+    from data_prep import synth
+
+    assert synth.RunOptions(seed=3).seed == 3
+    assert callable(synth.generate_urmp)
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        synth.not_a_name  # noqa: B018

@@ -16,23 +16,47 @@ solos, urmp and music_layout (the layouts), presets (sizes), workers (parallel r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .music_layout import generate_music
-from .presets import (
-    DEFAULT_PRESET,
-    PRESETS,
-    MusicSettings,
-    RunOptions,
-    SolosSettings,
-    UrmpSettings,
-    music_settings,
-    solos_settings,
-    urmp_settings,
-)
-from .render import DEFAULT_SOUNDFONT, SoundfontError
-from .solos import generate_solos
-from .urmp import generate_urmp
-from .workers import Summary, WorkerPool
+if TYPE_CHECKING:
+    from .music_layout import generate_music
+    from .presets import (
+        DEFAULT_PRESET,
+        PRESETS,
+        MusicSettings,
+        RunOptions,
+        SolosSettings,
+        UrmpSettings,
+        music_settings,
+        solos_settings,
+        urmp_settings,
+    )
+    from .render import DEFAULT_SOUNDFONT, SoundfontError
+    from .solos import generate_solos
+    from .urmp import generate_urmp
+    from .workers import Summary
+
+# The package's names are imported on first use (PEP 562), so that importing one light
+# submodule (`data_prep.synth.instruments`, which `avsep synth music --help` reads) does not
+# load the renderers, the video writer and their native libraries. Every `avsep` command
+# builds the synth parser, and training needs none of them.
+_LAZY = {
+    "generate_music": "music_layout", "generate_solos": "solos", "generate_urmp": "urmp",
+    "DEFAULT_SOUNDFONT": "render", "SoundfontError": "render",
+    "Summary": "workers", "WorkerPool": "workers",
+    **{name: "presets" for name in (
+        "DEFAULT_PRESET", "PRESETS", "MusicSettings", "RunOptions", "SolosSettings",
+        "UrmpSettings", "music_settings", "solos_settings", "urmp_settings")},
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_PRESET", "DEFAULT_SOUNDFONT", "PRESETS", "MusicSettings", "RunOptions",
@@ -43,13 +67,19 @@ __all__ = [
 
 def generate(
     out_root: str | Path,
-    preset: str = DEFAULT_PRESET,
+    preset: str | None = None,
     options: RunOptions | None = None,
 ) -> dict[str, Summary]:
     """Both layouts of `preset`: `out_root/solos` and `out_root/urmp`, sharing one worker pool.
 
-    Returns {"solos": Summary, "urmp": Summary}.
+    Returns {"solos": Summary, "urmp": Summary}. `preset` defaults to `DEFAULT_PRESET`.
     """
+    from .presets import DEFAULT_PRESET, RunOptions, solos_settings, urmp_settings
+    from .solos import generate_solos
+    from .urmp import generate_urmp
+    from .workers import WorkerPool
+
+    preset = preset or DEFAULT_PRESET
     options = options or RunOptions()
     out_root = Path(out_root)
     solos, urmp = solos_settings(preset), urmp_settings(preset)
