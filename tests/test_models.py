@@ -533,3 +533,68 @@ def test_visual_class_head_survives_a_checkpoint_round_trip(tmp_path):
     loaded, _ = load_checkpoint(tmp_path / "m.pt")
     assert loaded.class_head is not None and loaded.class_head.out_features == 5
     assert torch.equal(loaded.class_head.weight, model.class_head.weight)
+
+
+def _resnet18_trunk_parameters(widths: list[int]) -> int:
+    """Parameters of a ResNet-18 trunk (conv1 .. layer4, no fc) with layer channels `widths`,
+    counted by hand: 7x7 stem, two 3x3 BasicBlocks per layer, a 1x1 projection where the
+    channels or the stride change, two parameters per BatchNorm channel."""
+    total = 3 * widths[0] * 49 + 2 * widths[0]
+    c_in = widths[0]
+    for c in widths:
+        total += c_in * c * 9 + 2 * c + c * c * 9 + 2 * c  # first block
+        if c_in != c:
+            total += c_in * c + 2 * c  # its downsampling projection
+        total += 2 * (c * c * 9 + 2 * c)  # second block
+        c_in = c
+    return total
+
+
+@pytest.mark.parametrize("width", [1.0, 0.5, 0.25])
+def test_vision_width_scales_every_layer_of_the_resnet(width):
+    from avsep.models.vision import DilatedResNet18
+
+    trunk = DilatedResNet18(width)
+    widths = [round(c * width) for c in (64, 128, 256, 512)]
+    assert sum(p.numel() for p in trunk.parameters()) == _resnet18_trunk_parameters(widths)
+    assert trunk.out_channels == widths[-1]
+    # the same parameter names as torchvision's ResNet-18 (checkpoints, ImageNet loading)
+    assert trunk.state_dict().keys() == DilatedResNet18().state_dict().keys()
+    # output stride 16, layer4 dilated at every width
+    assert trunk.layer4[1].conv1.dilation == (2, 2)
+    assert trunk(torch.randn(1, 3, 96, 160)).shape == (1, widths[-1], 6, 10)
+
+
+def test_vision_width_one_is_the_original_resnet18():
+    from avsep.models.vision import DilatedResNet18
+
+    original = torchvision.models.resnet18(weights=None)
+    trunk = DilatedResNet18(1.0)
+    expected = {k: v.shape for k, v in original.state_dict().items() if not k.startswith("fc.")}
+    assert {k: v.shape for k, v in trunk.state_dict().items()} == expected
+    assert sum(p.numel() for p in trunk.parameters()) == 11_176_512  # 11,689,512 minus fc
+
+
+def test_vision_width_needs_resnet18_from_scratch():
+    with pytest.raises(ValueError, match="ImageNet weights exist for width 1.0 only"):
+        DilatedResNetVision(8, pretrained=True, width=0.5)
+    with pytest.raises(ValueError, match="needs arch 'resnet18'"):
+        DilatedResNetVision(8, arch="tiny", width=0.5)
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\]"):
+        DilatedResNetVision(8, width=1.5)
+
+
+def test_vision_width_survives_a_checkpoint_round_trip(tmp_path):
+    from avsep.checkpoint import load_checkpoint, save_checkpoint
+
+    model = avsep.create_model("sop", num_channels=4, ngf=4, depth=3, vision_width=0.125,
+                               pretrained=False,
+                               visual_activation="none", visual_norm="batch")
+    assert model.vision.backbone.out_channels == 64
+    save_checkpoint(tmp_path / "m.pt", model, step=1)
+    loaded, _ = load_checkpoint(tmp_path / "m.pt")
+    assert loaded.model_kwargs["vision_width"] == 0.125
+    model.eval(), loaded.eval()
+    frames = torch.randint(0, 256, (1, 2, 3, 1, 64, 64), dtype=torch.uint8)
+    assert torch.allclose(loaded.separate(_mix(1), frames), model.separate(_mix(1), frames),
+                          atol=1e-6)

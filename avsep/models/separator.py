@@ -386,6 +386,10 @@ class SoundOfPixels(MaskSeparator):
         ngf: U-Net channels of the first level.
         depth: U-Net levels (7 = the original "unet7").
         vision_arch: "resnet18" or "tiny" (test-only).
+        vision_width: channel multiplier of the dilated ResNet-18 (1.0: the original). The
+            vision net is most of a small model's training step (demo preset on 2 CPU cores:
+            1.07 s of the vision net's forward and backward against 0.28 s for the U-Net's),
+            so a narrower one buys more steps of a budget; from scratch only.
         pretrained: initialise the ResNet from ImageNet weights (torchvision's cache or
             download; an error when they cannot be had, see `load_imagenet_state`).
         weights_path: explicit ImageNet ResNet-18 file (else $AVSEP_RESNET18_WEIGHTS, then
@@ -443,6 +447,7 @@ class SoundOfPixels(MaskSeparator):
         ngf: int = 64,
         depth: int = 7,
         vision_arch: str = "resnet18",
+        vision_width: float = 1.0,
         pretrained: bool = False,
         weights_path: str | None = None,
         mask_type: Literal["binary", "ratio"] = "binary",
@@ -483,7 +488,7 @@ class SoundOfPixels(MaskSeparator):
                              f"{visual_class_loss} and {num_classes}")
         self.model_kwargs = {
             "num_channels": num_channels, "ngf": ngf, "depth": depth,
-            "vision_arch": vision_arch, "pretrained": pretrained, "weights_path": weights_path,
+            "vision_arch": vision_arch, "vision_width": vision_width, "pretrained": pretrained, "weights_path": weights_path,
             "mask_type": mask_type, "complementary": complementary,
             "output_activation": output_activation, "weighted_loss": weighted_loss,
             "visual_activation": visual_activation, "visual_norm": visual_norm,
@@ -495,7 +500,8 @@ class SoundOfPixels(MaskSeparator):
         self.output_activation = output_activation
         self.side_by_side = side_by_side
         self.vision = DilatedResNetVision(num_channels, vision_arch, pretrained, weights_path,
-                                          visual_activation, visual_norm, visual_pooling)
+                                          visual_activation, visual_norm, visual_pooling,
+                                          vision_width)
         self.audio_net = audio_backbone_net(audio_backbone, depth, ngf, num_channels, separable,
                                             skips)
         if audio_backbone != "unet":  # the original U-Net normalises its input itself

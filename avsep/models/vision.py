@@ -90,22 +90,31 @@ def _dilate_layer4(layer: nn.Sequential) -> None:
 
 
 class DilatedResNet18(nn.Module):
-    """ResNet-18 trunk (conv1 .. layer4) with layer4 dilated: (N, 3, H, W) -> (N, 512, H/16, W/16).
+    """ResNet-18 trunk (conv1 .. layer4) with layer4 dilated: (N, 3, H, W) -> (N, C, H/16, W/16),
+    C = 512 * width.
+
+    Args:
+        width: multiplier of every layer's channels (1.0: the original ResNet-18, 64 .. 512
+            channels). A narrower trunk (0.5: 32 .. 256 channels, about a quarter of the
+            multiply-adds and parameters) is for training from scratch on a small budget;
+            ImageNet weights exist only for 1.0.
 
     Parameter names follow torchvision's ResNet, so ImageNet state dicts load directly.
     """
 
-    out_channels = 512
-
-    def __init__(self) -> None:
+    def __init__(self, width: float = 1.0) -> None:
         super().__init__()
-        resnet = torchvision.models.resnet18(weights=None)
+        if width == 1.0:
+            resnet = torchvision.models.resnet18(weights=None)
+        else:
+            resnet = _narrow_resnet18(width)
         self.conv1, self.bn1, self.relu, self.maxpool = (
             resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool
         )
         self.layer1, self.layer2, self.layer3, self.layer4 = (
             resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4
         )
+        self.out_channels = resnet.layer4[-1].conv2.out_channels
         _dilate_layer4(self.layer4)
 
     def load_imagenet(self, state: dict[str, torch.Tensor]) -> None:
@@ -116,6 +125,35 @@ class DilatedResNet18(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+def _narrow_resnet18(width: float) -> torchvision.models.ResNet:
+    """torchvision's ResNet-18 with every layer's channels times `width` (at least 8), built
+    from its own BasicBlock and initialised as torchvision initialises ResNets."""
+    from torchvision.models.resnet import BasicBlock, conv1x1
+
+    if not 0.0 < width <= 1.0:
+        raise ValueError(f"vision width must be in (0, 1], got {width}")
+    planes = [max(8, round(c * width)) for c in (64, 128, 256, 512)]
+    resnet = torchvision.models.resnet18(weights=None)
+    resnet.conv1 = nn.Conv2d(3, planes[0], 7, stride=2, padding=3, bias=False)
+    resnet.bn1 = nn.BatchNorm2d(planes[0])
+    inplanes = planes[0]
+    for index, (out, stride) in enumerate(zip(planes, (1, 2, 2, 2)), start=1):
+        downsample = None
+        if stride != 1 or inplanes != out:
+            downsample = nn.Sequential(conv1x1(inplanes, out, stride), nn.BatchNorm2d(out))
+        layer = nn.Sequential(BasicBlock(inplanes, out, stride, downsample), BasicBlock(out, out))
+        setattr(resnet, f"layer{index}", layer)
+        inplanes = out
+    resnet.fc = nn.Linear(inplanes, 1000)
+    for module in resnet.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    return resnet
 
 
 class TinyBackbone(nn.Module):
@@ -170,6 +208,8 @@ class DilatedResNetVision(nn.Module):
             locations (after the max over time). With "mean" and a BatchNorm, the pooled
             vector is exactly the mean of the normalised location vectors (the norm is
             affine per channel), so localization reads the parts of what separation uses.
+        width: channel multiplier of the ResNet-18 (1.0: the original; see
+            `DilatedResNet18`).
 
     Shapes:
         forward(frames (B, 3, T, H, W)) -> VisualFeatures(pooled (B, K), spatial (B, K, h, w))
@@ -185,6 +225,7 @@ class DilatedResNetVision(nn.Module):
         activation: str = "sigmoid",
         norm: str = "none",
         pooling: str = "max",
+        width: float = 1.0,
     ) -> None:
         super().__init__()
         if activation not in _ACTIVATIONS:
@@ -197,8 +238,11 @@ class DilatedResNetVision(nn.Module):
         self.pooling = pooling
         self.activation = _ACTIVATIONS[activation]
         self.norm = nn.BatchNorm1d(num_channels) if norm == "batch" else None
+        if width != 1.0 and (arch != "resnet18" or pretrained):
+            raise ValueError(f"vision width {width} needs arch 'resnet18' trained from scratch "
+                             "(pretrained=False): ImageNet weights exist for width 1.0 only")
         if arch == "resnet18":
-            self.backbone: nn.Module = DilatedResNet18()
+            self.backbone: nn.Module = DilatedResNet18(width)
             if pretrained:
                 self._init_from_imagenet(weights_path)
         elif arch == "tiny":
