@@ -130,6 +130,8 @@ ROWS: tuple[Row, ...] = (
         note="mean pooling without the instrument class loss (localization)"),
     Row("demo_side_by_side", "demo", ("model.kwargs.side_by_side=0.5",),
         note="... and half the training pictures side by side (localization)"),
+    Row("demo_full_vision", "demo", ("model.kwargs.vision_width=1.0",),
+        note="the original ResNet-18's width (demo: half the channels, for more steps)"),
     # --- Spectrogram-Channels U-Net
     Row("spectrogram_channels", "spectrogram_channels", DEMO_SCALE,
         note="Spectrogram-Channels U-Net, direct magnitudes, balanced L1 (M6)"),
