@@ -535,6 +535,57 @@ def test_visual_class_head_survives_a_checkpoint_round_trip(tmp_path):
     assert torch.equal(loaded.class_head.weight, model.class_head.weight)
 
 
+def test_off_screen_pairs_pair_each_mixture_with_the_next_ones_other_instruments():
+    from avsep.models.separator import SoundOfPixels
+
+    labels = torch.tensor([[3, 5], [5, 7], [1, -1], [2, 4]])
+    pairs = SoundOfPixels.off_screen_pairs(labels)
+    # Mixture 0 meets (5, 7): 5 is its own instrument. Mixture 1 meets (1, -1): the unknown
+    # clip is left out. Mixture 2 has an unknown clip itself: nothing is off screen for sure.
+    # Mixture 3 wraps round to (3, 5).
+    assert pairs.tolist() == [[False, True], [True, False], [False, False], [True, True]]
+    assert not SoundOfPixels.off_screen_pairs(torch.tensor([[0, 1]])).any()  # a batch of one
+
+
+def test_off_screen_loss_adds_the_loss_of_empty_masks_for_the_next_mixtures_clips():
+    with pytest.raises(ValueError, match="off_screen_loss >= 0"):
+        avsep.create_model("avsep_unittest", off_screen_loss=-0.5)
+    torch.manual_seed(0)
+    model = avsep.create_model("avsep_unittest", off_screen_loss=0.5,
+                               visual_activation="none").train()
+    assert model.uses_labels and model.model_kwargs["off_screen_loss"] == 0.5
+    plain = avsep.create_model("avsep_unittest", visual_activation="none").train()
+    plain.load_state_dict(model.state_dict())
+    mix, sources, frames = _mix(3), torch.rand(3, 2, SAMPLES) * 0.05, _frames(3, 2)
+    labels = torch.tensor([[3, 5], [5, 7], [1, 2]])
+    with torch.no_grad():
+        got = model(mix, sources, frames, labels=labels).loss
+        separation = plain(mix, sources, frames).loss
+        # By hand: the pairs are (mixture 0, clip 1 of mixture 1), (1, both clips of 2) and
+        # (2, both clips of 0). Binary masks: BCE against 0 is softplus(logit), weighted
+        # per bin by log(1 + |mix|) on the warped axis, mean over the pairs' bins.
+        spec = model.spectrogram(mix)
+        audio = model.audio_net(spec["log_mag"])  # (B, K, Fw, Tf)
+        visual = model.visual_features(frames)  # (B, N, K), batch statistics as in training
+        weight = torch.log1p(spec["warped_mag"])[:, 0].clamp(1e-3, 10)  # (B, Fw, Tf)
+        terms = []
+        for b, (m, n) in [(0, (1, 1)), (1, (2, 0)), (1, (2, 1)), (2, (0, 0)), (2, (0, 1))]:
+            logit = torch.einsum("k,kft->ft", visual[m, n] * model.synthesizer.alpha,
+                                 audio[b]) + model.synthesizer.beta
+            terms.append(weight[b] * F.softplus(logit))
+        by_hand = torch.stack(terms).mean()
+    assert torch.allclose(got, separation + 0.5 * by_hand, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"needs labels \(batch, sources\) = \(3, 2\)"):
+        model(mix, sources, frames)
+    # Evaluation and validation have no such term and need no labels (same running
+    # statistics: the hand computation above updated the model's).
+    plain.load_state_dict(model.state_dict())
+    model.eval(), plain.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(mix, sources, frames).loss,
+                              plain(mix, sources, frames).loss, atol=1e-6)
+
+
 def _resnet18_trunk_parameters(widths: list[int]) -> int:
     """Parameters of a ResNet-18 trunk (conv1 .. layer4, no fc) with layer channels `widths`,
     counted by hand: 7x7 stem, two 3x3 BasicBlocks per layer, a 1x1 projection where the

@@ -429,6 +429,15 @@ class SoundOfPixels(MaskSeparator):
             original, which is self-supervised). Needs the class indices of the training
             clips, which Solos has (its videos are found by instrument).
         num_classes: classes of that read-out (13, the Solos classes).
+        off_screen_loss: weight of a loss on off-screen pairs (0: none, the original). In
+            training, each mixture is also paired with the pooled visual vectors of the next
+            mixture's clips in the batch whose instrument class it does not contain; the
+            target of such a pair is an empty mask (the player shown makes none of the
+            sound). Mix-and-separate alone never asks for the sound of a player who is not
+            heard, and its heatmaps light up as much for noise or another piece's audio as
+            for the true audio (measured: docs/localization.md). Unlike `data.silent_sources`
+            it costs no extra clip: the vectors are the batch's own. Needs the class indices
+            of the training clips, as `visual_class_loss`.
         n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
     Condition: frames (B, N, 3, T_frames, H, W), uint8 RGB (normalised inside with the
@@ -463,6 +472,7 @@ class SoundOfPixels(MaskSeparator):
         visual_pooling: Literal["max", "mean"] = "max",
         visual_class_loss: float = 0.0,
         num_classes: int = len(SOLOS_CLASSES),
+        off_screen_loss: float = 0.0,
         n_fft: int = N_FFT,
         hop_length: int = HOP_LENGTH,
         sample_rate: int = SAMPLE_RATE,
@@ -486,6 +496,8 @@ class SoundOfPixels(MaskSeparator):
         if visual_class_loss < 0 or num_classes < 1:
             raise ValueError(f"need visual_class_loss >= 0 and num_classes >= 1, got "
                              f"{visual_class_loss} and {num_classes}")
+        if off_screen_loss < 0:
+            raise ValueError(f"need off_screen_loss >= 0, got {off_screen_loss}")
         self.model_kwargs = {
             "num_channels": num_channels, "ngf": ngf, "depth": depth,
             "vision_arch": vision_arch, "vision_width": vision_width, "pretrained": pretrained, "weights_path": weights_path,
@@ -495,7 +507,7 @@ class SoundOfPixels(MaskSeparator):
             "audio_backbone": audio_backbone, "separable": separable, "skips": skips,
             "side_by_side": side_by_side, "visual_pooling": visual_pooling,
             "visual_class_loss": visual_class_loss, "num_classes": num_classes,
-            **self.stft_kwargs(),
+            "off_screen_loss": off_screen_loss, **self.stft_kwargs(),
         }
         self.output_activation = output_activation
         self.side_by_side = side_by_side
@@ -508,44 +520,99 @@ class SoundOfPixels(MaskSeparator):
             self.audio_input_norm = nn.BatchNorm2d(1)
         self.synthesizer = Synthesizer(num_channels)
         self.visual_class_loss = visual_class_loss
+        self.off_screen_loss = off_screen_loss
         # A linear read-out of the instrument class from a source's pooled visual vector,
         # trained only through the auxiliary loss (see `forward`).
         self.class_head = nn.Linear(num_channels, num_classes) if visual_class_loss else None
-        self._pooled_for_labels: torch.Tensor | None = None
+        # What a training pass keeps for the auxiliary objectives: "pooled" visual vectors
+        # (B, N, K) and "audio" components (B, K, Fw, Tf), read by `forward`.
+        self._training_parts: dict[str, torch.Tensor] = {}
 
     @property
     def uses_labels(self) -> bool:  # type: ignore[override]
-        return self.class_head is not None
+        return self.class_head is not None or self.off_screen_loss > 0
 
     def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor,
                 labels: torch.Tensor | None = None) -> Objective:
-        """The training pass (`Separator.forward`); with `visual_class_loss` > 0 it adds that
-        weight times the cross-entropy of `class_head` on each source's pooled visual vector
-        against `labels` (B, N) class indices (-1: unknown, left out). Mix-and-separate alone
-        can be solved by telling the training videos apart rather than the instruments
-        (measured: see docs/localization.md); the labels ask for the instrument."""
-        self._pooled_for_labels = None
+        """The training pass (`Separator.forward`), plus the auxiliary objectives of a model
+        that `uses_labels`, which need `labels` (B, N) class indices (-1: unknown):
+
+        - `visual_class_loss` times the cross-entropy of `class_head` on each source's pooled
+          visual vector (clips of unknown class left out). Mix-and-separate alone can be
+          solved by telling the training videos apart rather than the instruments
+          (measured: see docs/localization.md); the labels ask for the instrument.
+        - `off_screen_loss` times the mask loss of the off-screen pairs against empty masks
+          (`off_screen_pairs`).
+        """
+        self._training_parts = {}
         objective = super().forward(mix, sources, condition)
-        pooled, self._pooled_for_labels = self._pooled_for_labels, None
-        if self.class_head is None or pooled is None:  # no head, or not training
+        parts, self._training_parts = self._training_parts, {}
+        pooled = parts.get("pooled")
+        if pooled is None:  # no auxiliary objective, or not training
             return objective
         if labels is None or labels.shape != pooled.shape[:2]:
             raise ValueError(
-                f"SoundOfPixels with visual_class_loss > 0: the training pass needs labels "
-                f"(batch, sources) = {tuple(pooled.shape[:2])} of class indices, got "
-                f"{None if labels is None else tuple(labels.shape)}")
-        known = labels >= 0
+                f"SoundOfPixels with visual_class_loss or off_screen_loss > 0: the training "
+                f"pass needs labels (batch, sources) = {tuple(pooled.shape[:2])} of class "
+                f"indices, got {None if labels is None else tuple(labels.shape)}")
+        loss = objective.loss
+        if self.class_head is not None:
+            loss = loss + self._class_loss(pooled, labels)
+        if self.off_screen_loss > 0:
+            assert objective.spec is not None  # a spectrogram model
+            with _full_precision(mix):
+                loss = loss + self.off_screen_loss * self._off_screen_term(
+                    pooled, parts["audio"], objective.spec, labels)
+        return Objective(loss=loss, outputs=objective.outputs, spec=objective.spec)
+
+    def _class_loss(self, pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """visual_class_loss x the cross-entropy over the clips of known class (or 0)."""
+        assert self.class_head is not None
         logits = self.class_head(pooled.float())  # (B, N, C)
         if bool((labels >= logits.shape[-1]).any()):
             raise ValueError(
                 f"SoundOfPixels: a class index {int(labels.max())} is out of the class head's "
                 f"{logits.shape[-1]} classes: set model.kwargs.num_classes to the dataset's "
                 "class count (13 for Solos, 21 for MUSIC-21)")
+        known = labels >= 0
         if not known.any():
-            return objective
-        class_loss = F.cross_entropy(logits[known], labels[known].long())
-        return Objective(loss=objective.loss + self.visual_class_loss * class_loss,
-                         outputs=objective.outputs, spec=objective.spec)
+            return logits.new_zeros(())
+        return self.visual_class_loss * F.cross_entropy(logits[known], labels[known].long())
+
+    @staticmethod
+    def off_screen_pairs(labels: torch.Tensor) -> torch.Tensor:
+        """Which clips of the next mixture in the batch are off screen for each mixture.
+
+        Mixture b is paired with the clips of mixture (b + 1) mod B. A pair counts when the
+        clip's class is known and differs from every class of mixture b, all of which must be
+        known (a clip of the same instrument may well sound like part of the mixture).
+
+        Args:
+            labels: (B, N) class indices, -1 unknown.
+
+        Returns:
+            (B, N) bool: entry (b, n) stands for clip n of mixture (b + 1) mod B with b.
+        """
+        other = labels.roll(-1, dims=0)
+        shared = (other.unsqueeze(2) == labels.unsqueeze(1)).any(dim=2)  # (B, N)
+        all_known = (labels >= 0).all(dim=1, keepdim=True)
+        return (other >= 0) & all_known & ~shared
+
+    def _off_screen_term(self, pooled: torch.Tensor, audio: torch.Tensor, spec: Spectrogram,
+                         labels: torch.Tensor) -> torch.Tensor:
+        """The mask loss of the off-screen pairs against empty masks (0 without pairs).
+
+        pooled (B, N, K), audio (B, K, Fw, Tf), labels (B, N) -> ()."""
+        pairs = self.off_screen_pairs(labels)
+        if not pairs.any():
+            return pooled.new_zeros((), dtype=torch.float32)
+        logits = self.synthesizer(pooled.roll(-1, dims=0), audio).float()[pairs]  # (M, Fw, Tf)
+        logits = logits.unsqueeze(1)
+        weight = None
+        if self.weighted_loss:
+            mixture_of_pair = pairs.nonzero()[:, 0]
+            weight = loss_weight(spec["warped_mag"])[mixture_of_pair]  # (M, 1, Fw, Tf)
+        return MaskLoss.for_model(self)(logits, torch.zeros_like(logits), weight)
 
     @property
     def frame_multiple(self) -> int:
@@ -589,8 +656,8 @@ class SoundOfPixels(MaskSeparator):
             pooled = self.vision.side_by_side(panels)[:, torch.argsort(order)]
         else:
             pooled = self.vision(images).pooled.reshape(b, n, -1)
-        if self.training and self.class_head is not None:
-            self._pooled_for_labels = pooled  # read by `forward` for the auxiliary loss
+        if self.training and self.uses_labels:
+            self._training_parts["pooled"] = pooled  # read by `forward`
         return pooled
 
     def _show_side_by_side(self, num_sources: int) -> bool:
@@ -605,6 +672,8 @@ class SoundOfPixels(MaskSeparator):
         log_mag = self._log_mag_of(spec)
         self.check_condition(condition, log_mag.shape[0])
         audio = self.audio_components(log_mag)  # (B, K, Fw, Tf); no sound activation (original)
+        if self.training and self.off_screen_loss > 0:
+            self._training_parts["audio"] = audio  # read by `forward`
         return self.synthesizer(self.visual_features(condition), audio)
 
     # ------------------------------------------------------------------- localization
