@@ -132,6 +132,8 @@ ROWS: tuple[Row, ...] = (
         note="... and half the training pictures side by side (localization)"),
     Row("demo_full_vision", "demo", ("model.kwargs.vision_width=1.0",),
         note="the original ResNet-18's width (demo: half the channels, for more steps)"),
+    Row("demo_off_screen", "demo", ("model.kwargs.off_screen_loss=0.1",),
+        note="+ off-screen pairs, weight 0.1 (maps asked to go dark for sound not shown)"),
     # --- Spectrogram-Channels U-Net
     Row("spectrogram_channels", "spectrogram_channels", DEMO_SCALE,
         note="Spectrogram-Channels U-Net, direct magnitudes, balanced L1 (M6)"),

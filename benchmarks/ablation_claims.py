@@ -244,6 +244,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("avsep", "in the same time, a vision net of half the width separates no worse than "
           "the original ResNet-18 (why `demo` uses it: more steps per minute)",
           ("demo", "demo_full_vision"), no_better("demo_full_vision", "demo")),
+    Claim("avsep", "off-screen pairs (`off_screen_loss` 0.1) cost no separation",
+          ("demo_off_screen", "demo"), no_better("demo", "demo_off_screen")),
 )
 
 
