@@ -557,7 +557,7 @@ class SoundOfPixels(MaskSeparator):
                 f"indices, got {None if labels is None else tuple(labels.shape)}")
         loss = objective.loss
         if self.class_head is not None:
-            loss = loss + self._class_loss(pooled, labels)
+            loss = loss + self.visual_class_loss * self._class_loss(pooled, labels)
         if self.off_screen_loss > 0:
             assert objective.spec is not None  # a spectrogram model
             with _full_precision(mix):
@@ -566,7 +566,7 @@ class SoundOfPixels(MaskSeparator):
         return Objective(loss=loss, outputs=objective.outputs, spec=objective.spec)
 
     def _class_loss(self, pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """visual_class_loss x the cross-entropy over the clips of known class (or 0)."""
+        """The cross-entropy of `class_head` over the clips of known class (0 without any)."""
         assert self.class_head is not None
         logits = self.class_head(pooled.float())  # (B, N, C)
         if bool((labels >= logits.shape[-1]).any()):
@@ -577,7 +577,7 @@ class SoundOfPixels(MaskSeparator):
         known = labels >= 0
         if not known.any():
             return logits.new_zeros(())
-        return self.visual_class_loss * F.cross_entropy(logits[known], labels[known].long())
+        return F.cross_entropy(logits[known], labels[known].long())
 
     @staticmethod
     def off_screen_pairs(labels: torch.Tensor) -> torch.Tensor:
