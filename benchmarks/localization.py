@@ -25,7 +25,10 @@ piece's audio (off-screen sound: the next piece that shares no instrument with i
 of its own, and prints, beside the true audio, for the total heat (or with `--reference
 estimates` for the per-player heat `avsep localize --players` draws), the
 heat's energy (relative to the true audio's), its share inside the players' boxes (with the
-boxes' share of the picture: what uniform heat would give) and its peak-to-mean contrast.
+boxes' share of the picture: what uniform heat would give) and its peak-to-mean contrast,
+each on the map's own scale; then the same two on the true audio's scale, frame by frame
+(`same_scale_figures`): the heat inside the boxes over the true audio's, and the map's peak
+over the true map's mean (the true audio's contrast for itself).
 """
 
 from __future__ import annotations
@@ -155,8 +158,10 @@ def main() -> None:
         drawn = ("per-player heat (positive parts summed over the players)"
                  if args.reference == "estimates" else "total heat")
         print(f"\nheatmaps with other audio: {drawn} (mean over {len(negative)} pieces)")
+        print("(in boxes, contrast: each map on its own scale; boxed heat, peak / true mean: on "
+              "the true audio's scale, frame by frame)")
         print(f"{'audio':<12}{'energy':>8}{'in boxes':>10}{'box share':>11}{'contrast':>10}"
-              f"{'frames with heat':>18}")
+              f"{'boxed heat':>12}{'peak / true mean':>18}{'frames with heat':>18}")
         for condition in ("true", *NEGATIVE_AUDIO):
             rows = [figures[condition] for figures in negative.values()]
 
@@ -166,6 +171,7 @@ def main() -> None:
 
             print(f"{condition:<12}{mean('energy'):>8.3f}{mean('in_boxes'):>10.3f}"
                   f"{mean('box_share'):>11.3f}{mean('contrast'):>10.2f}"
+                  f"{mean('boxed_heat'):>12.3f}{mean('peak_over_true_mean'):>18.2f}"
                   f"{sum(r['frames_with_heat'] for r in rows):>18}")
     print(f"{seconds:.1f} s for {len(pieces)} pieces")
 

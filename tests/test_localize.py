@@ -23,6 +23,7 @@ from avsep.inference.accuracy import (
     negative_audio_checks,
     player_boxes,
     region_iou,
+    same_scale_figures,
     success_scores,
 )
 from avsep.inference.localize import cell_centres, output_times, upsample_heatmap
@@ -298,6 +299,30 @@ def test_heat_figures_by_hand():
     assert math.isnan(silent["in_boxes"]) and math.isnan(silent["contrast"])
 
 
+def test_same_scale_figures_by_hand():
+    boxes = np.zeros((2, 2, 4), bool)
+    boxes[:, :, :2] = True
+    true = np.zeros((2, 2, 4))
+    true[0, 0, 0] = 4.0  # frame 1: all in a box, mean 0.5
+    true[1] = 1.0        # frame 2: uniform, mean 1, half of it (4) in the boxes
+    # The same layout at a tenth of the heat: the per-map figures cannot tell it apart.
+    faint = true / 10.0
+    assert heat_figures(faint, boxes)["in_boxes"] == heat_figures(true, boxes)["in_boxes"]
+    figures = same_scale_figures(faint, true, boxes)
+    assert figures["boxed_heat"] == pytest.approx(0.1)
+    assert figures["peak_over_true_mean"] == pytest.approx((0.4 / 0.5 + 0.1 / 1.0) / 2)
+    own = same_scale_figures(true, true, boxes)
+    assert own["boxed_heat"] == 1.0
+    assert own["peak_over_true_mean"] == pytest.approx(heat_figures(true, boxes)["contrast"])
+    # Heat moved off the players: none in the boxes, its peak outside them.
+    outside = np.zeros((2, 2, 4))
+    outside[:, 1, 3] = 2.0
+    assert same_scale_figures(outside, true, boxes)["boxed_heat"] == 0.0
+    assert math.isnan(same_scale_figures(true, np.zeros_like(true), boxes)["boxed_heat"])
+    with pytest.raises(ValueError, match="of one shape"):
+        same_scale_figures(true[:1], true, boxes)
+
+
 def test_negative_audio_checks_run_the_same_video_with_other_sounds(tmp_path):
     folder = _urmp_piece(tmp_path, seconds=6.0)
     other = _urmp_piece(tmp_path / "other", seconds=4.0)
@@ -305,8 +330,10 @@ def test_negative_audio_checks_run_the_same_video_with_other_sounds(tmp_path):
     figures = negative_audio_checks(folder, probe, offscreen=other / f"Vid_{other.name}.mp4",
                                     fps=4.0)
     assert set(figures) == {"true", "silent", "noise", "offscreen"}
-    assert figures["true"]["energy"] == 1.0
+    assert figures["true"]["energy"] == 1.0 and figures["true"]["boxed_heat"] == 1.0
+    assert figures["true"]["peak_over_true_mean"] == pytest.approx(figures["true"]["contrast"])
     assert figures["silent"]["energy"] == 0.0 and figures["silent"]["frames_with_heat"] == 0
+    assert figures["silent"]["boxed_heat"] == 0.0
     # The probe keeps the sound of a band where its colour is: its heat lies on the squares.
     assert figures["true"]["in_boxes"] > 0.8 > figures["true"]["box_share"]
     assert figures["noise"]["frames_with_heat"] > 0

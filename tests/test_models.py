@@ -586,6 +586,53 @@ def test_off_screen_loss_adds_the_loss_of_empty_masks_for_the_next_mixtures_clip
                               plain(mix, sources, frames).loss, atol=1e-6)
 
 
+def test_off_screen_at_locations_asks_every_location_of_the_shown_clip_for_silence():
+    with pytest.raises(ValueError, match="unknown off_screen_at 'pixels'"):
+        avsep.create_model("avsep_unittest", off_screen_loss=0.1, off_screen_at="pixels")
+    with pytest.raises(ValueError, match="does not combine with side_by_side"):
+        avsep.create_model("avsep_unittest", off_screen_loss=0.1, off_screen_at="locations",
+                           side_by_side=0.5)
+    torch.manual_seed(0)
+    model = avsep.create_model("avsep_unittest", off_screen_loss=0.5, off_screen_at="locations",
+                               visual_activation="none").train()
+    assert model.model_kwargs["off_screen_at"] == "locations"
+    plain = avsep.create_model("avsep_unittest", visual_activation="none").train()
+    plain.load_state_dict(model.state_dict())
+    mix, sources, frames = _mix(3), torch.rand(3, 2, SAMPLES) * 0.05, _frames(3, 2)
+    labels = torch.tensor([[3, 5], [5, 7], [1, 2]])
+    with torch.no_grad():
+        got = model(mix, sources, frames, labels=labels).loss
+        separation = plain(mix, sources, frames).loss
+        # By hand: the same pairs as with pooled vectors, but each location (y, x) of the
+        # shown clip's map gives its own logits against an empty mask; the mean runs over
+        # the pairs, their locations and the bins.
+        spec = model.spectrogram(mix)
+        audio = model.audio_net(spec["log_mag"])  # (B, K, Fw, Tf)
+        maps = model.vision(model.normalize_frames(frames.flatten(0, 1))).spatial
+        maps = maps.reshape(3, 2, *maps.shape[1:])  # (B, N, K, h, w)
+        assert maps.shape[-2] * maps.shape[-1] > 1
+        weight = torch.log1p(spec["warped_mag"])[:, 0].clamp(1e-3, 10)  # (B, Fw, Tf)
+        terms = []
+        for b, (m, n) in [(0, (1, 1)), (1, (2, 0)), (1, (2, 1)), (2, (0, 0)), (2, (0, 1))]:
+            for y in range(maps.shape[-2]):
+                for x in range(maps.shape[-1]):
+                    logit = torch.einsum("k,kft->ft", maps[m, n, :, y, x] * model.synthesizer.alpha,
+                                         audio[b]) + model.synthesizer.beta
+                    terms.append(weight[b] * F.softplus(logit))
+        by_hand = torch.stack(terms).mean()
+    assert torch.allclose(got, separation + 0.5 * by_hand, rtol=1e-5)
+    # A single location per map would make it the pooled loss; here it is not.
+    pooled = avsep.create_model("avsep_unittest", off_screen_loss=0.5,
+                                visual_activation="none").train()
+    pooled.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(pooled(mix, sources, frames, labels=labels).loss, got)
+    # The term trains the vision net through the locations.
+    model.zero_grad()
+    model(mix, sources, frames, labels=labels).loss.backward()
+    assert model.vision.projection.weight.grad.abs().sum() > 0
+
+
 def _resnet18_trunk_parameters(widths: list[int]) -> int:
     """Parameters of a ResNet-18 trunk (conv1 .. layer4, no fc) with layer channels `widths`,
     counted by hand: 7x7 stem, two 3x3 BasicBlocks per layer, a 1x1 projection where the

@@ -384,6 +384,40 @@ def heat_figures(heatmaps: np.ndarray, in_boxes: np.ndarray) -> dict[str, float]
     }
 
 
+def same_scale_figures(heatmaps: np.ndarray, true_heatmaps: np.ndarray,
+                       in_boxes: np.ndarray) -> dict[str, float]:
+    """Heat of other audio on the true audio's scale, frame by frame.
+
+    `heat_figures` normalises each map by its own total: a map with a hundredth of the true
+    audio's heat, laid out the same way, scores the same share and contrast. These figures
+    keep the true audio's scale instead (arXiv 2410.01020 argues that per-map normalisation
+    hides a model that ignores the sound): for the true audio itself they are 1 and its
+    contrast; a model that makes no heat for sounds it cannot see scores near 0 on both.
+
+    Args:
+        heatmaps: (N, h, w) heat with some audio; true_heatmaps: (N, h, w) the same frames'
+            heat with the true audio; in_boxes: (N, h, w) bool, cells in a player's box.
+
+    Returns:
+        boxed_heat: the heat inside the boxes summed over the frames, over the true audio's;
+        peak_over_true_mean: per frame, the map's peak over the true map's mean heat,
+        averaged over the frames where the true audio has heat (NaN when none has).
+    """
+    if heatmaps.shape != true_heatmaps.shape or heatmaps.shape != in_boxes.shape:
+        raise ValueError(f"expected heatmaps, true heatmaps and boxes of one shape, got "
+                         f"{heatmaps.shape}, {true_heatmaps.shape} and {in_boxes.shape}")
+    heat = np.clip(heatmaps.astype(np.float64), 0.0, None)
+    true = np.clip(true_heatmaps.astype(np.float64), 0.0, None)
+    true_boxed = float((true * in_boxes).sum())
+    true_mean = true.mean(axis=(1, 2))
+    hot = true_mean > 0
+    peaks = heat.max(axis=(1, 2))[hot] / true_mean[hot] if len(heat) else np.array([])
+    return {
+        "boxed_heat": float((heat * in_boxes).sum()) / true_boxed if true_boxed > 0 else math.nan,
+        "peak_over_true_mean": float(peaks.mean()) if hot.any() else math.nan,
+    }
+
+
 def negative_audio_checks(
     folder: str | Path,
     model,
@@ -394,8 +428,9 @@ def negative_audio_checks(
     heat: str = "total",
     device: str | torch.device = "auto",
 ) -> dict[str, dict[str, float]]:
-    """`heat_figures` of a URMP-style piece's heatmaps with its true audio and with each
-    `NEGATIVE_AUDIO` condition; "energy" is given relative to the true audio's.
+    """`heat_figures` and `same_scale_figures` of a URMP-style piece's heatmaps with its true
+    audio and with each `NEGATIVE_AUDIO` condition; "energy" is given relative to the true
+    audio's.
 
     Args:
         folder: the piece (Vid_<folder>.mp4, optional Boxes_<folder>.json).
@@ -426,6 +461,7 @@ def negative_audio_checks(
     }
     figures: dict[str, dict[str, float]] = {}
     cells: np.ndarray | None = None
+    true_maps: np.ndarray | None = None
     for name, audio in audios.items():
         source.audio = np.asarray(audio, dtype=np.float32)
         if heat == "players":
@@ -440,7 +476,9 @@ def negative_audio_checks(
             ys, xs = cell_centres(loc.model_frame_size, loc.heatmaps.shape[1:], loc.frame_size)
             cells = np.stack([np.logical_or.reduce([box_cells(b, ys, xs) for b in frame])
                               for frame in boxes])
-        figures[name] = heat_figures(maps, cells)
+        if true_maps is None:
+            true_maps = maps  # "true" comes first
+        figures[name] = heat_figures(maps, cells) | same_scale_figures(maps, true_maps, cells)
     reference = figures["true"]["energy"]
     for values in figures.values():
         values["energy"] = values["energy"] / reference if reference > 0 else math.nan

@@ -438,6 +438,14 @@ class SoundOfPixels(MaskSeparator):
             for the true audio (measured: docs/localization.md). Unlike `data.silent_sources`
             it costs no extra clip: the vectors are the batch's own. Needs the class indices
             of the training clips, as `visual_class_loss`.
+        off_screen_at: where the off-screen pairs' empty-mask target applies: "pooled" (the
+            clip's pooled vector) or "locations" (the mask of every location of the clip's
+            visual map, each against an empty mask, averaged). With "pooled" the background's
+            locations are free: only their mean with the player's must be silent, and the
+            maps still light the players for noise or another piece's audio (measured,
+            docs/localization.md). "locations" asks every location of a picture whose player
+            is not heard, background included, to stay dark; it costs one synthesizer pass
+            per location of those clips.
         n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
     Condition: frames (B, N, 3, T_frames, H, W), uint8 RGB (normalised inside with the
@@ -473,6 +481,7 @@ class SoundOfPixels(MaskSeparator):
         visual_class_loss: float = 0.0,
         num_classes: int = len(SOLOS_CLASSES),
         off_screen_loss: float = 0.0,
+        off_screen_at: Literal["pooled", "locations"] = "pooled",
         n_fft: int = N_FFT,
         hop_length: int = HOP_LENGTH,
         sample_rate: int = SAMPLE_RATE,
@@ -498,6 +507,12 @@ class SoundOfPixels(MaskSeparator):
                              f"{visual_class_loss} and {num_classes}")
         if off_screen_loss < 0:
             raise ValueError(f"need off_screen_loss >= 0, got {off_screen_loss}")
+        if off_screen_at not in ("pooled", "locations"):
+            raise ValueError(f"unknown off_screen_at {off_screen_at!r} "
+                             "(known: 'pooled', 'locations')")
+        if off_screen_at == "locations" and side_by_side > 0:
+            raise ValueError("off_screen_at='locations' needs each clip's own visual map: it "
+                             "does not combine with side_by_side > 0")
         self.model_kwargs = {
             "num_channels": num_channels, "ngf": ngf, "depth": depth,
             "vision_arch": vision_arch, "vision_width": vision_width, "pretrained": pretrained, "weights_path": weights_path,
@@ -507,7 +522,8 @@ class SoundOfPixels(MaskSeparator):
             "audio_backbone": audio_backbone, "separable": separable, "skips": skips,
             "side_by_side": side_by_side, "visual_pooling": visual_pooling,
             "visual_class_loss": visual_class_loss, "num_classes": num_classes,
-            "off_screen_loss": off_screen_loss, **self.stft_kwargs(),
+            "off_screen_loss": off_screen_loss, "off_screen_at": off_screen_at,
+            **self.stft_kwargs(),
         }
         self.output_activation = output_activation
         self.side_by_side = side_by_side
@@ -521,11 +537,13 @@ class SoundOfPixels(MaskSeparator):
         self.synthesizer = Synthesizer(num_channels)
         self.visual_class_loss = visual_class_loss
         self.off_screen_loss = off_screen_loss
+        self.off_screen_at = off_screen_at
         # A linear read-out of the instrument class from a source's pooled visual vector,
         # trained only through the auxiliary loss (see `forward`).
         self.class_head = nn.Linear(num_channels, num_classes) if visual_class_loss else None
         # What a training pass keeps for the auxiliary objectives: "pooled" visual vectors
-        # (B, N, K) and "audio" components (B, K, Fw, Tf), read by `forward`.
+        # (B, N, K), "spatial" maps (B, N, K, h, w) with off_screen_at "locations", and
+        # "audio" components (B, K, Fw, Tf), read by `forward`.
         self._training_parts: dict[str, torch.Tensor] = {}
 
     @property
@@ -561,8 +579,9 @@ class SoundOfPixels(MaskSeparator):
         if self.off_screen_loss > 0:
             assert objective.spec is not None  # a spectrogram model
             with _full_precision(mix):
+                visual = parts["spatial"] if self.off_screen_at == "locations" else pooled
                 loss = loss + self.off_screen_loss * self._off_screen_term(
-                    pooled, parts["audio"], objective.spec, labels)
+                    visual, parts["audio"], objective.spec, labels)
         return Objective(loss=loss, outputs=objective.outputs, spec=objective.spec)
 
     def _class_loss(self, pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -598,19 +617,22 @@ class SoundOfPixels(MaskSeparator):
         all_known = (labels >= 0).all(dim=1, keepdim=True)
         return (other >= 0) & all_known & ~shared
 
-    def _off_screen_term(self, pooled: torch.Tensor, audio: torch.Tensor, spec: Spectrogram,
+    def _off_screen_term(self, visual: torch.Tensor, audio: torch.Tensor, spec: Spectrogram,
                          labels: torch.Tensor) -> torch.Tensor:
         """The mask loss of the off-screen pairs against empty masks (0 without pairs).
 
-        pooled (B, N, K), audio (B, K, Fw, Tf), labels (B, N) -> ()."""
+        visual: pooled vectors (B, N, K), or with off_screen_at "locations" the clips' maps
+        (B, N, K, h, w), every location a vector; audio (B, K, Fw, Tf), labels (B, N) -> ().
+        """
         pairs = self.off_screen_pairs(labels)
         if not pairs.any():
-            return pooled.new_zeros((), dtype=torch.float32)
-        logits = self.synthesizer(pooled.roll(-1, dims=0), audio).float()[pairs]  # (M, Fw, Tf)
-        logits = logits.unsqueeze(1)
+            return visual.new_zeros((), dtype=torch.float32)
+        mixture_of_pair = pairs.nonzero()[:, 0]
+        shown = visual.roll(-1, dims=0)[pairs]  # (M, K) or (M, K, h, w)
+        vectors = shown.flatten(2).transpose(1, 2) if shown.dim() == 4 else shown.unsqueeze(1)
+        logits = self.synthesizer(vectors, audio[mixture_of_pair]).float()  # (M, L, Fw, Tf)
         weight = None
         if self.weighted_loss:
-            mixture_of_pair = pairs.nonzero()[:, 0]
             weight = loss_weight(spec["warped_mag"])[mixture_of_pair]  # (M, 1, Fw, Tf)
         return MaskLoss.for_model(self)(logits, torch.zeros_like(logits), weight)
 
@@ -655,7 +677,11 @@ class SoundOfPixels(MaskSeparator):
             panels = images.reshape(b, n, *images.shape[1:])[:, order]
             pooled = self.vision.side_by_side(panels)[:, torch.argsort(order)]
         else:
-            pooled = self.vision(images).pooled.reshape(b, n, -1)
+            features = self.vision(images)
+            pooled = features.pooled.reshape(b, n, -1)
+            if self.training and self.off_screen_loss > 0 and self.off_screen_at == "locations":
+                self._training_parts["spatial"] = features.spatial.reshape(
+                    b, n, *features.spatial.shape[1:])  # read by `forward`
         if self.training and self.uses_labels:
             self._training_parts["pooled"] = pooled  # read by `forward`
         return pooled
