@@ -586,51 +586,69 @@ def test_off_screen_loss_adds_the_loss_of_empty_masks_for_the_next_mixtures_clip
                               plain(mix, sources, frames).loss, atol=1e-6)
 
 
-def test_off_screen_at_locations_asks_every_location_of_the_shown_clip_for_silence():
-    with pytest.raises(ValueError, match="unknown off_screen_at 'pixels'"):
-        avsep.create_model("avsep_unittest", off_screen_loss=0.1, off_screen_at="pixels")
+def test_off_screen_locations_ask_the_shown_clips_locations_for_silence():
+    with pytest.raises(ValueError, match="off_screen_locations >= 0"):
+        avsep.create_model("avsep_unittest", off_screen_loss=0.1, off_screen_locations=-1)
     with pytest.raises(ValueError, match="does not combine with side_by_side"):
-        avsep.create_model("avsep_unittest", off_screen_loss=0.1, off_screen_at="locations",
+        avsep.create_model("avsep_unittest", off_screen_loss=0.1, off_screen_locations=4,
                            side_by_side=0.5)
     torch.manual_seed(0)
-    model = avsep.create_model("avsep_unittest", off_screen_loss=0.5, off_screen_at="locations",
+    model = avsep.create_model("avsep_unittest", off_screen_loss=0.5, off_screen_locations=99,
                                visual_activation="none").train()
-    assert model.model_kwargs["off_screen_at"] == "locations"
+    assert model.model_kwargs["off_screen_locations"] == 99
     plain = avsep.create_model("avsep_unittest", visual_activation="none").train()
     plain.load_state_dict(model.state_dict())
     mix, sources, frames = _mix(3), torch.rand(3, 2, SAMPLES) * 0.05, _frames(3, 2)
     labels = torch.tensor([[3, 5], [5, 7], [1, 2]])
+    pairs = [(0, (1, 1)), (1, (2, 0)), (1, (2, 1)), (2, (0, 0)), (2, (0, 1))]
     with torch.no_grad():
         got = model(mix, sources, frames, labels=labels).loss
         separation = plain(mix, sources, frames).loss
         # By hand: the same pairs as with pooled vectors, but each location (y, x) of the
-        # shown clip's map gives its own logits against an empty mask; the mean runs over
-        # the pairs, their locations and the bins.
+        # shown clip's map gives its own logits against an empty mask. terms[p, l]: pair p's
+        # mean over the bins at location l (row-major).
         spec = model.spectrogram(mix)
         audio = model.audio_net(spec["log_mag"])  # (B, K, Fw, Tf)
         maps = model.vision(model.normalize_frames(frames.flatten(0, 1))).spatial
         maps = maps.reshape(3, 2, *maps.shape[1:])  # (B, N, K, h, w)
-        assert maps.shape[-2] * maps.shape[-1] > 1
+        h, w = maps.shape[-2:]
+        assert h * w > 1
         weight = torch.log1p(spec["warped_mag"])[:, 0].clamp(1e-3, 10)  # (B, Fw, Tf)
-        terms = []
-        for b, (m, n) in [(0, (1, 1)), (1, (2, 0)), (1, (2, 1)), (2, (0, 0)), (2, (0, 1))]:
-            for y in range(maps.shape[-2]):
-                for x in range(maps.shape[-1]):
-                    logit = torch.einsum("k,kft->ft", maps[m, n, :, y, x] * model.synthesizer.alpha,
-                                         audio[b]) + model.synthesizer.beta
-                    terms.append(weight[b] * F.softplus(logit))
-        by_hand = torch.stack(terms).mean()
-    assert torch.allclose(got, separation + 0.5 * by_hand, rtol=1e-5)
-    # A single location per map would make it the pooled loss; here it is not.
+        terms = torch.zeros(len(pairs), h * w)
+        for p, (b, (m, n)) in enumerate(pairs):
+            for y in range(h):
+                for x in range(w):
+                    vector = maps[m, n, :, y, x] * model.synthesizer.alpha
+                    logit = torch.einsum("k,kft->ft", vector, audio[b]) + model.synthesizer.beta
+                    terms[p, y * w + x] = (weight[b] * F.softplus(logit)).mean()
+    # More locations asked for than the map has: all of them, mean over pairs and locations.
+    assert torch.allclose(got, separation + 0.5 * terms.mean(), rtol=1e-5)
+    # One location per pair, drawn from the global generator: the first draw of the pass.
+    model.off_screen_locations = 1
+    torch.manual_seed(7)
+    with torch.no_grad():
+        one = model(mix, sources, frames, labels=labels).loss
+    torch.manual_seed(7)
+    drawn = torch.rand(len(pairs), h * w).argsort(dim=1)[:, 0]
+    expected = separation + 0.5 * terms[torch.arange(len(pairs)), drawn].mean()
+    assert torch.allclose(one, expected, rtol=1e-5)
+    assert not torch.allclose(one, got)
+    # The pooled vector's term differs: the mean of the locations' logits is not the mean
+    # of their losses.
     pooled = avsep.create_model("avsep_unittest", off_screen_loss=0.5,
                                 visual_activation="none").train()
     pooled.load_state_dict(model.state_dict())
     with torch.no_grad():
         assert not torch.allclose(pooled(mix, sources, frames, labels=labels).loss, got)
-    # The term trains the vision net through the locations.
-    model.zero_grad()
+    # The term trains the vision net through the locations: its gradient is not the plain
+    # separation's.
+    model.off_screen_locations = 99
+    plain.load_state_dict(model.state_dict())
+    model.zero_grad(), plain.zero_grad()
     model(mix, sources, frames, labels=labels).loss.backward()
-    assert model.vision.projection.weight.grad.abs().sum() > 0
+    plain(mix, sources, frames).loss.backward()
+    assert not torch.allclose(model.vision.projection.weight.grad,
+                              plain.vision.projection.weight.grad)
 
 
 def _resnet18_trunk_parameters(widths: list[int]) -> int:

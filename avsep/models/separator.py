@@ -438,14 +438,15 @@ class SoundOfPixels(MaskSeparator):
             for the true audio (measured: docs/localization.md). Unlike `data.silent_sources`
             it costs no extra clip: the vectors are the batch's own. Needs the class indices
             of the training clips, as `visual_class_loss`.
-        off_screen_at: where the off-screen pairs' empty-mask target applies: "pooled" (the
-            clip's pooled vector) or "locations" (the mask of every location of the clip's
-            visual map, each against an empty mask, averaged). With "pooled" the background's
-            locations are free: only their mean with the player's must be silent, and the
-            maps still light the players for noise or another piece's audio (measured,
-            docs/localization.md). "locations" asks every location of a picture whose player
-            is not heard, background included, to stay dark; it costs one synthesizer pass
-            per location of those clips.
+        off_screen_locations: where the off-screen pairs' empty-mask target applies. 0: the
+            clip's pooled vector. n > 0: n locations of the clip's visual map, drawn at random
+            each step (all of them when the map has fewer), each against an empty mask. With
+            the pooled vector the background's locations are free: only their mean with the
+            player's must be silent, and the maps still light the players for noise or
+            another piece's audio (measured, docs/localization.md). Locations ask every part
+            of a picture whose player is not heard, background included, to stay dark. Each
+            location costs what the pooled vector does (a synthesizer pass and a mask loss
+            over the pair's bins); all 36 of the demo's 6 x 6 map would slow its step ~2x.
         n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
     Condition: frames (B, N, 3, T_frames, H, W), uint8 RGB (normalised inside with the
@@ -481,7 +482,7 @@ class SoundOfPixels(MaskSeparator):
         visual_class_loss: float = 0.0,
         num_classes: int = len(SOLOS_CLASSES),
         off_screen_loss: float = 0.0,
-        off_screen_at: Literal["pooled", "locations"] = "pooled",
+        off_screen_locations: int = 0,
         n_fft: int = N_FFT,
         hop_length: int = HOP_LENGTH,
         sample_rate: int = SAMPLE_RATE,
@@ -507,11 +508,10 @@ class SoundOfPixels(MaskSeparator):
                              f"{visual_class_loss} and {num_classes}")
         if off_screen_loss < 0:
             raise ValueError(f"need off_screen_loss >= 0, got {off_screen_loss}")
-        if off_screen_at not in ("pooled", "locations"):
-            raise ValueError(f"unknown off_screen_at {off_screen_at!r} "
-                             "(known: 'pooled', 'locations')")
-        if off_screen_at == "locations" and side_by_side > 0:
-            raise ValueError("off_screen_at='locations' needs each clip's own visual map: it "
+        if off_screen_locations < 0:
+            raise ValueError(f"need off_screen_locations >= 0, got {off_screen_locations}")
+        if off_screen_locations > 0 and side_by_side > 0:
+            raise ValueError("off_screen_locations > 0 needs each clip's own visual map: it "
                              "does not combine with side_by_side > 0")
         self.model_kwargs = {
             "num_channels": num_channels, "ngf": ngf, "depth": depth,
@@ -522,7 +522,7 @@ class SoundOfPixels(MaskSeparator):
             "audio_backbone": audio_backbone, "separable": separable, "skips": skips,
             "side_by_side": side_by_side, "visual_pooling": visual_pooling,
             "visual_class_loss": visual_class_loss, "num_classes": num_classes,
-            "off_screen_loss": off_screen_loss, "off_screen_at": off_screen_at,
+            "off_screen_loss": off_screen_loss, "off_screen_locations": off_screen_locations,
             **self.stft_kwargs(),
         }
         self.output_activation = output_activation
@@ -537,12 +537,12 @@ class SoundOfPixels(MaskSeparator):
         self.synthesizer = Synthesizer(num_channels)
         self.visual_class_loss = visual_class_loss
         self.off_screen_loss = off_screen_loss
-        self.off_screen_at = off_screen_at
+        self.off_screen_locations = off_screen_locations
         # A linear read-out of the instrument class from a source's pooled visual vector,
         # trained only through the auxiliary loss (see `forward`).
         self.class_head = nn.Linear(num_channels, num_classes) if visual_class_loss else None
         # What a training pass keeps for the auxiliary objectives: "pooled" visual vectors
-        # (B, N, K), "spatial" maps (B, N, K, h, w) with off_screen_at "locations", and
+        # (B, N, K), "spatial" maps (B, N, K, h, w) with off_screen_locations, and
         # "audio" components (B, K, Fw, Tf), read by `forward`.
         self._training_parts: dict[str, torch.Tensor] = {}
 
@@ -579,7 +579,7 @@ class SoundOfPixels(MaskSeparator):
         if self.off_screen_loss > 0:
             assert objective.spec is not None  # a spectrogram model
             with _full_precision(mix):
-                visual = parts["spatial"] if self.off_screen_at == "locations" else pooled
+                visual = parts["spatial"] if self.off_screen_locations else pooled
                 loss = loss + self.off_screen_loss * self._off_screen_term(
                     visual, parts["audio"], objective.spec, labels)
         return Objective(loss=loss, outputs=objective.outputs, spec=objective.spec)
@@ -621,15 +621,23 @@ class SoundOfPixels(MaskSeparator):
                          labels: torch.Tensor) -> torch.Tensor:
         """The mask loss of the off-screen pairs against empty masks (0 without pairs).
 
-        visual: pooled vectors (B, N, K), or with off_screen_at "locations" the clips' maps
-        (B, N, K, h, w), every location a vector; audio (B, K, Fw, Tf), labels (B, N) -> ().
+        visual: pooled vectors (B, N, K), or with `off_screen_locations` the clips' maps
+        (B, N, K, h, w), of which that many locations per pair are drawn (the global
+        generator, as `side_by_side`); audio (B, K, Fw, Tf), labels (B, N) -> ().
         """
         pairs = self.off_screen_pairs(labels)
         if not pairs.any():
             return visual.new_zeros((), dtype=torch.float32)
         mixture_of_pair = pairs.nonzero()[:, 0]
         shown = visual.roll(-1, dims=0)[pairs]  # (M, K) or (M, K, h, w)
-        vectors = shown.flatten(2).transpose(1, 2) if shown.dim() == 4 else shown.unsqueeze(1)
+        if shown.dim() == 2:
+            vectors = shown.unsqueeze(1)  # (M, 1, K)
+        else:
+            locations = shown.flatten(2).transpose(1, 2)  # (M, h*w, K)
+            count = min(self.off_screen_locations, locations.shape[1])
+            drawn = torch.rand(locations.shape[:2]).argsort(dim=1)[:, :count]  # (M, count)
+            vectors = locations.gather(
+                1, drawn.to(locations.device).unsqueeze(2).expand(-1, -1, locations.shape[2]))
         logits = self.synthesizer(vectors, audio[mixture_of_pair]).float()  # (M, L, Fw, Tf)
         weight = None
         if self.weighted_loss:
@@ -679,7 +687,7 @@ class SoundOfPixels(MaskSeparator):
         else:
             features = self.vision(images)
             pooled = features.pooled.reshape(b, n, -1)
-            if self.training and self.off_screen_loss > 0 and self.off_screen_at == "locations":
+            if self.training and self.off_screen_loss > 0 and self.off_screen_locations:
                 self._training_parts["spatial"] = features.spatial.reshape(
                     b, n, *features.spatial.shape[1:])  # read by `forward`
         if self.training and self.uses_labels:
