@@ -26,9 +26,9 @@ of its own, and prints, beside the true audio, for the total heat (or with `--re
 estimates` for the per-player heat `avsep localize --players` draws), the
 heat's energy (relative to the true audio's), its share inside the players' boxes (with the
 boxes' share of the picture: what uniform heat would give) and its peak-to-mean contrast,
-each on the map's own scale; then the same two on the true audio's scale, frame by frame
-(`same_scale_figures`): the heat inside the boxes over the true audio's, and the map's peak
-over the true map's mean (the true audio's contrast for itself).
+each on the map's own scale; then the same two on the true audio's scale, summed over the
+frames (`same_scale_figures`): the heat inside the boxes over the true audio's, and the maps'
+peaks over the true maps' mean heat (the true audio's pooled contrast for itself).
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def main() -> None:
                  if args.reference == "estimates" else "total heat")
         print(f"\nheatmaps with other audio: {drawn} (mean over {len(negative)} pieces)")
         print("(in boxes, contrast: each map on its own scale; boxed heat, peak / true mean: on "
-              "the true audio's scale, frame by frame)")
+              "the true audio's scale, summed over the frames)")
         print(f"{'audio':<12}{'energy':>8}{'in boxes':>10}{'box share':>11}{'contrast':>10}"
               f"{'boxed heat':>12}{'peak / true mean':>18}{'frames with heat':>18}")
         for condition in ("true", *NEGATIVE_AUDIO):
