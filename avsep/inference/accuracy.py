@@ -386,7 +386,7 @@ def heat_figures(heatmaps: np.ndarray, in_boxes: np.ndarray) -> dict[str, float]
 
 def same_scale_figures(heatmaps: np.ndarray, true_heatmaps: np.ndarray,
                        in_boxes: np.ndarray) -> dict[str, float]:
-    """Heat of other audio on the true audio's scale, frame by frame.
+    """Heat of other audio on the true audio's scale, summed over the frames.
 
     `heat_figures` normalises each map by its own total: a map with a hundredth of the true
     audio's heat, laid out the same way, scores the same share and contrast. These figures
