@@ -589,6 +589,8 @@ def test_off_screen_loss_adds_the_loss_of_empty_masks_for_the_next_mixtures_clip
 def test_off_screen_locations_ask_the_shown_clips_locations_for_silence():
     with pytest.raises(ValueError, match="off_screen_locations >= 0"):
         avsep.create_model("avsep_unittest", off_screen_loss=0.1, off_screen_locations=-1)
+    with pytest.raises(ValueError, match="needs off_screen_loss > 0"):
+        avsep.create_model("avsep_unittest", off_screen_locations=4)
     with pytest.raises(ValueError, match="does not combine with side_by_side"):
         avsep.create_model("avsep_unittest", off_screen_loss=0.1, off_screen_locations=4,
                            side_by_side=0.5)

@@ -512,6 +512,9 @@ class SoundOfPixels(MaskSeparator):
             raise ValueError(f"need off_screen_loss >= 0, got {off_screen_loss}")
         if off_screen_locations < 0:
             raise ValueError(f"need off_screen_locations >= 0, got {off_screen_locations}")
+        if off_screen_locations > 0 and off_screen_loss == 0:
+            raise ValueError("off_screen_locations > 0 places the off-screen target: it needs "
+                             "off_screen_loss > 0 (without it the setting would do nothing)")
         if off_screen_locations > 0 and side_by_side > 0:
             raise ValueError("off_screen_locations > 0 needs each clip's own visual map: it "
                              "does not combine with side_by_side > 0")
