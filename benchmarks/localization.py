@@ -29,6 +29,10 @@ boxes' share of the picture: what uniform heat would give) and its peak-to-mean 
 each on the map's own scale; then the same two on the true audio's scale, summed over the
 frames (`same_scale_figures`): the heat inside the boxes over the true audio's, and the maps'
 peaks over the true maps' mean heat (the true audio's pooled contrast for itself).
+
+A model trained with an audio tagger (`model.kwargs.audio_tagging`) gates each location's
+mask by whether the instrument it shows is heard; `--ungated` scores the same checkpoint
+without the gate, which is how the original heatmap reads the same separation nets.
 """
 
 from __future__ import annotations
@@ -82,6 +86,10 @@ def main() -> None:
                              "--players draws, no ground truth)")
     parser.add_argument("--negative", action="store_true",
                         help="also the negative-audio checks (silence, noise, off-screen)")
+    parser.add_argument("--ungated", action="store_true",
+                        help="a model with an audio tagger (model.kwargs.audio_tagging): "
+                             "score its location masks without the tagger's gate, i.e. the "
+                             "same separation nets as the original heatmap reads them")
     args = parser.parse_args()
 
     from avsep import create_model
@@ -100,8 +108,15 @@ def main() -> None:
         overrides = {"pretrained": False} if args.model == "sop" else {}
         runner = prepare_model(create_model(args.model, **overrides), args.device)
         name = f"random {args.model} (seed {args.seed})"
+    tagger = getattr(runner.model, "tagger", None)
+    if args.ungated:
+        if tagger is None:
+            parser.error("--ungated: this model has no audio tagger (model.kwargs.audio_tagging)")
+        runner.model.gate_locations = False
+    gate = ("; heat ungated" if args.ungated else "; heat gated by the audio tagger"
+            if tagger is not None else "")
     print(f"model: {name}, device {runner.device}, image size {runner.spec.image_size}, "
-          f"bins weighed by the {args.reference}")
+          f"bins weighed by the {args.reference}{gate}")
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = args.raw

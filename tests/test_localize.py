@@ -404,6 +404,26 @@ def test_localize_command_writes_video_keyframes_and_heatmaps(tone_burst_video, 
     np.testing.assert_allclose(saved["times_s"], np.arange(56) / 4)
 
 
+def test_localize_command_draws_a_tagged_models_heat_gated_or_not(tone_burst_video, tmp_path,
+                                                                   capsys):
+    torch.manual_seed(0)
+    checkpoint = avsep.save_checkpoint(
+        tmp_path / "tagged.pt",
+        avsep.create_model("avsep_unittest", visual_class_loss=0.1, audio_tagging=0.1),
+        config={"data": {"image_size": 64}})
+    maps = {}
+    for flags in ([], ["--ungated"]):
+        out = tmp_path / ("ungated" if flags else "gated")
+        code = main(["localize", str(tone_burst_video), "--checkpoint", str(checkpoint),
+                     "--out", str(out), "--fps", "2", "--quiet", *flags])
+        assert code == 0, capsys.readouterr().err
+        maps[bool(flags)] = np.load(out / "heatmaps.npz")["heatmaps"]
+    # The gate is a probability per location and frame, so it only takes heat away.
+    assert maps[False].shape == maps[True].shape
+    assert (maps[False] <= maps[True] * (1 + 1e-5) + 1e-12).all()
+    assert maps[False].sum() < 0.9 * maps[True].sum()
+
+
 def test_localize_command_errors_are_clear(tmp_path, capsys):
     silent = write_video(tmp_path / "silent.mp4", red_square_frames(25), 25.0, None)
     checkpoint = _tiny_checkpoint(tmp_path / "tiny.pt")
@@ -414,6 +434,8 @@ def test_localize_command_errors_are_clear(tmp_path, capsys):
     assert "missing.mp4: file not found" in capsys.readouterr().err
     assert main(["localize", str(silent), *args, "--colormap", "nope"]) == 2
     assert "unknown colour map 'nope'" in capsys.readouterr().err
+    assert main(["localize", str(silent), *args, "--ungated"]) == 2
+    assert "tiny.pt has no audio tagger" in capsys.readouterr().err
     mhunet = _tiny_checkpoint(tmp_path / "mhunet.pt", "mhunet_unittest")
     video = write_video(tmp_path / "v.mp4", red_square_frames(50), 25.0,
                         tone(2.0, 440.0, 44100))

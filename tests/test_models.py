@@ -668,6 +668,115 @@ def _resnet18_trunk_parameters(widths: list[int]) -> int:
     return total
 
 
+# ------------------------------------------------------------------ audio tagger and gate
+def test_heard_targets_by_hand():
+    from avsep.models.tagger import HEARD_SHARE, heard_targets
+
+    # Two mixtures of two sources over 3 frames. Mixture 0: class 2 loud everywhere, class 5
+    # at exactly the heard share in frame 1 and just below it in frame 2. Mixture 1 has an
+    # unknown clip: its targets cannot say what is absent.
+    mix = torch.tensor([[1.0, 1.0, 1.0], [2.0, 2.0, 0.0]])
+    source = torch.tensor([[[0.9, 0.9, 0.9], [0.0, HEARD_SHARE, HEARD_SHARE * 0.99]],
+                           [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]])
+    targets, known = heard_targets(source, mix, torch.tensor([[2, 5], [1, -1]]), 6)
+    assert targets.shape == (2, 6, 3) and known.tolist() == [True, False]
+    expected = torch.zeros(6, 3)
+    expected[2] = 1.0
+    expected[5, 1] = 1.0
+    assert torch.equal(targets[0], expected)
+    assert targets[1, 1].tolist() == [1.0, 0.0, 0.0]  # a silent frame is never heard
+    # Two clips of one class: heard where either is.
+    both, _ = heard_targets(torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]), torch.ones(1, 2),
+                            torch.tensor([[3, 3]]), 4)
+    assert both[0, 3].tolist() == [1.0, 1.0] and both.sum() == 2
+    with pytest.raises(ValueError, match=r"expected labels \(batch, sources\) = \(2, 2\)"):
+        heard_targets(source, mix, torch.tensor([2, 5]), 6)
+
+
+def test_audio_tagging_trains_its_own_tagger_and_gates_the_location_masks(tmp_path):
+    from avsep.checkpoint import load_checkpoint, save_checkpoint
+    from avsep.models.tagger import AudioTagger, heard_targets
+
+    with pytest.raises(ValueError, match="needs the class head of visual_class_loss"):
+        avsep.create_model("avsep_unittest", audio_tagging=0.1)
+    with pytest.raises(ValueError, match="audio_tagging >= 0"):
+        avsep.create_model("avsep_unittest", audio_tagging=-1.0, visual_class_loss=0.1)
+    with pytest.raises(ValueError, match=r"expected a log-magnitude \(batch, 1, freq, frames\)"):
+        AudioTagger(3)(torch.zeros(2, 256, 8))
+    torch.manual_seed(0)
+    kwargs = {"visual_class_loss": 0.1, "num_classes": 5, "mask_type": "ratio",
+              "complementary": True, "visual_activation": "none", "visual_pooling": "mean"}
+    model = avsep.create_model("avsep_unittest", audio_tagging=0.5, **kwargs).train()
+    plain = avsep.create_model("avsep_unittest", **kwargs).train()
+    plain.load_state_dict(model.state_dict(), strict=False)
+    mix_sources = torch.rand(3, 2, SAMPLES) * 0.1 - 0.05
+    mix, frames, labels = mix_sources.sum(1), _frames(3, 2), torch.tensor([[0, 1], [2, 3], [4, 0]])
+    assert model.tagger(model.spectrogram(mix)["log_mag"]).shape == (3, 5, 32)
+
+    # The training loss: the plain model's, plus the weight times the tagger's BCE against
+    # the classes heard in each frame and against nothing for a white-noise item (a quarter
+    # batch, at least 1) at a mixture's RMS times U[0.5, 1.5), from the model's own
+    # generator (replayed here).
+    got = model(mix, mix_sources, frames, labels=labels).loss
+    separation = plain(mix, mix_sources, frames, labels=labels).loss
+    with torch.no_grad():
+        spec = model.spectrogram(mix)
+        power = model.warped_magnitudes(mix_sources).square().sum(dim=2)
+        targets, _ = heard_targets(power, spec["warped_mag"].square().sum(dim=2)[:, 0],
+                                   labels, 5)
+        g = torch.Generator().manual_seed(0)
+        which, gain = torch.randint(0, 3, (1,), generator=g), 0.5 + torch.rand(1, generator=g)
+        noise = torch.randn(1, SAMPLES, generator=g) * mix[which].square().mean().sqrt() * gain
+        tagger = AudioTagger(5)
+        tagger.load_state_dict(model.tagger.state_dict())
+        tagger.train()
+        logits = tagger(torch.cat([spec["log_mag"], model.spectrogram(noise)["log_mag"]]))
+        by_hand = F.binary_cross_entropy_with_logits(
+            logits, torch.cat([targets, torch.zeros(1, 5, 32)]))
+    assert torch.allclose(got, separation + 0.5 * by_hand, rtol=1e-5)
+    # The tagger's loss trains only the tagger: no gradient reaches the separation nets.
+    tag_loss = model._tagging_loss(mix, mix_sources, model.spectrogram(mix), labels)
+    grads = torch.autograd.grad(tag_loss, [*model.audio_net.parameters(),
+                                           *model.vision.parameters(),
+                                           *model.tagger.parameters()], allow_unused=True)
+    n_sep = len(list(model.audio_net.parameters())) + len(list(model.vision.parameters()))
+    assert all(g is None for g in grads[:n_sep]) and all(g is not None for g in grads[n_sep:])
+
+    # Inference: each location's energy, frame by frame, is its ungated energy times the
+    # square of sum_c softmax(class_head(v))_c * sigmoid(tagger)_c; separation is not gated.
+    save_checkpoint(tmp_path / "m.pt", model, step=1)
+    model, _ = load_checkpoint(tmp_path / "m.pt")
+    model.eval()
+    clip, shown = mix[:2], frames[:2, 0]
+    gated = model.pixel_energies(clip, shown, per_frame=True)  # (B, h, w, Tf)
+    masks = model.pixelwise_masks(clip, shown)
+    model.gate_locations = False
+    ungated = model.pixel_energies(clip, shown, per_frame=True)
+    ungated_masks = model.pixelwise_masks(clip, shown)
+    separated = model.separate(clip, frames[:2])
+    model.gate_locations = True
+    assert torch.equal(separated, model.separate(clip, frames[:2]))
+    with torch.no_grad():
+        spatial = model.vision(model.normalize_frames(shown)).spatial  # (B, K, h, w)
+        b, k, h, w = spatial.shape
+        shown_class = torch.softmax(model.class_head(spatial.permute(0, 2, 3, 1)), dim=-1)
+        heard = torch.sigmoid(model.tagger(model.spectrogram(clip)["log_mag"]))  # (B, C, Tf)
+        gate = torch.einsum("bhwc,bct->bhwt", shown_class, heard)[..., :gated.shape[-1]]
+    assert gated.shape == ungated.shape == (2, h, w, gated.shape[-1])
+    assert torch.allclose(gated, ungated * gate.square(), rtol=1e-4, atol=1e-12)
+    assert torch.allclose(masks, ungated_masks * gate.unsqueeze(3), rtol=1e-4, atol=1e-7)
+    assert bool((gate < 1).all()) and bool((gate > 0).all())
+
+
+def test_off_screen_clips_and_the_tagger_do_not_mix():
+    from avsep.training.step import MixAndSeparate
+
+    model = avsep.create_model("avsep_unittest", audio_tagging=0.1, visual_class_loss=0.1)
+    with pytest.raises(ValueError, match="the audio tagger .* would learn"):
+        MixAndSeparate(model, off_screen_audio=0.5)
+    MixAndSeparate(model, off_screen_noise=0.5)  # noise has no instrument: allowed
+
+
 @pytest.mark.parametrize("width", [1.0, 0.5, 0.25])
 def test_vision_width_scales_every_layer_of_the_resnet(width):
     from avsep.models.vision import DilatedResNet18

@@ -395,6 +395,111 @@ def test_mix_and_separate_gives_the_class_indices_to_a_model_that_uses_labels():
                               torch.device("cpu"))
 
 
+# ------------------------------------------------------------ off-screen sound (localization)
+def test_off_screen_sound_is_another_mixtures_clip_of_an_instrument_not_shown():
+    from avsep.mixing import OffScreenSound
+
+    torch.manual_seed(0)
+    sources = torch.rand(4, 2, 4000) - 0.5
+    sources[3, 1] = 0.0  # a silent (shown, not heard) clip is never the off-screen sound
+    labels = torch.tensor([[0, 1], [2, 3], [1, 4], [5, 6]])
+    for seed in range(5):
+        got = OffScreenSound(clip_rate=1.0)(sources, labels, torch.Generator().manual_seed(seed))
+        # Mixture 0 meets mixture 1's (2, 3): either. Mixture 1 meets (1, 4): either.
+        # Mixture 2 meets (5, 6) of mixture 3, whose clip 6 is silent: clip 5. Mixture 3
+        # wraps round to (0, 1): either.
+        assert any(torch.equal(got[0], sources[1, n]) for n in (0, 1))
+        assert any(torch.equal(got[1], sources[2, n]) for n in (0, 1))
+        assert torch.equal(got[2], sources[3, 0])
+        assert any(torch.equal(got[3], sources[0, n]) for n in (0, 1))
+    # An instrument the mixture shows is never off screen: (1, 4) meets (4, 9) and (4, 9)
+    # meets (1, 4): clip 9 for the first, clip 1 for the second; (1, 4) with (4, 1): none.
+    got = OffScreenSound(clip_rate=1.0)(sources[:2], torch.tensor([[1, 4], [4, 9]]))
+    assert torch.equal(got[0], sources[1, 1]) and torch.equal(got[1], sources[0, 0])
+    got = OffScreenSound(clip_rate=1.0)(sources[:2], torch.tensor([[1, 4], [4, 1]]))
+    assert torch.count_nonzero(got) == 0
+    # The rate is a probability per mixture: over 2000 mixtures, about half draw a clip.
+    many = torch.rand(2000, 2, 64) - 0.5
+    drawn = OffScreenSound(clip_rate=0.5)(many, torch.arange(4000).reshape(2000, 2),
+                                          torch.Generator().manual_seed(1))
+    assert abs((drawn.abs().amax(dim=1) > 0).float().mean().item() - 0.5) < 0.05
+    assert torch.count_nonzero(OffScreenSound()(sources, labels)) == 0
+    # Noise: white, with an RMS of the mixture's mean source RMS times U[0.5, 1.5).
+    noise = OffScreenSound(noise_rate=1.0)(many[:200].repeat(1, 1, 100), None,
+                                           torch.Generator().manual_seed(2))
+    ratio = noise.square().mean(1).sqrt() / many[:200].repeat(1, 1, 100).square().mean(
+        2).sqrt().mean(1)
+    assert ratio.min() > 0.45 and ratio.max() < 1.6 and ratio.std() > 0.2
+    with pytest.raises(ValueError, match=r"off_screen_audio must be a probability"):
+        OffScreenSound(clip_rate=1.5)
+    with pytest.raises(ValueError, match=r"needs the clips' class indices"):
+        OffScreenSound(clip_rate=0.5)(sources, None)
+
+
+def test_mix_and_separate_adds_off_screen_sound_and_tells_the_model():
+    torch.manual_seed(0)
+    batch = {"audio": torch.rand(3, 2, 64) - 0.5,
+             "frames": torch.zeros(3, 2, 3, 1, 8, 8, dtype=torch.uint8),
+             "class_index": torch.tensor([[0, 1], [2, 3], [4, 5]])}
+    seen = {}
+
+    def model(mix, sources, condition, **extra):
+        seen.update(mix=mix, sources=sources, **extra)
+
+    takes = type("M", (), {"condition_kind": "frames", "accepts_off_screen": True})()
+    step = MixAndSeparate(takes, "sop", off_screen_audio=1.0).train()
+    step(model, batch, torch.device("cpu"), torch.Generator().manual_seed(3))
+    # The shown sources are mixed as before (the same gains come first from the generator);
+    # the mixture also carries one clip of the next mixture, which is no target.
+    expected_mix, expected_sources = MixSources("sop").train()(
+        batch["audio"], generator=torch.Generator().manual_seed(3))
+    assert torch.equal(seen["sources"], expected_sources)
+    assert torch.allclose(seen["mix"], expected_mix + seen["off_screen"])
+    for b in range(3):
+        assert any(torch.equal(seen["off_screen"][b], expected_sources[(b + 1) % 3, n])
+                   for n in (0, 1))
+    seen.clear()
+    step.eval()(model, batch, torch.device("cpu"))  # validation: the original mixtures
+    assert "off_screen" not in seen and torch.allclose(seen["mix"], seen["sources"].sum(1))
+    with pytest.raises(ValueError, match="cannot train with off-screen sound"):
+        MixAndSeparate(type("M", (), {"condition_kind": "frames"})(), off_screen_noise=0.5)
+
+
+def test_off_screen_sound_shares_complementary_masks_and_nothing_else():
+    import avsep
+    from avsep.losses import MaskLoss
+
+    torch.manual_seed(0)
+    length = (32 - 1) * 256
+    sources = (torch.rand(2, 2, length) - 0.5) * 0.3
+    off_screen = (torch.rand(2, length) - 0.5) * 0.3
+    mix = sources.sum(1) + off_screen
+    frames = torch.randint(0, 256, (2, 2, 3, 1, 48, 48), dtype=torch.uint8)
+    for complementary in (True, False):
+        model = avsep.create_model("avsep_unittest", mask_type="ratio",
+                                   complementary=complementary).eval()
+        with torch.no_grad():
+            got = model(mix, sources, frames, off_screen=off_screen)
+            # By hand on the warped magnitudes: complementary ratio masks share each bin
+            # with the off-screen sound, |S_n| / (|S_1| + |S_2| + |D|); SoP's masks are
+            # |S_n| / |mix| whatever else the mixture holds.
+            s = model.warped_magnitudes(sources)
+            d = model.warped_magnitudes(off_screen[:, None])
+            target = (s / (s.sum(1, keepdim=True) + d) if complementary
+                      else (s / (got.spec["warped_mag"] + 1e-10)).clamp(0, 5))
+            weight = torch.log1p(got.spec["warped_mag"]).clamp(1e-3, 10) \
+                if model.weighted_loss else None
+            by_hand = MaskLoss.for_model(model)(got.outputs, target, weight)
+            told = model(mix, sources, frames).loss  # the same mixture, off-screen not told
+        assert torch.allclose(got.loss, by_hand, rtol=1e-5)
+        assert torch.allclose(got.loss, told) != complementary
+    with pytest.raises(ValueError, match="of the mixture's shape"):
+        model(mix, sources, frames, off_screen=off_screen[:, :10])
+    # Models whose objective is against the sources' waveforms have no target for it.
+    with pytest.raises(ValueError, match="TimeDomainSeparator cannot train with off-screen"):
+        MixAndSeparate(avsep.create_model("conv_tasnet"), off_screen_audio=0.5)
+
+
 def test_training_with_silent_clips_reads_one_more_clip_per_mixture(prepared_tiny, tmp_path,
                                                                     monkeypatch):
     shapes: list[tuple[int, ...]] = []

@@ -65,6 +65,10 @@ def register(subparsers) -> None:
                    help="samples between analysis windows at 11025 Hz (default: half a window)")
     p.add_argument("--batch-size", type=int, default=2, help="windows per model call")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--ungated", action="store_true",
+                   help="for a model trained with an audio tagger (model.kwargs.audio_tagging): "
+                        "draw the heat without the tagger's gate (whether each location's "
+                        "instrument is heard), as the original heatmap reads the masks")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -75,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         VideoInputError,
         localize_players,
         localize_video,
+        prepare_model,
         render_localization,
         render_players,
     )
@@ -88,16 +93,23 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--fps must be positive, got {args.fps}")
         if args.keyframe_every <= 0:
             raise ValueError(f"--keyframe-every must be positive, got {args.keyframe_every}")
+        model = args.checkpoint
+        if args.ungated:
+            model = prepare_model(args.checkpoint, args.device)
+            if getattr(model.model, "tagger", None) is None:
+                raise ValueError(f"--ungated: {args.checkpoint} has no audio tagger (it was not "
+                                 "trained with model.kwargs.audio_tagging)")
+            model.model.gate_locations = False
         players = None
         if args.players is not None or args.regions is not None:
             # One pass gives both: the per-player scores and the total heat.
-            players = localize_players(args.video, args.checkpoint, regions=args.regions or "auto",
+            players = localize_players(args.video, model, regions=args.regions or "auto",
                                        players=args.players, fps=args.fps, hop=args.hop,
                                        batch_size=args.batch_size, device=args.device,
                                        progress=not args.quiet)
             localization = players.heat
         else:
-            localization = localize_video(args.video, args.checkpoint, fps=args.fps,
+            localization = localize_video(args.video, model, fps=args.fps,
                                           hop=args.hop, batch_size=args.batch_size,
                                           device=args.device, progress=not args.quiet)
         files = render_localization(

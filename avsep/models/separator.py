@@ -50,9 +50,10 @@ from avsep.classes import SOLOS_CLASSES
 from avsep.geometry import SAMPLE_RATE
 from avsep.losses import MaskLoss
 from avsep.masks import ground_truth_masks
-from avsep.mixing import FrameNormalize
+from avsep.mixing import FrameNormalize, off_screen_clips
 from avsep.models.spectrogram_unets import IntermediateBlockUNet, SpectrogramChannelsUNet
 from avsep.models.synthesizer import Synthesizer
+from avsep.models.tagger import AudioTagger, heard_targets
 from avsep.models.unet import AudioUNet
 from avsep.models.vision import DilatedResNetVision
 
@@ -111,6 +112,10 @@ class Separator(nn.Module):
     # True when the training pass also takes the clips' class indices as `labels` (B, N)
     # (an auxiliary objective; `MixAndSeparate` passes them only to such models).
     uses_labels: bool = False
+    # True when the training pass can take `off_screen` (B, T): a part of the mixture that
+    # belongs to no shown source (`data.off_screen_audio`), which the objective must know
+    # when the targets are relative to the sources rather than to the mixture.
+    accepts_off_screen: ClassVar[bool] = False
     model_name: str
     model_kwargs: dict[str, Any]
 
@@ -161,20 +166,32 @@ class Separator(nn.Module):
         raise NotImplementedError
 
     # ------------------------------------------------------------------- entry points
-    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor
-                ) -> Objective:
+    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor,
+                off_screen: torch.Tensor | None = None) -> Objective:
         """The training pass: mixtures (B, T) whose sources are (B, N, T) -> `Objective`.
 
         T must give a frame count that is a multiple of `frame_multiple` (training clips of
-        65535 samples do); use `separate` for any length.
+        65535 samples do); use `separate` for any length. `off_screen` (B, T), for models
+        that `accepts_off_screen`: the part of `mix` that is none of the shown sources
+        (mix = sources.sum(1) + off_screen); None: mix = sources.sum(1), as the original.
         """
         _check_waveforms(mix, 2, "mix (batch, samples)")
         _check_waveforms(sources, 3, "sources (batch, sources, samples)")
+        extra = {}
+        if off_screen is not None:
+            if not self.accepts_off_screen:
+                raise ValueError(f"{type(self).__name__} cannot train with off-screen sound "
+                                 "(data.off_screen_audio / off_screen_noise): its objective "
+                                 "has no target for it")
+            if off_screen.shape != mix.shape:
+                raise ValueError(f"expected off_screen of the mixture's shape "
+                                 f"{tuple(mix.shape)}, got {tuple(off_screen.shape)}")
+            extra["off_screen"] = off_screen
         with _full_precision(mix):
             spec = self.spectrogram(mix)
         outputs = self.net_outputs(spec, condition)
         with _full_precision(mix):
-            loss = self.loss(outputs.float(), spec, sources, condition)
+            loss = self.loss(outputs.float(), spec, sources, condition, **extra)
         return Objective(loss=loss, outputs=outputs, spec=spec)
 
     @torch.no_grad()
@@ -323,11 +340,18 @@ class MaskSeparator(Separator):
     def net_outputs(self, spec: Spectrogram, condition: torch.Tensor) -> torch.Tensor:
         return self.mask_logits(spec, condition)
 
+    accepts_off_screen = True
+
     def loss(self, outputs: torch.Tensor, spec: Spectrogram, sources: torch.Tensor,
-             condition: torch.Tensor) -> torch.Tensor:
+             condition: torch.Tensor, off_screen: torch.Tensor | None = None) -> torch.Tensor:
         with torch.no_grad():
-            target = ground_truth_masks(self.warped_magnitudes(sources), spec["warped_mag"],
-                                        self.mask_type, self.complementary)
+            heard = sources if off_screen is None else torch.cat(
+                [sources, off_screen.unsqueeze(1)], dim=1)
+            # The off-screen sound is one more source without a picture: complementary masks
+            # then share each bin with it too, and its own mask is dropped.
+            target = ground_truth_masks(self.warped_magnitudes(heard), spec["warped_mag"],
+                                        self.mask_type, self.complementary
+                                        )[:, :sources.shape[1]]
             weight = loss_weight(spec["warped_mag"]) if self.weighted_loss else None
         return MaskLoss.for_model(self)(outputs, target, weight)
 
@@ -449,13 +473,21 @@ class SoundOfPixels(MaskSeparator):
             over the pair's bins): at 4 the demo trained 33 mixtures/s against 44. Measured
             at 4 with weight 0.1: 2.7 dB worse on the validation duets and the heat off the
             players for every audio (docs/localization.md); no preset uses it.
+        audio_tagging: weight of the loss of a frame-wise instrument tagger of the mixture
+            (`avsep.models.tagger`; 0, the original: none). With it each location's mask in
+            the heatmaps (`location_masks`, `pixelwise_masks`) is scaled by the probability
+            that the instrument the location shows (`class_head`, so it needs
+            `visual_class_loss` > 0) is heard in that frame (`location_gate`). The tagger
+            reads the log-magnitude with its own layers, so it does not change what the
+            separation nets learn; separation itself is never gated.
         n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
     Condition: frames (B, N, 3, T_frames, H, W), uint8 RGB (normalised inside with the
     ImageNet statistics), T_frames = 3 and 224 x 224 by default (any size works; the visual
     map is ceil(H/16) x ceil(W/16)).
 
-    Submodules: `vision`, `audio_net`, `synthesizer`.
+    Submodules: `vision`, `audio_net`, `synthesizer` (and `class_head`, `tagger` with
+    their options).
     """
 
     condition_kind: ClassVar[str] = "frames"
@@ -485,6 +517,7 @@ class SoundOfPixels(MaskSeparator):
         num_classes: int = len(SOLOS_CLASSES),
         off_screen_loss: float = 0.0,
         off_screen_locations: int = 0,
+        audio_tagging: float = 0.0,
         n_fft: int = N_FFT,
         hop_length: int = HOP_LENGTH,
         sample_rate: int = SAMPLE_RATE,
@@ -515,6 +548,11 @@ class SoundOfPixels(MaskSeparator):
         if off_screen_locations > 0 and off_screen_loss == 0:
             raise ValueError("off_screen_locations > 0 places the off-screen target: it needs "
                              "off_screen_loss > 0 (without it the setting would do nothing)")
+        if audio_tagging < 0:
+            raise ValueError(f"need audio_tagging >= 0, got {audio_tagging}")
+        if audio_tagging > 0 and not visual_class_loss:
+            raise ValueError("audio_tagging > 0 gates each location by the class its visual "
+                             "vector shows: it needs the class head of visual_class_loss > 0")
         if off_screen_locations > 0 and side_by_side > 0:
             raise ValueError("off_screen_locations > 0 needs each clip's own visual map: it "
                              "does not combine with side_by_side > 0")
@@ -528,7 +566,7 @@ class SoundOfPixels(MaskSeparator):
             "side_by_side": side_by_side, "visual_pooling": visual_pooling,
             "visual_class_loss": visual_class_loss, "num_classes": num_classes,
             "off_screen_loss": off_screen_loss, "off_screen_locations": off_screen_locations,
-            **self.stft_kwargs(),
+            "audio_tagging": audio_tagging, **self.stft_kwargs(),
         }
         self.output_activation = output_activation
         self.side_by_side = side_by_side
@@ -546,6 +584,15 @@ class SoundOfPixels(MaskSeparator):
         # A linear read-out of the instrument class from a source's pooled visual vector,
         # trained only through the auxiliary loss (see `forward`).
         self.class_head = nn.Linear(num_channels, num_classes) if visual_class_loss else None
+        # A frame-wise instrument tagger of the mixture (`avsep.models.tagger`), trained by
+        # its own loss; with it the location masks (the heatmaps) are gated by whether the
+        # location's instrument is heard. `gate_locations = False` shows them ungated.
+        self.audio_tagging = audio_tagging
+        self.tagger = AudioTagger(num_classes) if audio_tagging else None
+        self.gate_locations = True
+        # The tagger's white-noise negatives draw from their own generator, so that the
+        # global one (gains, panels) draws as it would without the tagger.
+        self._noise_rng = torch.Generator().manual_seed(0)
         # What a training pass keeps for the auxiliary objectives: "pooled" visual vectors
         # (B, N, K), "spatial" maps (B, N, K, h, w) with off_screen_locations, and
         # "audio" components (B, K, Fw, Tf), read by `forward`.
@@ -553,10 +600,12 @@ class SoundOfPixels(MaskSeparator):
 
     @property
     def uses_labels(self) -> bool:  # type: ignore[override]
-        return self.class_head is not None or self.off_screen_loss > 0
+        return (self.class_head is not None or self.off_screen_loss > 0
+                or self.tagger is not None)
 
     def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor,
-                labels: torch.Tensor | None = None) -> Objective:
+                labels: torch.Tensor | None = None, off_screen: torch.Tensor | None = None
+                ) -> Objective:
         """The training pass (`Separator.forward`), plus the auxiliary objectives of a model
         that `uses_labels`, which need `labels` (B, N) class indices (-1: unknown):
 
@@ -566,9 +615,10 @@ class SoundOfPixels(MaskSeparator):
           (measured: see docs/localization.md); the labels ask for the instrument.
         - `off_screen_loss` times the mask loss of the off-screen pairs against empty masks
           (`off_screen_pairs`).
+        - `audio_tagging` times the tagger's loss (`_tagging_loss`).
         """
         self._training_parts = {}
-        objective = super().forward(mix, sources, condition)
+        objective = super().forward(mix, sources, condition, off_screen)
         parts, self._training_parts = self._training_parts, {}
         pooled = parts.get("pooled")
         if pooled is None:  # no auxiliary objective, or not training
@@ -587,7 +637,37 @@ class SoundOfPixels(MaskSeparator):
                 visual = parts["spatial"] if self.off_screen_locations else pooled
                 loss = loss + self.off_screen_loss * self._off_screen_term(
                     visual, parts["audio"], objective.spec, labels)
+        if self.tagger is not None:
+            assert objective.spec is not None
+            with _full_precision(mix):
+                loss = loss + self.audio_tagging * self._tagging_loss(
+                    mix, sources, objective.spec, labels)
         return Objective(loss=loss, outputs=objective.outputs, spec=objective.spec)
+
+    def _tagging_loss(self, mix: torch.Tensor, sources: torch.Tensor, spec: Spectrogram,
+                      labels: torch.Tensor) -> torch.Tensor:
+        """BCE of the tagger's frame-wise logits against the classes heard in each mixture
+        (`heard_targets` on the warped spectrograms), plus a quarter batch of white noise
+        (at the RMS of a mixture times U[0.5, 1.5)) in which no class is heard.
+
+        mix (B, T), sources (B, N, T), labels (B, N) -> ().
+        """
+        assert self.tagger is not None
+        source_power = self.warped_magnitudes(sources).square().sum(dim=2)  # (B, N, Tf)
+        mix_power = spec["warped_mag"].square().sum(dim=2)[:, 0]  # (B, Tf)
+        targets, known = heard_targets(source_power, mix_power, labels,
+                                       self.tagger.head.out_channels)
+        b = mix.shape[0]
+        count = max(1, b // 4)
+        rms = mix.square().mean(dim=1).sqrt().cpu()  # (B,)
+        which = torch.randint(0, b, (count,), generator=self._noise_rng)
+        gain = 0.5 + torch.rand(count, generator=self._noise_rng)
+        noise = torch.randn(count, mix.shape[1], generator=self._noise_rng)
+        noise = (noise * (rms[which] * gain).unsqueeze(1)).to(mix.device)
+        log_mag = torch.cat([spec["log_mag"][known], self.spectrogram(noise)["log_mag"]])
+        targets = torch.cat([targets[known], targets.new_zeros(count, *targets.shape[1:])])
+        logits = self.tagger(log_mag.detach()).float()
+        return F.binary_cross_entropy_with_logits(logits, targets)
 
     def _class_loss(self, pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The cross-entropy of `class_head` over the clips of known class (0 without any)."""
@@ -605,22 +685,9 @@ class SoundOfPixels(MaskSeparator):
 
     @staticmethod
     def off_screen_pairs(labels: torch.Tensor) -> torch.Tensor:
-        """Which clips of the next mixture in the batch are off screen for each mixture.
-
-        Mixture b is paired with the clips of mixture (b + 1) mod B. A pair counts when the
-        clip's class is known and differs from every class of mixture b, all of which must be
-        known (a clip of the same instrument may well sound like part of the mixture).
-
-        Args:
-            labels: (B, N) class indices, -1 unknown.
-
-        Returns:
-            (B, N) bool: entry (b, n) stands for clip n of mixture (b + 1) mod B with b.
-        """
-        other = labels.roll(-1, dims=0)
-        shared = (other.unsqueeze(2) == labels.unsqueeze(1)).any(dim=2)  # (B, N)
-        all_known = (labels >= 0).all(dim=1, keepdim=True)
-        return (other >= 0) & all_known & ~shared
+        """`avsep.mixing.off_screen_clips`: which clips of the next mixture in the batch are
+        off screen for each mixture, (B, N) labels -> (B, N) bool."""
+        return off_screen_clips(labels)
 
     def _off_screen_term(self, visual: torch.Tensor, audio: torch.Tensor, spec: Spectrogram,
                          labels: torch.Tensor) -> torch.Tensor:
@@ -749,8 +816,12 @@ class SoundOfPixels(MaskSeparator):
             (B, h, w, F, Tf) masks, Tf = 1 + T // 256. Memory grows with h * w * F * Tf
             (100 MB per item at 14 x 14 x 512 x 256): use `pixel_energies` for heatmaps.
         """
-        _, audio, spatial, frames_out = self._pixel_inputs(mix, frames)
+        spec, audio, spatial, frames_out = self._pixel_inputs(mix, frames)
         masks = self.mask_activation(self.synthesizer.pixelwise(spatial, audio).float())
+        b, k, h, w = spatial.shape
+        gate = self.location_gate(spec, spatial.reshape(b, k, h * w).transpose(1, 2))
+        if gate is not None:  # (B, h*w, Tf) -> (B, h, w, 1, Tf)
+            masks = masks * gate.reshape(b, h, w, 1, -1)
         linear = self.unwarp(masks)[..., :frames_out]
         if threshold and self.mask_type == "binary":
             linear = (linear > MASK_THRESHOLD).to(linear.dtype)
@@ -771,20 +842,42 @@ class SoundOfPixels(MaskSeparator):
         spec, audio, spatial, frames_out = self._pixel_inputs(mix, frames)
         b, k, h, w = spatial.shape
         locations = spatial.reshape(b, k, h * w).transpose(1, 2)  # (B, h*w, K)
+        gate = self.location_gate(spec, locations)
 
         def chunks() -> Iterator[torch.Tensor]:
             for start in range(0, h * w, chunk_size):
-                logits = self.synthesizer(locations[:, start:start + chunk_size], audio)
-                yield self.unwarp(self.mask_activation(logits.float()))[..., :frames_out]
+                part = slice(start, start + chunk_size)
+                masks = self.mask_activation(self.synthesizer(locations[:, part], audio).float())
+                if gate is not None:
+                    masks = masks * gate[:, part].unsqueeze(2)
+                yield self.unwarp(masks)[..., :frames_out]
 
         return spec["mag"][..., :frames_out].float().square(), (h, w), chunks()
+
+    def location_gate(self, spec: Spectrogram, locations: torch.Tensor) -> torch.Tensor | None:
+        """How likely each location's instrument is heard, frame by frame, or None (no
+        tagger, or `gate_locations` off): sum over classes c of P(c | the location's visual
+        vector) (softmax of the class head) times P(c heard) (sigmoid of the tagger).
+
+        Args:
+            spec: the mixtures' `spectrogram` (B, ...); locations: (B, L, K) visual vectors.
+
+        Returns:
+            (B, L, Tf) in [0, 1] on the warped frames of `spec`.
+        """
+        if self.tagger is None or self.class_head is None or not self.gate_locations:
+            return None
+        heard = torch.sigmoid(self.tagger(spec["log_mag"]).float())  # (B, C, Tf)
+        shown = torch.softmax(self.class_head(locations).float(), dim=-1)  # (B, L, C)
+        return torch.einsum("blc,bct->blt", shown, heard)
 
     @torch.no_grad()
     def pixel_energies(self, mix: torch.Tensor, frames: torch.Tensor, per_frame: bool = False,
                        chunk_size: int = 32) -> torch.Tensor:
         """Energy of the sound separated at each visual location: the localization heatmap.
 
-        Energy = sum over bins of (mask * |mix|)^2 with soft masks (`location_masks`).
+        Energy = sum over bins of (mask * |mix|)^2 with soft masks (`location_masks`; with a
+        tagger, gated by `location_gate`).
 
         Args:
             mix: (B, T); frames: uint8 (B, 3, T_frames, H, W).

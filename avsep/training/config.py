@@ -60,6 +60,14 @@ class DataConfig:
     # per-location maps learn nothing about players that are in the picture but silent (or
     # about audio from off screen). Validation mixtures have no silent clips.
     silent_sources: int = 0
+    # 0 (the original): a training mixture is the sum of its shown clips. p > 0: with
+    # probability p, a mixture also carries the audio of a clip it does not show (another
+    # mixture's clip of an instrument it has not; `avsep.mixing.OffScreenSound`), and the
+    # targets stay the shown clips' sound. The audio direction of `silent_sources`: sound
+    # with no picture instead of a picture with no sound, at no extra vision cost.
+    off_screen_audio: float = 0.0
+    # The same with white noise as the off-screen sound (RMS about one source's).
+    off_screen_noise: float = 0.0
     # Reading shards (local or remote): tries per shard, and seconds between tries. A training
     # shard that still fails is reported, counted (`shard_failures` in metrics.jsonl) and
     # skipped; a validation shard that fails stops the run.

@@ -275,7 +275,8 @@ class _Run:
         if t.compile:
             run.net = torch.compile(run.net)
         run.step_fn = MixAndSeparate(run.separator, config.data.mixing,
-                                     config.data.silent_sources).to(info.device)
+                                     config.data.silent_sources, config.data.off_screen_audio,
+                                     config.data.off_screen_noise).to(info.device)
         run.amp = autocast_dtype(config, info.device)
         run.spec = clip_spec(config)
         run.policy = read_policy(config)

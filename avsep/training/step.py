@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from avsep.mixing import MixSources
+from avsep.mixing import MixSources, OffScreenSound
 from avsep.models.separator import Objective
 
 
@@ -15,7 +15,9 @@ from avsep.models.separator import Objective
 class StepOutput:
     objective: Objective  # the model's loss, raw outputs and mixture spectrogram
     mix: torch.Tensor  # (B, T) the mixtures
-    sources: torch.Tensor  # (B, N, T) the scaled sources that sum to `mix`
+    # (B, N, T) the scaled sources; they sum to `mix`, except for the off-screen sound a
+    # training mixture may carry (`data.off_screen_audio` / `off_screen_noise`)
+    sources: torch.Tensor
 
     @property
     def loss(self) -> torch.Tensor:
@@ -29,13 +31,23 @@ class MixAndSeparate(nn.Module):
     training pass); `separator` is the unwrapped one, which says what the condition is.
     """
 
-    def __init__(self, separator: nn.Module, mixing: str = "sop", silent_sources: int = 0):
+    def __init__(self, separator: nn.Module, mixing: str = "sop", silent_sources: int = 0,
+                 off_screen_audio: float = 0.0, off_screen_noise: float = 0.0):
         super().__init__()
         if silent_sources < 0:
             raise ValueError(f"silent_sources must be >= 0, got {silent_sources}")
         self.separator = separator
         self.mixer = MixSources(mixing)
         self.silent_sources = silent_sources
+        self.off_screen = OffScreenSound(off_screen_audio, off_screen_noise)
+        if off_screen_audio > 0 and getattr(separator, "tagger", None) is not None:
+            raise ValueError("data.off_screen_audio adds clips of instruments no label names, "
+                             "so the audio tagger (model.kwargs.audio_tagging) would learn "
+                             "that they are not heard; use off_screen_noise, or no tagger")
+        if self.off_screen.enabled and not getattr(separator, "accepts_off_screen", False):
+            raise ValueError(f"data.off_screen_audio / off_screen_noise: "
+                             f"{type(separator).__name__} cannot train with off-screen sound "
+                             "(its objective has no target for it); set both to 0")
 
     def condition(self, batch: dict, device: torch.device) -> torch.Tensor:
         """The model's condition for a batch: uint8 frames or class indices."""
@@ -59,6 +71,14 @@ class MixAndSeparate(nn.Module):
         else:
             mix, sources = self.mixer(sources, generator=generator)
         extra = {}
+        if self.training and self.off_screen.enabled:
+            # Targets stay the shown sources; the mixture also carries sound none of them
+            # makes, which the model's objective is told of.
+            labels = batch.get("class_index")
+            off_screen = self.off_screen(sources, None if labels is None else labels.to(device),
+                                         generator)
+            mix = mix + off_screen
+            extra["off_screen"] = off_screen
         if getattr(self.separator, "uses_labels", False):
             if "class_index" not in batch:
                 raise ValueError(f"{type(self.separator).__name__} trains on the clips' class "
