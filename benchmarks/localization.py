@@ -90,6 +90,10 @@ def main() -> None:
                         help="a model with an audio tagger (model.kwargs.audio_tagging): "
                              "score its location masks without the tagger's gate, i.e. the "
                              "same separation nets as the original heatmap reads them")
+    parser.add_argument("--gate-locality", type=float, metavar="X",
+                        help="a model with an audio tagger: score with this gate locality "
+                             "instead of the checkpoint's (0: one gate per picture, 1: each "
+                             "location's own; model.kwargs.audio_gate_locality)")
     args = parser.parse_args()
 
     from avsep import create_model
@@ -113,7 +117,12 @@ def main() -> None:
         if tagger is None:
             parser.error("--ungated: this model has no audio tagger (model.kwargs.audio_tagging)")
         runner.model.gate_locations = False
-    gate = ("; heat ungated" if args.ungated else "; heat gated by the audio tagger"
+    if args.gate_locality is not None:
+        if tagger is None:
+            parser.error("--gate-locality: this model has no audio tagger")
+        runner.model.gate_locality = args.gate_locality
+    gate = ("; heat ungated" if args.ungated else
+            f"; heat gated by the audio tagger (locality {runner.model.gate_locality:g})"
             if tagger is not None else "")
     print(f"model: {name}, device {runner.device}, image size {runner.spec.image_size}, "
           f"bins weighed by the {args.reference}{gate}")

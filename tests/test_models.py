@@ -743,7 +743,9 @@ def test_audio_tagging_trains_its_own_tagger_and_gates_the_location_masks(tmp_pa
     assert all(g is None for g in grads[:n_sep]) and all(g is not None for g in grads[n_sep:])
 
     # Inference: each location's energy, frame by frame, is its ungated energy times the
-    # square of sum_c softmax(class_head(v))_c * sigmoid(tagger)_c; separation is not gated.
+    # square of its gate. A location's own gate is g_l = sum_c softmax(class_head(v))_c *
+    # sigmoid(tagger)_c, the picture's g = max_l g_l; the gate is g * (g_l / g) ** locality.
+    # Separation is not gated.
     save_checkpoint(tmp_path / "m.pt", model, step=1)
     model, _ = load_checkpoint(tmp_path / "m.pt")
     model.eval()
@@ -756,16 +758,26 @@ def test_audio_tagging_trains_its_own_tagger_and_gates_the_location_masks(tmp_pa
     separated = model.separate(clip, frames[:2])
     model.gate_locations = True
     assert torch.equal(separated, model.separate(clip, frames[:2]))
+    assert model.model_kwargs["audio_gate_locality"] == model.gate_locality == 0.5
     with torch.no_grad():
         spatial = model.vision(model.normalize_frames(shown)).spatial  # (B, K, h, w)
         b, k, h, w = spatial.shape
         shown_class = torch.softmax(model.class_head(spatial.permute(0, 2, 3, 1)), dim=-1)
         heard = torch.sigmoid(model.tagger(model.spectrogram(clip)["log_mag"]))  # (B, C, Tf)
-        gate = torch.einsum("bhwc,bct->bhwt", shown_class, heard)[..., :gated.shape[-1]]
+        own = torch.einsum("bhwc,bct->bhwt", shown_class, heard)[..., :gated.shape[-1]]
+        picture = own.amax(dim=(1, 2), keepdim=True)
     assert gated.shape == ungated.shape == (2, h, w, gated.shape[-1])
+    gate = picture * (own / picture).sqrt()
     assert torch.allclose(gated, ungated * gate.square(), rtol=1e-4, atol=1e-12)
     assert torch.allclose(masks, ungated_masks * gate.unsqueeze(3), rtol=1e-4, atol=1e-7)
-    assert bool((gate < 1).all()) and bool((gate > 0).all())
+    assert bool((own < 1).all()) and bool((own > 0).all()) and bool((own < picture).any())
+    for locality, expected in ((1.0, own), (0.0, picture.expand_as(own))):
+        model.gate_locality = locality
+        assert torch.allclose(model.pixel_energies(clip, shown, per_frame=True),
+                              ungated * expected.square(), rtol=1e-4, atol=1e-12)
+    with pytest.raises(ValueError, match=r"audio_gate_locality must be in \[0, 1\]"):
+        avsep.create_model("avsep_unittest", audio_tagging=0.1, visual_class_loss=0.1,
+                           audio_gate_locality=1.5)
 
 
 def test_off_screen_clips_and_the_tagger_do_not_mix():

@@ -480,6 +480,11 @@ class SoundOfPixels(MaskSeparator):
             `visual_class_loss` > 0) is heard in that frame (`location_gate`). The tagger
             reads the log-magnitude with its own layers, so it does not change what the
             separation nets learn; separation itself is never gated.
+        audio_gate_locality: how much of that gate is each location's own, in [0, 1]
+            (`location_gate`): 0 dims the whole map by whether any shown instrument is
+            heard, 1 dims each location by whether its own is. 0.5 was chosen on the
+            validation URMP pieces (docs/localization.md): at 1 the class head's doubts
+            about a player cost peak accuracy, at 0 the map's layout ignores the sound.
         n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
     Condition: frames (B, N, 3, T_frames, H, W), uint8 RGB (normalised inside with the
@@ -518,6 +523,7 @@ class SoundOfPixels(MaskSeparator):
         off_screen_loss: float = 0.0,
         off_screen_locations: int = 0,
         audio_tagging: float = 0.0,
+        audio_gate_locality: float = 0.5,
         n_fft: int = N_FFT,
         hop_length: int = HOP_LENGTH,
         sample_rate: int = SAMPLE_RATE,
@@ -550,6 +556,8 @@ class SoundOfPixels(MaskSeparator):
                              "off_screen_loss > 0 (without it the setting would do nothing)")
         if audio_tagging < 0:
             raise ValueError(f"need audio_tagging >= 0, got {audio_tagging}")
+        if not 0.0 <= audio_gate_locality <= 1.0:
+            raise ValueError(f"audio_gate_locality must be in [0, 1], got {audio_gate_locality}")
         if audio_tagging > 0 and not visual_class_loss:
             raise ValueError("audio_tagging > 0 gates each location by the class its visual "
                              "vector shows: it needs the class head of visual_class_loss > 0")
@@ -566,7 +574,8 @@ class SoundOfPixels(MaskSeparator):
             "side_by_side": side_by_side, "visual_pooling": visual_pooling,
             "visual_class_loss": visual_class_loss, "num_classes": num_classes,
             "off_screen_loss": off_screen_loss, "off_screen_locations": off_screen_locations,
-            "audio_tagging": audio_tagging, **self.stft_kwargs(),
+            "audio_tagging": audio_tagging, "audio_gate_locality": audio_gate_locality,
+            **self.stft_kwargs(),
         }
         self.output_activation = output_activation
         self.side_by_side = side_by_side
@@ -590,6 +599,7 @@ class SoundOfPixels(MaskSeparator):
         self.audio_tagging = audio_tagging
         self.tagger = AudioTagger(num_classes) if audio_tagging else None
         self.gate_locations = True
+        self.gate_locality = audio_gate_locality
         # The tagger's white-noise negatives draw from their own generator, so that the
         # global one (gains, panels) draws as it would without the tagger.
         self._noise_rng = torch.Generator().manual_seed(0)
@@ -856,8 +866,13 @@ class SoundOfPixels(MaskSeparator):
 
     def location_gate(self, spec: Spectrogram, locations: torch.Tensor) -> torch.Tensor | None:
         """How likely each location's instrument is heard, frame by frame, or None (no
-        tagger, or `gate_locations` off): sum over classes c of P(c | the location's visual
-        vector) (softmax of the class head) times P(c heard) (sigmoid of the tagger).
+        tagger, or `gate_locations` off).
+
+        A location's own gate is g_l = sum over classes c of P(c | its visual vector) (softmax
+        of the class head) times P(c heard) (sigmoid of the tagger); the picture's is their
+        maximum g = max_l g_l (is any shown instrument heard). The gate is
+        g * (g_l / g) ** `gate_locality`: 0 scales the whole map by the picture's gate, 1 uses
+        each location's own.
 
         Args:
             spec: the mixtures' `spectrogram` (B, ...); locations: (B, L, K) visual vectors.
@@ -869,7 +884,9 @@ class SoundOfPixels(MaskSeparator):
             return None
         heard = torch.sigmoid(self.tagger(spec["log_mag"]).float())  # (B, C, Tf)
         shown = torch.softmax(self.class_head(locations).float(), dim=-1)  # (B, L, C)
-        return torch.einsum("blc,bct->blt", shown, heard)
+        gate = torch.einsum("blc,bct->blt", shown, heard)
+        picture = gate.amax(dim=1, keepdim=True)  # (B, 1, Tf)
+        return picture * (gate / picture.clamp_min(1e-12)) ** self.gate_locality
 
     @torch.no_grad()
     def pixel_energies(self, mix: torch.Tensor, frames: torch.Tensor, per_frame: bool = False,
