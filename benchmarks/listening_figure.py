@@ -4,7 +4,7 @@ model with an audio tagger: gated (top) and ungated (bottom, the original map).
 
     python benchmarks/listening_figure.py --checkpoint work/demo/run/best.pt \
         --raw work/synthetic/bench/raw/urmp --piece 04_ChoraleBwv264_vn_vc \
-        --time 4 --out docs/images/listening_keyframe.png
+        --time 4 --gate-locality 0 --out docs/images/listening_keyframe.png
 
 Prints, per panel, the heat inside the players' boxes relative to the true audio's at that
 frame. Each row's maps are drawn on the scale of its own-audio map at that frame (1 = its
@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--time", type=float, default=4.0, help="the key frame's time (s)")
     parser.add_argument("--fps", type=float, default=2.0)
     parser.add_argument("--width", type=int, default=320, help="panel width in pixels")
+    parser.add_argument("--gate-locality", type=float, metavar="X",
+                        help="the gate's locality (default: the checkpoint's)")
     parser.add_argument("--out", type=Path, required=True, help="the PNG to write")
     args = parser.parse_args()
 
@@ -41,6 +43,8 @@ def main() -> None:
     runner = prepare_model(args.checkpoint, "cpu")
     if getattr(runner.model, "tagger", None) is None:
         parser.error(f"{args.checkpoint} has no audio tagger (model.kwargs.audio_tagging)")
+    if args.gate_locality is not None:
+        runner.model.gate_locality = args.gate_locality
     folder = args.raw / args.piece
     if not (folder / f"Vid_{args.piece}.mp4").is_file():
         parser.error(f"no Vid_{args.piece}.mp4 in {folder}")
@@ -92,7 +96,11 @@ def main() -> None:
         rows.append(np.concatenate(panels, axis=1))
     picture = np.concatenate(rows, axis=0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    from PIL import Image
+
+    # 128 colours keep the overlays readable at a sixth of the size (a README picture).
+    Image.fromarray(picture).quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(
+        args.out, optimize=True)
     print(f"wrote {args.out} ({picture.shape[1]} x {picture.shape[0]})")
 
 

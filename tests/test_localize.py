@@ -412,16 +412,20 @@ def test_localize_command_draws_a_tagged_models_heat_gated_or_not(tone_burst_vid
         avsep.create_model("avsep_unittest", visual_class_loss=0.1, audio_tagging=0.1),
         config={"data": {"image_size": 64}})
     maps = {}
-    for flags in ([], ["--ungated"]):
-        out = tmp_path / ("ungated" if flags else "gated")
+    for name, flags in (("gated", []), ("ungated", ["--ungated"]),
+                        ("local", ["--gate-locality", "1"])):
+        out = tmp_path / name
         code = main(["localize", str(tone_burst_video), "--checkpoint", str(checkpoint),
                      "--out", str(out), "--fps", "2", "--quiet", *flags])
         assert code == 0, capsys.readouterr().err
-        maps[bool(flags)] = np.load(out / "heatmaps.npz")["heatmaps"]
+        maps[name] = np.load(out / "heatmaps.npz")["heatmaps"]
     # The gate is a probability per location and frame, so it only takes heat away.
-    assert maps[False].shape == maps[True].shape
-    assert (maps[False] <= maps[True] * (1 + 1e-5) + 1e-12).all()
-    assert maps[False].sum() < 0.9 * maps[True].sum()
+    assert maps["gated"].shape == maps["ungated"].shape
+    assert (maps["gated"] <= maps["ungated"] * (1 + 1e-5) + 1e-12).all()
+    assert maps["gated"].sum() < 0.9 * maps["ungated"].sum()
+    # The locality reaches the model (the gate's own arithmetic: tests/test_models.py).
+    assert (maps["local"] <= maps["ungated"] * (1 + 1e-5) + 1e-12).all()
+    assert not np.allclose(maps["local"], maps["gated"])
 
 
 def test_localize_command_errors_are_clear(tmp_path, capsys):
@@ -435,7 +439,11 @@ def test_localize_command_errors_are_clear(tmp_path, capsys):
     assert main(["localize", str(silent), *args, "--colormap", "nope"]) == 2
     assert "unknown colour map 'nope'" in capsys.readouterr().err
     assert main(["localize", str(silent), *args, "--ungated"]) == 2
+    assert "--ungated: " in capsys.readouterr().err
+    assert main(["localize", str(silent), *args, "--gate-locality", "0"]) == 2
     assert "tiny.pt has no audio tagger" in capsys.readouterr().err
+    assert main(["localize", str(silent), *args, "--gate-locality", "2"]) == 2
+    assert "--gate-locality must be in [0, 1], got 2.0" in capsys.readouterr().err
     mhunet = _tiny_checkpoint(tmp_path / "mhunet.pt", "mhunet_unittest")
     video = write_video(tmp_path / "v.mp4", red_square_frames(50), 25.0,
                         tone(2.0, 440.0, 44100))

@@ -706,7 +706,8 @@ def test_audio_tagging_trains_its_own_tagger_and_gates_the_location_masks(tmp_pa
     torch.manual_seed(0)
     kwargs = {"visual_class_loss": 0.1, "num_classes": 5, "mask_type": "ratio",
               "complementary": True, "visual_activation": "none", "visual_pooling": "mean"}
-    model = avsep.create_model("avsep_unittest", audio_tagging=0.5, **kwargs).train()
+    model = avsep.create_model("avsep_unittest", audio_tagging=0.5, audio_gate_locality=0.5,
+                               **kwargs).train()
     plain = avsep.create_model("avsep_unittest", **kwargs).train()
     plain.load_state_dict(model.state_dict(), strict=False)
     mix_sources = torch.rand(3, 2, SAMPLES) * 0.1 - 0.05
@@ -759,6 +760,8 @@ def test_audio_tagging_trains_its_own_tagger_and_gates_the_location_masks(tmp_pa
     model.gate_locations = True
     assert torch.equal(separated, model.separate(clip, frames[:2]))
     assert model.model_kwargs["audio_gate_locality"] == model.gate_locality == 0.5
+    assert avsep.create_model("avsep_unittest", audio_tagging=0.1, visual_class_loss=0.1
+                              ).gate_locality == 0.0  # the picture's gate by default
     with torch.no_grad():
         spatial = model.vision(model.normalize_frames(shown)).spatial  # (B, K, h, w)
         b, k, h, w = spatial.shape

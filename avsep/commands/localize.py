@@ -69,6 +69,11 @@ def register(subparsers) -> None:
                    help="for a model trained with an audio tagger (model.kwargs.audio_tagging): "
                         "draw the heat without the tagger's gate (whether each location's "
                         "instrument is heard), as the original heatmap reads the masks")
+    p.add_argument("--gate-locality", type=float, metavar="X",
+                   help="for a model with an audio tagger: how much of the gate is each "
+                        "location's own (0: the whole picture dims when no shown instrument "
+                        "is heard; 1: each location by its own instrument; default: the "
+                        "checkpoint's model.kwargs.audio_gate_locality)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -94,12 +99,17 @@ def run(args: argparse.Namespace) -> int:
         if args.keyframe_every <= 0:
             raise ValueError(f"--keyframe-every must be positive, got {args.keyframe_every}")
         model = args.checkpoint
-        if args.ungated:
+        if args.ungated or args.gate_locality is not None:
+            flag = "--ungated" if args.ungated else "--gate-locality"
+            if args.gate_locality is not None and not 0.0 <= args.gate_locality <= 1.0:
+                raise ValueError(f"--gate-locality must be in [0, 1], got {args.gate_locality}")
             model = prepare_model(args.checkpoint, args.device)
             if getattr(model.model, "tagger", None) is None:
-                raise ValueError(f"--ungated: {args.checkpoint} has no audio tagger (it was not "
+                raise ValueError(f"{flag}: {args.checkpoint} has no audio tagger (it was not "
                                  "trained with model.kwargs.audio_tagging)")
-            model.model.gate_locations = False
+            model.model.gate_locations = not args.ungated
+            if args.gate_locality is not None:
+                model.model.gate_locality = args.gate_locality
         players = None
         if args.players is not None or args.regions is not None:
             # One pass gives both: the per-player scores and the total heat.

@@ -482,9 +482,10 @@ class SoundOfPixels(MaskSeparator):
             separation nets learn; separation itself is never gated.
         audio_gate_locality: how much of that gate is each location's own, in [0, 1]
             (`location_gate`): 0 dims the whole map by whether any shown instrument is
-            heard, 1 dims each location by whether its own is. 0.5 was chosen on the
-            validation URMP pieces (docs/localization.md): at 1 the class head's doubts
-            about a player cost peak accuracy, at 0 the map's layout ignores the sound.
+            heard, 1 dims each location by whether its own is. Measured on the validation
+            URMP pieces (docs/localization.md): above 0 the class head's doubts about a
+            player cost peak accuracy (0.006-0.054 at 0.5); at 0 the map keeps its layout
+            and only dims for sound that no shown instrument makes.
         n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
 
     Condition: frames (B, N, 3, T_frames, H, W), uint8 RGB (normalised inside with the
@@ -523,7 +524,7 @@ class SoundOfPixels(MaskSeparator):
         off_screen_loss: float = 0.0,
         off_screen_locations: int = 0,
         audio_tagging: float = 0.0,
-        audio_gate_locality: float = 0.5,
+        audio_gate_locality: float = 0.0,
         n_fft: int = N_FFT,
         hop_length: int = HOP_LENGTH,
         sample_rate: int = SAMPLE_RATE,
