@@ -36,8 +36,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from avsep.inference import localize_video, prepare_model
-    from avsep.inference.video import VideoSource
     from avsep.inference.render import colormap_lut, overlay
+    from avsep.inference.video import VideoSource
     from avsep.urmp_naming import parse_piece_name
 
     runner = prepare_model(args.checkpoint, "cpu")

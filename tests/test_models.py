@@ -764,7 +764,7 @@ def test_audio_tagging_trains_its_own_tagger_and_gates_the_location_masks(tmp_pa
                               ).gate_locality == 0.0  # the picture's gate by default
     with torch.no_grad():
         spatial = model.vision(model.normalize_frames(shown)).spatial  # (B, K, h, w)
-        b, k, h, w = spatial.shape
+        h, w = spatial.shape[2:]
         shown_class = torch.softmax(model.class_head(spatial.permute(0, 2, 3, 1)), dim=-1)
         heard = torch.sigmoid(model.tagger(model.spectrogram(clip)["log_mag"]))  # (B, C, Tf)
         own = torch.einsum("bhwc,bct->bhwt", shown_class, heard)[..., :gated.shape[-1]]

@@ -498,6 +498,10 @@ def test_off_screen_sound_shares_complementary_masks_and_nothing_else():
     # Models whose objective is against the sources' waveforms have no target for it.
     with pytest.raises(ValueError, match="TimeDomainSeparator cannot train with off-screen"):
         MixAndSeparate(avsep.create_model("conv_tasnet"), off_screen_audio=0.5)
+    tiny = avsep.create_model("htmd_net", arch="convtasnet", stacks=1, layers=1)
+    with pytest.raises(ValueError, match="TimeDomainSeparator cannot train with off-screen"):
+        tiny(mix[:, :1024], sources[..., :1024], torch.tensor([[0, 1], [2, 3]]),
+             off_screen=off_screen[:, :1024])
 
 
 def test_training_with_silent_clips_reads_one_more_clip_per_mixture(prepared_tiny, tmp_path,

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from avsep.models.separator import SoundOfPixels
 
 EPILOG = """\
 examples:
@@ -107,9 +111,10 @@ def run(args: argparse.Namespace) -> int:
             if getattr(model.model, "tagger", None) is None:
                 raise ValueError(f"{flag}: {args.checkpoint} has no audio tagger (it was not "
                                  "trained with model.kwargs.audio_tagging)")
-            model.model.gate_locations = not args.ungated
+            separator = cast("SoundOfPixels", model.model)  # it has a tagger
+            separator.gate_locations = not args.ungated
             if args.gate_locality is not None:
-                model.model.gate_locality = args.gate_locality
+                separator.gate_locality = args.gate_locality
         players = None
         if args.players is not None or args.regions is not None:
             # One pass gives both: the per-player scores and the total heat.

@@ -166,7 +166,7 @@ class Separator(nn.Module):
         raise NotImplementedError
 
     # ------------------------------------------------------------------- entry points
-    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor,
+    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor, *,
                 off_screen: torch.Tensor | None = None) -> Objective:
         """The training pass: mixtures (B, T) whose sources are (B, N, T) -> `Objective`.
 
@@ -177,22 +177,28 @@ class Separator(nn.Module):
         """
         _check_waveforms(mix, 2, "mix (batch, samples)")
         _check_waveforms(sources, 3, "sources (batch, sources, samples)")
-        extra = {}
-        if off_screen is not None:
-            if not self.accepts_off_screen:
-                raise ValueError(f"{type(self).__name__} cannot train with off-screen sound "
-                                 "(data.off_screen_audio / off_screen_noise): its objective "
-                                 "has no target for it")
-            if off_screen.shape != mix.shape:
-                raise ValueError(f"expected off_screen of the mixture's shape "
-                                 f"{tuple(mix.shape)}, got {tuple(off_screen.shape)}")
-            extra["off_screen"] = off_screen
+        extra = self._off_screen_kwargs(mix, off_screen)
         with _full_precision(mix):
             spec = self.spectrogram(mix)
         outputs = self.net_outputs(spec, condition)
         with _full_precision(mix):
             loss = self.loss(outputs.float(), spec, sources, condition, **extra)
         return Objective(loss=loss, outputs=outputs, spec=spec)
+
+    def _off_screen_kwargs(self, mix: torch.Tensor, off_screen: torch.Tensor | None
+                           ) -> dict[str, torch.Tensor]:
+        """{"off_screen": off_screen} for `loss`, {} without it; an error for a model that
+        does not `accepts_off_screen` or for a shape that is not the mixture's (B, T)."""
+        if off_screen is None:
+            return {}
+        if not self.accepts_off_screen:
+            raise ValueError(f"{type(self).__name__} cannot train with off-screen sound "
+                             "(data.off_screen_audio / off_screen_noise): its objective "
+                             "has no target for it")
+        if off_screen.shape != mix.shape:
+            raise ValueError(f"expected off_screen of the mixture's shape "
+                             f"{tuple(mix.shape)}, got {tuple(off_screen.shape)}")
+        return {"off_screen": off_screen}
 
     @torch.no_grad()
     def separate(self, mix: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
@@ -615,7 +621,7 @@ class SoundOfPixels(MaskSeparator):
                 or self.tagger is not None)
 
     def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor,
-                labels: torch.Tensor | None = None, off_screen: torch.Tensor | None = None
+                labels: torch.Tensor | None = None, *, off_screen: torch.Tensor | None = None
                 ) -> Objective:
         """The training pass (`Separator.forward`), plus the auxiliary objectives of a model
         that `uses_labels`, which need `labels` (B, N) class indices (-1: unknown):
@@ -629,7 +635,7 @@ class SoundOfPixels(MaskSeparator):
         - `audio_tagging` times the tagger's loss (`_tagging_loss`).
         """
         self._training_parts = {}
-        objective = super().forward(mix, sources, condition, off_screen)
+        objective = super().forward(mix, sources, condition, off_screen=off_screen)
         parts, self._training_parts = self._training_parts, {}
         pooled = parts.get("pooled")
         if pooled is None:  # no auxiliary objective, or not training

@@ -186,8 +186,9 @@ class SpectrogramSeparator(Separator):
         self.class_norm_sum.index_add_(0, classes, norms)
         self.class_count.index_add_(0, classes, torch.ones_like(norms))
 
-    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor
-                ) -> Objective:
+    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor, *,
+                off_screen: torch.Tensor | None = None) -> Objective:
+        self._off_screen_kwargs(mix, off_screen)  # an error: no target for it
         if self.training and self.balance == "m6":
             self.check_condition(condition, mix.shape[0])
             self._update_class_norms(sources, condition)

@@ -270,9 +270,10 @@ class TimeDomainSeparator(Separator):
         length = waves.shape[-1]
         return F.pad(waves, (0, self.valid_num_samples(length) - length))
 
-    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor
-                ) -> Objective:
+    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor, *,
+                off_screen: torch.Tensor | None = None) -> Objective:
         """Training pass: the loss of each supervised output on the requested slots."""
+        self._off_screen_kwargs(mix, off_screen)  # an error: no target for it
         if mix.dim() != 2 or sources.dim() != 3:
             raise ValueError(f"expected mix (batch, samples) and sources (batch, sources, "
                              f"samples), got {tuple(mix.shape)} and {tuple(sources.shape)}")
