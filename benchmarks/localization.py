@@ -86,14 +86,9 @@ def main() -> None:
                              "--players draws, no ground truth)")
     parser.add_argument("--negative", action="store_true",
                         help="also the negative-audio checks (silence, noise, off-screen)")
-    parser.add_argument("--ungated", action="store_true",
-                        help="a model with an audio tagger (model.kwargs.audio_tagging): "
-                             "score its location masks without the tagger's gate, i.e. the "
-                             "same separation nets as the original heatmap reads them")
-    parser.add_argument("--gate-locality", type=float, metavar="X",
-                        help="a model with an audio tagger: score with this gate locality "
-                             "instead of the checkpoint's (0: one gate per picture, 1: each "
-                             "location's own; model.kwargs.audio_gate_locality)")
+    from avsep.commands.localize import add_gate_arguments, apply_gate_arguments
+
+    add_gate_arguments(parser)
     args = parser.parse_args()
 
     from avsep import create_model
@@ -112,15 +107,11 @@ def main() -> None:
         overrides = {"pretrained": False} if args.model == "sop" else {}
         runner = prepare_model(create_model(args.model, **overrides), args.device)
         name = f"random {args.model} (seed {args.seed})"
+    try:
+        apply_gate_arguments(runner, args, name)
+    except ValueError as exc:
+        parser.error(str(exc))
     tagger = getattr(runner.model, "tagger", None)
-    if args.ungated:
-        if tagger is None:
-            parser.error("--ungated: this model has no audio tagger (model.kwargs.audio_tagging)")
-        runner.model.gate_locations = False
-    if args.gate_locality is not None:
-        if tagger is None:
-            parser.error("--gate-locality: this model has no audio tagger")
-        runner.model.gate_locality = args.gate_locality
     gate = ("; heat ungated" if args.ungated else
             f"; heat gated by the audio tagger (locality {runner.model.gate_locality:g})"
             if tagger is not None else "")

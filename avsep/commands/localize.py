@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
+    from avsep.inference.loading import InferenceModel
     from avsep.models.separator import SoundOfPixels
 
 EPILOG = """\
@@ -69,17 +70,44 @@ def register(subparsers) -> None:
                    help="samples between analysis windows at 11025 Hz (default: half a window)")
     p.add_argument("--batch-size", type=int, default=2, help="windows per model call")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--ungated", action="store_true",
-                   help="for a model trained with an audio tagger (model.kwargs.audio_tagging): "
-                        "draw the heat without the tagger's gate (whether each location's "
-                        "instrument is heard), as the original heatmap reads the masks")
-    p.add_argument("--gate-locality", type=float, metavar="X",
-                   help="for a model with an audio tagger: how much of the gate is each "
-                        "location's own (0: the whole picture dims when no shown instrument "
-                        "is heard; 1: each location by its own instrument; default: the "
-                        "checkpoint's model.kwargs.audio_gate_locality)")
+    add_gate_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
+
+
+def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    """--ungated and --gate-locality, for models trained with an audio tagger."""
+    parser.add_argument(
+        "--ungated", action="store_true",
+        help="for a model trained with an audio tagger (model.kwargs.audio_tagging): the heat "
+             "without the tagger's gate (whether each location's instrument is heard), as "
+             "the original heatmap reads the same masks")
+    parser.add_argument(
+        "--gate-locality", type=float, metavar="X",
+        help="for a model with an audio tagger: how much of the gate is each location's own "
+             "(0: the whole picture dims when no shown instrument is heard; 1: each location "
+             "by its own instrument; default: the checkpoint's "
+             "model.kwargs.audio_gate_locality)")
+
+
+def apply_gate_arguments(runner: InferenceModel, args: argparse.Namespace, name: str) -> None:
+    """Set a loaded model's gate from `add_gate_arguments`' flags (nothing without them).
+
+    Raises:
+        ValueError: a locality outside [0, 1], or a flag for a model without a tagger.
+    """
+    if not args.ungated and args.gate_locality is None:
+        return
+    flag = "--ungated" if args.ungated else "--gate-locality"
+    if args.gate_locality is not None and not 0.0 <= args.gate_locality <= 1.0:
+        raise ValueError(f"--gate-locality must be in [0, 1], got {args.gate_locality}")
+    if getattr(runner.model, "tagger", None) is None:
+        raise ValueError(f"{flag}: {name} has no audio tagger (it was not trained with "
+                         "model.kwargs.audio_tagging)")
+    separator = cast("SoundOfPixels", runner.model)  # only it has a tagger
+    separator.gate_locations = not args.ungated
+    if args.gate_locality is not None:
+        separator.gate_locality = args.gate_locality
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,17 +132,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--keyframe-every must be positive, got {args.keyframe_every}")
         model = args.checkpoint
         if args.ungated or args.gate_locality is not None:
-            flag = "--ungated" if args.ungated else "--gate-locality"
-            if args.gate_locality is not None and not 0.0 <= args.gate_locality <= 1.0:
-                raise ValueError(f"--gate-locality must be in [0, 1], got {args.gate_locality}")
             model = prepare_model(args.checkpoint, args.device)
-            if getattr(model.model, "tagger", None) is None:
-                raise ValueError(f"{flag}: {args.checkpoint} has no audio tagger (it was not "
-                                 "trained with model.kwargs.audio_tagging)")
-            separator = cast("SoundOfPixels", model.model)  # it has a tagger
-            separator.gate_locations = not args.ungated
-            if args.gate_locality is not None:
-                separator.gate_locality = args.gate_locality
+            apply_gate_arguments(model, args, str(args.checkpoint))
         players = None
         if args.players is not None or args.regions is not None:
             # One pass gives both: the per-player scores and the total heat.
