@@ -735,8 +735,16 @@ def test_audio_tagging_trains_its_own_tagger_and_gates_the_location_masks(tmp_pa
         by_hand = F.binary_cross_entropy_with_logits(
             logits, torch.cat([targets, torch.zeros(1, 5, 32)]))
     assert torch.allclose(got, separation + 0.5 * by_hand, rtol=1e-5)
+    # Given the step's generator, the noise is drawn from it (the same seed, the same loss;
+    # another seed, another) and the model's own generator is left alone.
+    own_state = model._noise_rng.get_state()
+    seeded = [model(mix, mix_sources, frames, labels=labels,
+                    generator=torch.Generator().manual_seed(seed)).loss for seed in (5, 5, 6)]
+    assert torch.equal(seeded[0], seeded[1]) and not torch.equal(seeded[0], seeded[2])
+    assert torch.equal(model._noise_rng.get_state(), own_state)
     # The tagger's loss trains only the tagger: no gradient reaches the separation nets.
-    tag_loss = model._tagging_loss(mix, mix_sources, model.spectrogram(mix), labels)
+    tag_loss = model._tagging_loss(mix, model.warped_magnitudes(mix_sources),
+                                   model.spectrogram(mix), labels)
     grads = torch.autograd.grad(tag_loss, [*model.audio_net.parameters(),
                                            *model.vision.parameters(),
                                            *model.tagger.parameters()], allow_unused=True)

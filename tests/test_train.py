@@ -547,3 +547,64 @@ def test_color_jitter_by_hand_and_only_in_training():
     b = augment_frames([frame, frame], jittered, random.Random(1))
     assert a.shape == b.shape == (3, 2, 32, 32) and not np.array_equal(a, b)
     assert np.array_equal(b[:, 0], b[:, 1])
+
+
+# ------------------------------------------------------------------ train.weight_average
+def test_weight_average_by_hand():
+    from avsep.training.averaging import WeightAverage, warmed_decay
+
+    def model() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.BatchNorm1d(1))
+
+    trained = model()
+    average = WeightAverage(model(), trained, decay=0.5)
+    start = trained[0].weight.detach().clone()
+    assert torch.equal(average.model[0].weight, start)  # starts as a copy
+    assert not average.model.training and not average.model[0].weight.requires_grad
+    expected = start.clone()
+    for step, value in enumerate([1.0, -3.0, 10.0], start=1):
+        with torch.no_grad():
+            trained[0].weight.fill_(value)
+        trained[1].num_batches_tracked.fill_(7 * step)
+        average.update()
+        # (1 + u) / (10 + u) is below 0.5 until the 9th update: the warm-up's decay.
+        decay = (1 + step) / (10 + step)
+        assert warmed_decay(0.5, step) == decay
+        expected = decay * expected + (1 - decay) * value
+        torch.testing.assert_close(average.model[0].weight, expected)
+        assert int(average.model[1].num_batches_tracked) == 7 * step  # copied, not averaged
+    assert warmed_decay(0.5, 100) == 0.5
+    state = average.state_dict()
+    other = WeightAverage(model(), model(), decay=0.5)
+    other.load_state_dict(state)
+    assert other.updates == 3 and torch.equal(other.model[0].weight, average.model[0].weight)
+    for bad in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match="weight_average must be in"):
+            WeightAverage(model(), trained, decay=bad)
+
+
+def test_weight_average_is_validated_kept_in_best_and_resumed_exactly(prepared_tiny, tmp_path):
+    # With the audio tagger too, whose noise comes from the step's generator.
+    config = tiny_config(prepared_tiny["solos"], "train.weight_average=0.9",
+                         "model.kwargs.visual_class_loss=0.1", "model.kwargs.audio_tagging=0.1")
+    train(config, tmp_path / "a", progress=False)
+    trained, state = load_checkpoint(tmp_path / "a" / "checkpoint.pt")
+    averaged = state["weight_average"]["weights"]
+    assert state["weight_average"]["updates"] == 8
+    best, best_state = load_checkpoint(tmp_path / "a" / "best.pt")
+    assert best_state["step"] == 8 and "weight_average" not in best_state
+    differs = False
+    for name, value in best.state_dict().items():
+        assert torch.equal(value, averaged[name]), name  # best.pt holds the average
+        differs |= not torch.equal(value, trained.state_dict()[name])
+    assert differs  # ... which is not the trained weights
+
+    # Killed after step 6 (mid-segment), resumed: the same losses and average as
+    # uninterrupted.
+    train(config, tmp_path / "b", progress=False, until_step=6)
+    train(config, tmp_path / "b", progress=False)
+    a, b = train_losses(tmp_path / "a"), train_losses(tmp_path / "b")
+    assert [b[step] for step in (7, 8)] == [a[step] for step in (7, 8)]
+    _, resumed = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    for name, value in averaged.items():
+        assert torch.equal(resumed["weight_average"]["weights"][name], value), name

@@ -116,6 +116,10 @@ class Separator(nn.Module):
     # belongs to no shown source (`data.off_screen_audio`), which the objective must know
     # when the targets are relative to the sources rather than to the mixture.
     accepts_off_screen: ClassVar[bool] = False
+    # True when the training pass draws random numbers of its own (the tagger's noise): it
+    # then takes `generator`, the step's seeded generator on the model's device, so that a
+    # resumed run draws what an uninterrupted one does.
+    draws_noise: bool = False
     model_name: str
     model_kwargs: dict[str, Any]
 
@@ -355,11 +359,17 @@ class MaskSeparator(Separator):
                 [sources, off_screen.unsqueeze(1)], dim=1)
             # The off-screen sound is one more source without a picture: complementary masks
             # then share each bin with it too, and its own mask is dropped.
-            target = ground_truth_masks(self.warped_magnitudes(heard), spec["warped_mag"],
+            heard_mags = self.warped_magnitudes(heard)  # (B, N[+1], Fw, Tf)
+            self._keep_source_magnitudes(heard_mags[:, :sources.shape[1]])
+            target = ground_truth_masks(heard_mags, spec["warped_mag"],
                                         self.mask_type, self.complementary
                                         )[:, :sources.shape[1]]
             weight = loss_weight(spec["warped_mag"]) if self.weighted_loss else None
         return MaskLoss.for_model(self)(outputs, target, weight)
+
+    def _keep_source_magnitudes(self, magnitudes: torch.Tensor) -> None:
+        """A hook for subclasses whose other objectives reuse the sources' warped
+        magnitudes (B, N, Fw, Tf), computed once per training pass by `loss`."""
 
     def estimate_spectra(self, outputs: torch.Tensor, spec: Spectrogram) -> torch.Tensor:
         linear = self.reconstruction_masks(self.mask_activation(outputs))  # (B, N, F, Tf)
@@ -607,12 +617,14 @@ class SoundOfPixels(MaskSeparator):
         self.tagger = AudioTagger(num_classes) if audio_tagging else None
         self.gate_locations = True
         self.gate_locality = audio_gate_locality
-        # The tagger's white-noise negatives draw from their own generator, so that the
-        # global one (gains, panels) draws as it would without the tagger.
+        # The tagger's white-noise negatives draw from the step's generator (`draws_noise`)
+        # or, called without one, from their own; never from the global one (panels),
+        # which then draws as it would without the tagger.
         self._noise_rng = torch.Generator().manual_seed(0)
         # What a training pass keeps for the auxiliary objectives: "pooled" visual vectors
-        # (B, N, K), "spatial" maps (B, N, K, h, w) with off_screen_locations, and
-        # "audio" components (B, K, Fw, Tf), read by `forward`.
+        # (B, N, K), "spatial" maps (B, N, K, h, w) with off_screen_locations, "audio"
+        # components (B, K, Fw, Tf) and, with the tagger, "source_warped_mag" (B, N, Fw, Tf),
+        # read by `forward`.
         self._training_parts: dict[str, torch.Tensor] = {}
 
     @property
@@ -620,9 +632,13 @@ class SoundOfPixels(MaskSeparator):
         return (self.class_head is not None or self.off_screen_loss > 0
                 or self.tagger is not None)
 
+    @property
+    def draws_noise(self) -> bool:  # type: ignore[override]
+        return self.tagger is not None
+
     def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor,
-                labels: torch.Tensor | None = None, *, off_screen: torch.Tensor | None = None
-                ) -> Objective:
+                labels: torch.Tensor | None = None, *, off_screen: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> Objective:
         """The training pass (`Separator.forward`), plus the auxiliary objectives of a model
         that `uses_labels`, which need `labels` (B, N) class indices (-1: unknown):
 
@@ -632,7 +648,8 @@ class SoundOfPixels(MaskSeparator):
           (measured: see docs/localization.md); the labels ask for the instrument.
         - `off_screen_loss` times the mask loss of the off-screen pairs against empty masks
           (`off_screen_pairs`).
-        - `audio_tagging` times the tagger's loss (`_tagging_loss`).
+        - `audio_tagging` times the tagger's loss (`_tagging_loss`), whose noise comes from
+          `generator` (on the mixture's device; None: the model's own CPU generator).
         """
         self._training_parts = {}
         objective = super().forward(mix, sources, condition, off_screen=off_screen)
@@ -658,28 +675,33 @@ class SoundOfPixels(MaskSeparator):
             assert objective.spec is not None
             with _full_precision(mix):
                 loss = loss + self.audio_tagging * self._tagging_loss(
-                    mix, sources, objective.spec, labels)
+                    mix, parts["source_warped_mag"], objective.spec, labels, generator)
         return Objective(loss=loss, outputs=objective.outputs, spec=objective.spec)
 
-    def _tagging_loss(self, mix: torch.Tensor, sources: torch.Tensor, spec: Spectrogram,
-                      labels: torch.Tensor) -> torch.Tensor:
+    def _tagging_loss(self, mix: torch.Tensor, source_mags: torch.Tensor, spec: Spectrogram,
+                      labels: torch.Tensor, generator: torch.Generator | None = None
+                      ) -> torch.Tensor:
         """BCE of the tagger's frame-wise logits against the classes heard in each mixture
         (`heard_targets` on the warped spectrograms), plus a quarter batch of white noise
-        (at the RMS of a mixture times U[0.5, 1.5)) in which no class is heard.
+        (at the RMS of a mixture times U[0.5, 1.5)) in which no class is heard, drawn from
+        `generator` (None: the model's own CPU generator).
 
-        mix (B, T), sources (B, N, T), labels (B, N) -> ().
+        mix (B, T), source_mags (B, N, Fw, Tf) the sources' warped magnitudes,
+        labels (B, N) -> ().
         """
         assert self.tagger is not None
-        source_power = self.warped_magnitudes(sources).square().sum(dim=2)  # (B, N, Tf)
+        source_power = source_mags.square().sum(dim=2)  # (B, N, Tf)
         mix_power = spec["warped_mag"].square().sum(dim=2)[:, 0]  # (B, Tf)
         targets, known = heard_targets(source_power, mix_power, labels,
                                        self.tagger.head.out_channels)
         b = mix.shape[0]
         count = max(1, b // 4)
-        rms = mix.square().mean(dim=1).sqrt().cpu()  # (B,)
-        which = torch.randint(0, b, (count,), generator=self._noise_rng)
-        gain = 0.5 + torch.rand(count, generator=self._noise_rng)
-        noise = torch.randn(count, mix.shape[1], generator=self._noise_rng)
+        rng = self._noise_rng if generator is None else generator
+        at = {"generator": rng, "device": rng.device}
+        rms = mix.square().mean(dim=1).sqrt().to(rng.device)  # (B,)
+        which = torch.randint(0, b, (count,), **at)
+        gain = 0.5 + torch.rand(count, **at)
+        noise = torch.randn(count, mix.shape[1], **at)
         noise = (noise * (rms[which] * gain).unsqueeze(1)).to(mix.device)
         log_mag = torch.cat([spec["log_mag"][known], self.spectrogram(noise)["log_mag"]])
         targets = torch.cat([targets[known], targets.new_zeros(count, *targets.shape[1:])])
@@ -699,6 +721,10 @@ class SoundOfPixels(MaskSeparator):
         if not known.any():
             return logits.new_zeros(())
         return F.cross_entropy(logits[known], labels[known].long())
+
+    def _keep_source_magnitudes(self, magnitudes: torch.Tensor) -> None:
+        if self.training and self.tagger is not None:
+            self._training_parts["source_warped_mag"] = magnitudes  # read by `forward`
 
     @staticmethod
     def off_screen_pairs(labels: torch.Tensor) -> torch.Tensor:

@@ -106,7 +106,8 @@ class TrainConfig:
     `best_metric`: what `best.pt` keeps the best of: "loss" (lowest validation loss, as the
     original) or "sdr" (highest validation SDR of the separated sources). On the stand-in the
     two disagreed and SDR chose the checkpoint that separated held-out URMP better
-    (measured: +4.54 dB against +3.17 dB over the mixture), so the demo preset uses "sdr"."""
+    (measured: +4.54 dB against +3.17 dB over the mixture), so the demo preset uses "sdr".
+    `weight_average`: see the field's comment."""
 
     batch_size: int = 80
     epochs: int = 100
@@ -124,6 +125,10 @@ class TrainConfig:
     wandb_project: str = "avsep"
     init_from: str = ""
     best_metric: Literal["loss", "sdr"] = "loss"
+    # 0 (the original): validation and best.pt use the trained weights. d in (0, 1): they use
+    # an exponential moving average of the weights over about 1 / (1 - d) steps
+    # (`avsep.training.averaging`); checkpoint.pt keeps the trained weights and the average.
+    weight_average: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,9 @@
 """The training loop: DDP from 1 to N processes, checkpoints and exact resume, validation.
 
+With `train.weight_average` the loop also keeps a running average of the weights
+(`avsep.training.averaging`): validation scores it and best.pt holds it; checkpoint.pt holds
+the trained weights with the average beside them, so a resumed run continues both.
+
 Step `s` means `s` optimiser steps are done. The data stream is cut into segments of
 `checkpoint_every` steps (see `avsep.data.solos`); mixing gains are drawn from a generator
 seeded by (seed, step, rank). A run resumed from any checkpoint therefore computes the same
@@ -32,6 +36,7 @@ from avsep.data.solos import (
 )
 from avsep.geometry import ClipSpec, clip_spec_from_config
 from avsep.sources import DEFAULT_POLICY, ReadPolicy, report_failures
+from avsep.training.averaging import WeightAverage
 from avsep.training.config import RunConfig
 from avsep.training.step import MixAndSeparate
 from avsep.training.tracking import Tracker
@@ -210,7 +215,7 @@ def _train(config: RunConfig, run_dir: Path, info, resume: bool, progress: bool,
         run.bar.close()
         run.tracker.close()
     if not run.last_val:  # e.g. stopped by the time limit before an epoch ended
-        run.last_val = validate(run.separator, run.step_fn, run.val_set, info, run.local_batch,
+        run.last_val = validate(run.evaluated, run.step_fn, run.val_set, info, run.local_batch,
                                 run.amp)
         run.tracker.log({"step": run.step, "kind": "val", **run.last_val})
     if info.is_main:
@@ -236,6 +241,7 @@ class _Run:
     val_set: dict
     fixed_set: dict | None  # data.fixed_mixtures: the mixtures every step draws from
     tracker: Tracker
+    average: WeightAverage | None  # train.weight_average: the averaged weights
 
     def __init__(self, config: RunConfig, run_dir: Path, info) -> None:
         self.config, self.run_dir, self.info = config, run_dir, info
@@ -257,6 +263,11 @@ class _Run:
         distributed.barrier()
         torch.manual_seed(stream_seed("init", t.seed))  # same initial weights on every rank
         run.separator = create_model(config.model.name, **config.model.kwargs).to(info.device)
+        run.average = None
+        if t.weight_average:
+            run.average = WeightAverage(
+                create_model(config.model.name, **config.model.kwargs).to(info.device),
+                run.separator, t.weight_average)
         run.optimizer = build_optimizer(run.separator, config)
         run.scheduler = build_scheduler(run.optimizer, config)
         if resume and (run_dir / CHECKPOINT).exists():
@@ -269,6 +280,8 @@ class _Run:
             # demo --batch 16: 10.8 -> 13.8 mixtures/s on random tensors; from shards,
             # interleaved, 8.3-9.1 -> 9.3-11.1); on GPUs it is what bf16 convolutions want.
             run.separator = run.separator.to(memory_format=torch.channels_last)
+            if run.average is not None:
+                run.average.model.to(memory_format=torch.channels_last)
         run.net = (DistributedDataParallel(
             run.separator, find_unused_parameters=run.separator.find_unused_parameters)
             if info.distributed else run.separator)
@@ -307,6 +320,11 @@ class _Run:
     def _resume(self, path: Path) -> None:
         loaded, state = load_checkpoint(path, map_location=self.info.device)
         self.separator.load_state_dict(loaded.state_dict())
+        if self.average is not None:
+            if "weight_average" in state:
+                self.average.load_state_dict(state["weight_average"])
+            else:  # averaging switched on for a run begun without it: start from here
+                self.average.model.load_state_dict(loaded.state_dict())
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         _restore_rng(state["rng"], self.info.device)
@@ -322,6 +340,8 @@ class _Run:
         model = self.separator
         try:
             model.load_state_dict(initial.state_dict())
+            if self.average is not None:
+                self.average.model.load_state_dict(initial.state_dict())
         except RuntimeError as exc:
             raise ValueError(
                 f"train.init_from={path} holds {initial.model_name} {initial.model_kwargs}, "
@@ -330,16 +350,27 @@ class _Run:
         if self.info.is_main:
             print(f"initialised from {path}", file=sys.stderr)
 
-    def save(self, path: Path) -> None:
-        """Weights, optimiser, scheduler, RNG and step (main rank), then a barrier."""
+    @property
+    def evaluated(self) -> Any:
+        """The weights validation scores and best.pt holds: the average, else the trained."""
+        return self.separator if self.average is None else self.average.model
+
+    def save(self, path: Path, weights: Any = None) -> None:
+        """Weights (the trained ones unless `weights` is given), optimiser, scheduler, RNG,
+        step and the weight average (main rank), then a barrier."""
         t = self.config.train
+        extra = {}
+        if self.average is not None and weights is None:  # what a resume needs
+            extra["weight_average"] = self.average.state_dict()
         if self.info.is_main:
-            save_checkpoint(path, self.separator, step=self.step, config=to_dict(self.config),
+            save_checkpoint(path, self.separator if weights is None else weights,
+                            step=self.step, config=to_dict(self.config),
                             optimizer=self.optimizer.state_dict(),
                             scheduler=self.scheduler.state_dict(),
                             rng=_rng_state(self.info.device), best_metric=t.best_metric,
                             best_val=self.best_val,
-                            data={"segment_steps": t.checkpoint_every, "seed": t.seed})
+                            data={"segment_steps": t.checkpoint_every, "seed": t.seed},
+                            **extra)
         distributed.barrier()
 
     def train_segment(self, total_steps: int, deadline: float, until_step: int | None) -> bool:
@@ -399,6 +430,8 @@ class _Run:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(),
                                                    max_grad_norm(self.config))
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update()
         self.scheduler.step()
         self.step += 1
         self.bar.update(1)
@@ -421,14 +454,14 @@ class _Run:
 
     def validate_and_keep_best(self) -> dict:
         """Validate, log, and write best.pt when this is the best score so far."""
-        self.last_val = validate(self.separator, self.step_fn, self.val_set, self.info,
+        self.last_val = validate(self.evaluated, self.step_fn, self.val_set, self.info,
                                  self.local_batch, self.amp)
         self.tracker.log({"step": self.step, "kind": "val", **self.last_val})
         self.tracker.plot()
         score = best_score(self.last_val, self.config.train.best_metric)
         if score < self.best_val:
             self.best_val = score
-            self.save(self.run_dir / BEST)
+            self.save(self.run_dir / BEST, self.evaluated)
         return self.last_val
 
 

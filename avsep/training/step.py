@@ -84,6 +84,8 @@ class MixAndSeparate(nn.Module):
                 raise ValueError(f"{type(self.separator).__name__} trains on the clips' class "
                                  "indices, and the batch has no 'class_index'")
             extra["labels"] = batch["class_index"].to(device, non_blocking=True)
+        if self.training and getattr(self.separator, "draws_noise", False):
+            extra["generator"] = generator  # the step's: a resumed run draws the same
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                             enabled=autocast_dtype is not None):
             objective = model(mix, sources, condition, **extra)
