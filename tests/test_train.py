@@ -583,14 +583,40 @@ def test_weight_average_by_hand():
             WeightAverage(model(), trained, decay=bad)
 
 
-def test_weight_average_is_validated_kept_in_best_and_resumed_exactly(prepared_tiny, tmp_path):
+def test_weight_average_is_validated_kept_in_best_and_resumed_exactly(prepared_tiny, tmp_path,
+                                                                      monkeypatch):
+    from avsep.training.averaging import warmed_decay
+
+    # The trained weights before the first step and after each (channels-last, the default,
+    # gives the model new tensors after the average is made: it must still follow them).
+    snapshots: list[dict[str, torch.Tensor]] = []
+    real_step = loop_module._Run._optimizer_step
+
+    def spy(self, batch):
+        if not snapshots:
+            snapshots.append({k: v.clone() for k, v in self.separator.state_dict().items()})
+        result = real_step(self, batch)
+        snapshots.append({k: v.clone() for k, v in self.separator.state_dict().items()})
+        return result
+
+    monkeypatch.setattr(loop_module._Run, "_optimizer_step", spy)
     # With the audio tagger too, whose noise comes from the step's generator.
     config = tiny_config(prepared_tiny["solos"], "train.weight_average=0.9",
                          "model.kwargs.visual_class_loss=0.1", "model.kwargs.audio_tagging=0.1")
     train(config, tmp_path / "a", progress=False)
+    monkeypatch.undo()
     trained, state = load_checkpoint(tmp_path / "a" / "checkpoint.pt")
     averaged = state["weight_average"]["weights"]
-    assert state["weight_average"]["updates"] == 8
+    assert state["weight_average"]["updates"] == 8 and len(snapshots) == 9
+    for name, value in averaged.items():  # the running average by hand
+        expected = snapshots[0][name]
+        if value.is_floating_point():
+            for update, weights in enumerate(snapshots[1:], start=1):
+                decay = warmed_decay(0.9, update)
+                expected = decay * expected + (1 - decay) * weights[name]
+            torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6, msg=name)
+        else:
+            assert torch.equal(value, snapshots[-1][name]), name
     best, best_state = load_checkpoint(tmp_path / "a" / "best.pt")
     assert best_state["step"] == 8 and "weight_average" not in best_state
     differs = False

@@ -30,7 +30,7 @@ class WeightAverage:
 
     Args:
         average: a second instance of the model (its weights are overwritten by `model`'s).
-        model: the model being trained.
+        model: the model being trained (`trained`; its weights are read at each update).
         decay: in (0, 1); the average spans about 1 / (1 - decay) steps.
     """
 
@@ -40,20 +40,23 @@ class WeightAverage:
                              f"got {decay}")
         self.decay = decay
         self.updates = 0
+        self.trained = model
         self.model = average.eval().requires_grad_(False)
         self.model.load_state_dict(model.state_dict())
-        self._pairs = _matched_tensors(self.model, model)
 
     @torch.no_grad()
     def update(self) -> None:
         """Move the average towards the trained model's current weights (after a step)."""
         self.updates += 1
         weight = 1.0 - warmed_decay(self.decay, self.updates)
-        floats = [(a, c) for a, c in self._pairs if a.is_floating_point()]
+        # The pairs are looked up at every update: `Module.to` (e.g. channels-last) gives
+        # a model new tensors, and stale ones would silently stop the average.
+        pairs = _matched_tensors(self.model, self.trained)
+        floats = [(a, c) for a, c in pairs if a.is_floating_point()]
         if floats:
             averaged, current = zip(*floats)
             torch._foreach_lerp_(list(averaged), list(current), weight)
-        for averaged_value, current_value in self._pairs:
+        for averaged_value, current_value in pairs:
             if not averaged_value.is_floating_point():
                 averaged_value.copy_(current_value)
 
