@@ -697,11 +697,10 @@ class SoundOfPixels(MaskSeparator):
         b = mix.shape[0]
         count = max(1, b // 4)
         rng = self._noise_rng if generator is None else generator
-        at = {"generator": rng, "device": rng.device}
         rms = mix.square().mean(dim=1).sqrt().to(rng.device)  # (B,)
-        which = torch.randint(0, b, (count,), **at)
-        gain = 0.5 + torch.rand(count, **at)
-        noise = torch.randn(count, mix.shape[1], **at)
+        which = torch.randint(0, b, (count,), generator=rng, device=rng.device)
+        gain = 0.5 + torch.rand(count, generator=rng, device=rng.device)
+        noise = torch.randn(count, mix.shape[1], generator=rng, device=rng.device)
         noise = (noise * (rms[which] * gain).unsqueeze(1)).to(mix.device)
         log_mag = torch.cat([spec["log_mag"][known], self.spectrogram(noise)["log_mag"]])
         targets = torch.cat([targets[known], targets.new_zeros(count, *targets.shape[1:])])

@@ -281,7 +281,7 @@ class _Run:
             # interleaved, 8.3-9.1 -> 9.3-11.1); on GPUs it is what bf16 convolutions want.
             run.separator = run.separator.to(memory_format=torch.channels_last)
             if run.average is not None:
-                run.average.model.to(memory_format=torch.channels_last)
+                run.average.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         run.net = (DistributedDataParallel(
             run.separator, find_unused_parameters=run.separator.find_unused_parameters)
             if info.distributed else run.separator)
