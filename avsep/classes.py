@@ -7,6 +7,8 @@ is a subset of MUSIC-21, so one index space serves both).
 
 from __future__ import annotations
 
+from avsep.faults import UsageError
+
 # Solos class names, in the order used for class indices (alphabetical, as in solos_ids.json).
 SOLOS_CLASSES: tuple[str, ...] = (
     "Bassoon", "Cello", "Clarinet", "DoubleBass", "Flute", "Horn", "Oboe",
@@ -51,5 +53,5 @@ def class_index(name_or_code: str, classes: tuple[str, ...] = SOLOS_CLASSES) -> 
         return classes.index(name_or_code)
     except ValueError:
         known = classes + (tuple(URMP_CODE_TO_CLASS) if classes is SOLOS_CLASSES else ())
-        raise ValueError(f"unknown instrument {name_or_code!r} (known: {', '.join(known)})"
+        raise UsageError(f"unknown instrument {name_or_code!r} (known: {', '.join(known)})"
                          ) from None

@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from avsep.faults import InputError
+
 # Order is the order shown by `avsep --help`.
 COMMAND_MODULES = [
     "avsep.commands.demo",
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except InputError as exc:  # the input's fault: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - commands handle input problems themselves
         # What reaches here is not a problem with the user's input (those are reported by
         # the commands): name the library or the line it came from and point to the doctor.

@@ -16,10 +16,12 @@ from typing import Any, TypeVar
 
 import yaml
 
+from avsep.faults import InputError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A preset or override does not match the config's fields or types."""
 
 

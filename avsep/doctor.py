@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avsep.faults import describe_fault
+from avsep.faults import InputError, describe_fault
 
 REINSTALL = "reinstall the locked environment: bash scripts/setup.sh (or pip install -r requirements.lock)"
 SOUNDFONTS = {  # the General MIDI soundfonts the stand-in generator uses -> Debian package
@@ -349,18 +349,36 @@ def run_checks(only: list[str] | None = None, lock: dict[str, str] | None = None
     return list(results.values())
 
 
+class LockFileError(InputError, ValueError):
+    """A lock file that cannot be read; names the file and the line."""
+
+
 def locked_versions(path: Path) -> dict[str, str]:
-    """{distribution: version} of the lines of a lock file that apply to this interpreter."""
-    from packaging.markers import Marker
+    """{distribution: version} of the lines of a lock file that apply to this interpreter.
+
+    Raises:
+        LockFileError: the file is not text, or a line's environment marker is malformed.
+    """
+    from packaging.markers import InvalidMarker, Marker
     from packaging.utils import canonicalize_name
 
     versions: dict[str, str] = {}
-    for line in path.read_text().splitlines():
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise LockFileError(f"{path}: not a lock file (not text)") from None
+    for number, line in enumerate(text.splitlines(), 1):
         requirement = line.split("#", 1)[0].strip()
         if not requirement or "==" not in requirement:
             continue
         spec, _, marker = requirement.partition(";")
-        if marker.strip() and not Marker(marker.strip()).evaluate():
+        try:
+            applies = not marker.strip() or Marker(marker.strip()).evaluate()
+        except InvalidMarker as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "invalid"
+            raise LockFileError(f"{path}:{number}: malformed environment marker "
+                                f"{marker.strip()!r} ({first})") from None
+        if not applies:
             continue
         name, version = (part.strip() for part in spec.split("==", 1))
         versions[canonicalize_name(name)] = version

@@ -6,8 +6,11 @@ preparation). Any other exception (a native library that fails to load, an Impor
 MemoryError, a bug) is not the input's fault: it must stop the work, name where it came
 from and point to `avsep doctor`, and must never be recorded against the input.
 
-`describe_fault` turns such an exception into a picklable `Fault` (worker processes send it
-to the parent), and `Fault.message` is the text shown to the user.
+Every exception about the input derives from `InputError`: the command line prints its
+message as one line and exits with 2 (a bad input), while anything else exits with 1 and is
+described by `describe_fault` (an environment fault names the library; a bug keeps its
+traceback). `describe_fault` turns such an exception into a picklable `Fault` (worker
+processes send it to the parent), and `Fault.message` is the text shown to the user.
 """
 
 from __future__ import annotations
@@ -20,6 +23,19 @@ from pathlib import Path
 
 OUR_PACKAGES = ("avsep", "data_prep")
 DOCTOR_HINT = "Run `avsep doctor` to check the installation."
+
+
+class InputError(Exception):
+    """Something the user gave (a file, a folder, a flag, a config value) is wrong.
+
+    The message is one line that names the file or value and says what is wrong with it;
+    the command line prints it after 'error: ' and exits with 2, with no traceback.
+    """
+
+
+class UsageError(InputError, ValueError):
+    """A value the user gave (a flag, an argument of a library call) is out of range or
+    does not apply; the message names it."""
 
 
 @dataclass(frozen=True)

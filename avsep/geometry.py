@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from avsep.faults import InputError
+
 SAMPLE_RATE = 11025
 """Audio rate of every shard and every model (Hz), as The Sound of Pixels."""
 
@@ -66,7 +68,7 @@ def clip_spec_from_config(config: dict | None) -> ClipSpec:
     return ClipSpec(**{k: data[k] for k in names if k in data})
 
 
-class ShardFormatError(ValueError):
+class ShardFormatError(InputError, ValueError):
     """A shard sample does not match the documented format."""
 
 

@@ -25,14 +25,17 @@ starts its workers, to report such a fault once).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from avsep.faults import InputError
 
-class BadInput(Exception):
+
+class BadInput(InputError):
     """A source that cannot be prepared.
 
     Args:
@@ -261,8 +264,8 @@ class FrameReader:
             except (self._decord.DECORDError, RuntimeError) as exc:
                 raise BadInput(
                     "decode_error",
-                    f"video decoding failed near {self.frame_start_s[wanted[0]]:.2f} s "
-                    f"(truncated or corrupt file?): {_first_line(exc)}"
+                    f"video decoding failed near {self.frame_start_s[wanted[0]]:.2f} s: "
+                    f"{_first_line(exc)}"
                 ) from None
             yield from frames
 
@@ -320,11 +323,24 @@ def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     return data.tobytes()
 
 
+# FFmpeg's error codes that reach us as bare numbers inside decord's messages
+# (`av_read_frame failed with 1094995529`, `(-1094995529 vs. 0)`): FFERRTAG values.
+_FFMPEG_ERRORS = {
+    1094995529: "invalid data found when decoding (corrupt file)",  # AVERROR_INVALIDDATA
+    541478725: "unexpected end of file (truncated file)",  # AVERROR_EOF
+    1414092869: "the file asks for a decoder FFmpeg does not have",  # AVERROR_DECODER_NOT_FOUND
+}
+
+
 def _first_line(exc: BaseException) -> str:
-    """decord errors carry a C++ stack; keep the first meaningful line."""
+    """decord errors carry a C++ stack and FFmpeg's error codes as numbers; keep the first
+    meaningful line, with a known code said in words."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     message = lines[0] if lines else type(exc).__name__
     # "[04:36:42] /path/src/audio/audio_reader.cc:136: Can't find audio stream" -> tail
     if "] " in message and ".cc:" in message:
         message = message.split(": ", 1)[-1]
+    for code in re.findall(r"-?\d{6,}", message):
+        if abs(int(code)) in _FFMPEG_ERRORS:
+            return _FFMPEG_ERRORS[abs(int(code))]
     return message[:300]

@@ -13,6 +13,14 @@
   as webdataset expands them.
   The split of a listed shard is the name of the folder it sits in (`.../train/x.tar`).
 
+Data never runs a command. `pipe:` (a shell command) is taken only from the user's own
+command line or config. The paths of an index are checked to be plain relative shard paths
+(`train/solos-train-000000.tar`: letters, digits, `._+-` and `/`; no scheme, no `..`, no
+shell metacharacters) before they are joined to a prefix, since a `pipe:` prefix turns the
+joined path into part of a shell command. A list file's `pipe:` lines are refused unless
+the policy allows them (`--allow-pipe-lists`, `data.allow_pipe_lists`): a list file is data,
+and such a file would otherwise be a script.
+
 Shards are opened with webdataset's `gopen`: local paths directly, http(s) through
 `curl --fail`, s3 through `aws s3 cp URL -`, gs through webdataset's `gsutil cat`; any
 other storage can be given as a `pipe:` command. A read that fails is retried; a shard that
@@ -24,6 +32,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shlex
 import sys
 import tarfile
@@ -31,8 +40,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlparse
 
+from avsep.faults import InputError
 from avsep.tarstream import tar_members
 
 INDEX_NAME = "shards.json"
@@ -41,6 +52,8 @@ READ_RETRY_DELAY_S = 2.0  # seconds between tries
 # webdataset is imported where it is used: it pulls in torch (seconds), and the command line
 # reads this module's defaults when it starts.
 _URL_SCHEMES = ("http", "https", "s3", "gs", "pipe", "file", "hf", "ais", "sftp", "scp", "ftps")
+# A path segment of an index entry: no leading '.' ('.', '..', hidden) or '-' (an option).
+_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 
 
 class ShardReadError(OSError):
@@ -52,12 +65,24 @@ class ShardReadError(OSError):
         self.reason = reason
 
 
+class BadShardError(ShardReadError, InputError):
+    """A shard that is there but is not a readable shard (or a local shard that is missing):
+    the input's fault, unlike a network failure."""
+
+
+class ShardIndexError(InputError, ValueError):
+    """An index (`shards.json`) or a shard list that cannot be used; names the file and
+    the entry or line."""
+
+
 @dataclass(frozen=True)
 class ReadPolicy:
-    """How hard to try: `attempts` reads per shard, `retry_delay_s` seconds apart."""
+    """How hard to try: `attempts` reads per shard, `retry_delay_s` seconds apart; and
+    whether a shard list file may hold `pipe:` lines (shell commands; `allow_pipe_lists`)."""
 
     attempts: int = READ_ATTEMPTS
     retry_delay_s: float = READ_RETRY_DELAY_S
+    allow_pipe_lists: bool = False
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -124,24 +149,102 @@ def expand_urls(pattern: str) -> list[str]:
     return list(expand(pattern))
 
 
+_READ_ERRORS = (OSError, tarfile.TarError, ValueError)
+
+
+def _failure(url: str, exc: BaseException, attempt: int, policy: ReadPolicy
+             ) -> ShardReadError | None:
+    """The error to raise for a read of `url` that failed with `exc` at try `attempt`
+    (from 0), or None to try again. A local file is read once: a missing or damaged file
+    does not heal. A damaged shard is the input's fault (`BadShardError`) wherever it
+    lives; what else fails at a URL (the network, the store) is not."""
+    local = not is_url(url)
+    if not local and attempt + 1 < policy.attempts:
+        return None
+    reason = f"{type(exc).__name__}: {exc}"
+    if local and isinstance(exc, FileNotFoundError):
+        return BadShardError(url, "no such file")
+    if local and isinstance(exc, IsADirectoryError):
+        return BadShardError(url, "a folder, not a shard file")
+    if local and isinstance(exc, PermissionError):
+        return BadShardError(url, "permission denied")
+    if not local:
+        reason = f"unreadable after {policy.attempts} attempts ({reason})"
+    if isinstance(exc, (tarfile.TarError, ValueError)):
+        return BadShardError(url, reason)
+    return ShardReadError(url, reason)
+
+
 def _with_retries(url: str, policy: ReadPolicy, read: Callable):
-    reason = ""
     for attempt in range(policy.attempts):
         if attempt:
             time.sleep(policy.retry_delay_s)
         try:
             return read()
-        except (OSError, tarfile.TarError, ValueError) as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-    raise ShardReadError(url, f"unreadable after {policy.attempts} attempts ({reason})")
+        except _READ_ERRORS as exc:
+            error = _failure(url, exc, attempt, policy)
+            if error is not None:
+                raise error from None
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def read_index(location: str, policy: ReadPolicy = DEFAULT_POLICY) -> dict | None:
-    """The `shards.json` of a prepared dataset, or None for a local folder without one."""
+    """The `shards.json` of a prepared dataset, or None for a local folder without one.
+
+    Raises:
+        ShardIndexError: it is not a JSON object with a `splits` mapping of lists.
+    """
     url = join(location, INDEX_NAME)
     if not is_url(location) and not Path(url).is_file():
         return None
-    return json.loads(read_bytes(url, policy))
+    data = read_bytes(url, policy)
+    try:
+        index = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ShardIndexError(f"{url}: not a JSON shard index ({exc})") from None
+    splits = index.get("splits") if isinstance(index, dict) else None
+    if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
+        raise ShardIndexError(f"{url}: not a shard index (expected {{\"splits\": {{name: "
+                              "[{\"path\": ..., \"samples\": ..., \"bytes\": ...}]}}})")
+    return index
+
+
+class IndexedShard(NamedTuple):
+    """A shard listed in an index: its URL, its path in the index, its split, its bytes."""
+
+    url: str
+    path: str
+    split: str
+    bytes: int
+
+
+def index_shards(location: str, index: dict, split: str | None = None) -> list[IndexedShard]:
+    """The shards an index lists, in index order: those of `split`, or every split's.
+
+    Every path is checked to be a plain relative shard path before it is joined to
+    `location` (see the module docstring).
+
+    Raises:
+        ShardIndexError: an entry that is not `{"path": str, ...}` with a plain path.
+    """
+    shards = []
+    for name, entries in index["splits"].items():
+        if split is not None and name != split:
+            continue
+        for number, entry in enumerate(entries):
+            path = entry.get("path") if isinstance(entry, dict) else None
+            where = f"{join(location, INDEX_NAME)}: entry {number} of split {name!r}"
+            if not isinstance(path, str):
+                raise ShardIndexError(f"{where} has no path")
+            if not all(_SEGMENT.fullmatch(part) for part in path.split("/")):
+                raise ShardIndexError(
+                    f"{where} has the path {path!r}, which is not a plain relative shard path "
+                    "(letters, digits, '._+-' and '/' only; no scheme, no '..', no leading "
+                    "'.' or '-')")
+            size = entry.get("bytes", 0)
+            shards.append(IndexedShard(join(location, *path.split("/")), path, name,
+                                       size if isinstance(size, int) and size >= 0 else 0))
+    return shards
 
 
 def split_of(url: str) -> str:
@@ -150,13 +253,26 @@ def split_of(url: str) -> str:
     return parent[-2] if len(parent) >= 2 else ""
 
 
-def _listed(location: str) -> list[str]:
-    """The shard URLs of a list file, or of a single URL or brace pattern."""
+def _listed(location: str, policy: ReadPolicy) -> list[str]:
+    """The shard URLs of a list file, or of a single URL or brace pattern.
+
+    Raises:
+        ShardIndexError: a list file's `pipe:` line without `policy.allow_pipe_lists`.
+    """
     if not is_url(location) and Path(location).is_file() and not location.endswith(".tar"):
         base = Path(location).parent
         urls = []
-        for line in Path(location).read_text().splitlines():
+        try:
+            lines = Path(location).read_text().splitlines()
+        except UnicodeDecodeError:
+            raise ShardIndexError(f"{location}: not a shard list (not text)") from None
+        for number, line in enumerate(lines, 1):
             line = line.split("#", 1)[0].strip()
+            if line.startswith("pipe:") and not policy.allow_pipe_lists:
+                raise ShardIndexError(
+                    f"{location}:{number}: a 'pipe:' line is a shell command, and a list "
+                    "file is data; if this list is your own, allow it with "
+                    "--allow-pipe-lists (training: --set data.allow_pipe_lists=true)")
             if line:
                 urls += [u if is_url(u) or os.path.isabs(u) else str(base / u)
                          for u in expand_urls(line)]
@@ -180,16 +296,18 @@ def dataset_shards(location: str | os.PathLike, split: str | None,
     Raises:
         FileNotFoundError: no such shards, naming where they were looked for.
         ShardReadError: the index of a URL prefix could not be read.
+        ShardIndexError: the index or the list file cannot be used (see `index_shards`).
     """
     location = str(location)
     if is_listing(location):
-        urls = sorted(u for u in _listed(location) if split is None or split_of(u) == split)
+        urls = sorted(u for u in _listed(location, policy)
+                      if split is None or split_of(u) == split)
         where = f"{location} (listed shards in a folder named {split!r})" if split else location
     elif is_url(location):
         index = read_index(location, policy)
         assert index is not None
-        names = _index_paths(index, split)
-        urls = sorted(join(location, *name.split("/")) for name in names)
+        urls = sorted(shard.url for shard in index_shards(location, index, split)
+                      if split is not None or "/" not in shard.path)  # None: URMP's, at the top
         where = f"{location} (its {INDEX_NAME} lists no {split or 'top-level'} shards)"
     else:
         folder = Path(location, split) if split else Path(location)
@@ -200,13 +318,6 @@ def dataset_shards(location: str | os.PathLike, split: str | None,
     return urls
 
 
-def _index_paths(index: dict, split: str | None) -> list[str]:
-    if split is not None:
-        return [s["path"] for s in index.get("splits", {}).get(split, [])]
-    return [s["path"] for entries in index.get("splits", {}).values() for s in entries
-            if "/" not in s["path"]]
-
-
 def index_entry(path: str, samples: int, size: int) -> dict:
     """One shard in `shards.json`: its path relative to the dataset root, samples, bytes."""
     return {"path": path, "samples": samples, "bytes": size}
@@ -214,8 +325,9 @@ def index_entry(path: str, samples: int, size: int) -> dict:
 
 def shard_samples(url: str, policy: ReadPolicy) -> Iterator[dict]:
     """The webdataset samples of one shard; a read that fails is retried from the start,
-    skipping the samples already given, and after `policy.attempts` raises ShardReadError."""
-    given, reason = 0, ""
+    skipping the samples already given, and after `policy.attempts` raises ShardReadError
+    (`BadShardError` for a damaged shard or a missing local file, which is read once)."""
+    given = 0
     for attempt in range(policy.attempts):
         if attempt:
             time.sleep(policy.retry_delay_s)
@@ -225,9 +337,11 @@ def shard_samples(url: str, policy: ReadPolicy) -> Iterator[dict]:
                     given += 1
                     yield sample
             return
-        except (OSError, tarfile.TarError, ValueError) as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-    raise ShardReadError(url, f"unreadable after {policy.attempts} attempts ({reason})")
+        except _READ_ERRORS as exc:
+            error = _failure(url, exc, attempt, policy)
+            if error is not None:
+                raise error from None
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _read_shard(url: str) -> Iterator[dict]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import string
 import sys
 import time
 from dataclasses import dataclass, field
@@ -259,7 +260,21 @@ def download_music(
 
 
 def _check_template(url_template: str) -> None:
-    if "{id}" not in url_template:
+    """`url_template` has `{id}` and no other placeholder (`str.format` would fail on one at
+    the first download, or read attributes of the id for `{id.attr}`)."""
+    try:
+        fields = [field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+                  for _, field, spec, conversion in string.Formatter().parse(url_template)
+                  if field is not None]
+    except ValueError as exc:
+        raise ValueError(f"--url-template {url_template!r}: {exc} (write {{{{ and }}}} for a "
+                         "literal brace)") from None
+    others = sorted({f"{{{field}}}" for field in fields if field != "id"})
+    if others:
+        raise ValueError(f"--url-template {url_template!r}: unknown placeholder "
+                         f"{', '.join(others)} (only {{id}} is replaced; write {{{{ and }}}} "
+                         "for a literal brace)")
+    if "id" not in fields:
         raise ValueError(f"--url-template must contain {{id}}: {url_template!r}")
 
 

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from avsep.sources import (
     DEFAULT_POLICY,
+    INDEX_NAME,
     ReadPolicy,
     ShardReadError,
     dataset_shards,
+    index_shards,
     is_listing,
     is_url,
-    join,
     read_index,
     shard_samples,
     split_of,
@@ -58,11 +59,11 @@ def _remote_shards(location: str, policy: ReadPolicy) -> Iterator[tuple[str, str
         for url in dataset_shards(location, None, policy):
             yield url, split_of(url), 0, url
         return
-    index = read_index(location, policy) or {}
-    for split, entries in index.get("splits", {}).items():
-        for entry in entries:
-            url = join(location, *entry["path"].split("/"))
-            yield url, split, int(entry.get("bytes", 0)), url
+    index = read_index(location, policy)
+    if index is None:
+        raise FileNotFoundError(f"no {INDEX_NAME} at {location}")
+    for shard in index_shards(location, index):
+        yield shard.url, shard.split, shard.bytes, shard.url
 
 
 def _stream_metadata(url: str, policy: ReadPolicy) -> list[tuple[str, dict]]:

@@ -550,6 +550,9 @@ def test_localize_command_draws_players(tmp_path, capsys):
         assert (out / name).is_file(), name
     saved = np.load(out / "players.npz")
     assert saved["scores"].shape == (12, 2, 4, 7) and saved["heatmaps"].shape == (12, 4, 7)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert main(["localize", str(video), "--checkpoint", str(checkpoint), "--out", str(out),
-                 "--regions", "0,0,500,96", "--quiet"]) == 2
+                 "--regions", "0,0,500,96", "--quiet", "--overwrite"]) == 2
     assert "extends beyond the 160x96 frame" in capsys.readouterr().err
+    # A failed run leaves the earlier outputs as they were and nothing of its own.
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

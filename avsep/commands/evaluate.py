@@ -77,6 +77,9 @@ def register(subparsers) -> None:
                    help=f"tries per remote shard (default {READ_ATTEMPTS})")
     p.add_argument("--read-retry-delay", type=float, default=READ_RETRY_DELAY_S, metavar="S",
                    help=f"seconds between tries (default {READ_RETRY_DELAY_S})")
+    p.add_argument("--allow-pipe-lists", action="store_true",
+                   help="let a shard list file given as --data run its 'pipe:' lines (shell "
+                        "commands); only for a list you wrote yourself")
     p.set_defaults(func=run)
 
 
@@ -104,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {args.pairs}: pair list not found", file=sys.stderr)
         return 2
     try:
-        policy = ReadPolicy(args.read_attempts, args.read_retry_delay)
+        policy = ReadPolicy(args.read_attempts, args.read_retry_delay, args.allow_pipe_lists)
         # fail before loading a model or starting ranks
         if music:
             dataset_shards(args.data, "test", policy)

@@ -17,15 +17,19 @@ def register(subparsers) -> None:
                                        "URL prefix (https://, s3://, gs://, pipe:), a shard "
                                        "list file or a brace pattern (streamed)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--allow-pipe-lists", action="store_true",
+                        help="let a shard list file run its 'pipe:' lines (shell commands); "
+                             "only for a list you wrote yourself")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from avsep.sources import ShardReadError
+    from avsep.sources import ReadPolicy, ShardReadError
     from data_prep.inspect import format_inspection, summarize_shards
 
     try:
-        summary = summarize_shards(args.shards)
+        summary = summarize_shards(args.shards,
+                                   ReadPolicy(allow_pipe_lists=args.allow_pipe_lists))
     except (FileNotFoundError, ShardReadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from avsep.faults import InputError, UsageError
+
 if TYPE_CHECKING:
     from avsep.inference.loading import InferenceModel
     from avsep.models.separator import SoundOfPixels
@@ -21,7 +23,9 @@ examples:
 
 Writes OUT/overlay.mp4 (heatmaps over the frames, H.264, with the video's audio as AAC),
 OUT/keyframes/*.png (one every --keyframe-every seconds), OUT/contact_sheet.png, and
-OUT/heatmaps.npz + heatmaps.json (the raw energies, their times and the geometry).
+OUT/heatmaps.npz + heatmaps.json (the raw energies, their times and the geometry), all at
+once when it succeeds and nothing when it fails; an OUT that holds an earlier run's files
+needs --overwrite, which replaces them (no stale key frames are left).
 
 With --players or --regions (or --regions auto: the players of a URMP-style name
 Vid_NN_Title_c1_c2.mp4, else the loud parts of the heatmap) it also draws one colour per
@@ -71,8 +75,16 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=2, help="windows per model call")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     add_gate_arguments(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the outputs of an earlier run in OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
+
+
+# Every top-level name the renderings and `save` give a file or folder.
+OUTPUTS = ("overlay.mp4", "keyframes", "contact_sheet.png", "heatmaps.npz", "heatmaps.json",
+           "players.mp4", "players_keyframes", "players_contact_sheet.png", "players.npz",
+           "players.json")
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,15 +106,15 @@ def apply_gate_arguments(runner: InferenceModel, args: argparse.Namespace, name:
     """Set a loaded model's gate from `add_gate_arguments`' flags (nothing without them).
 
     Raises:
-        ValueError: a locality outside [0, 1], or a flag for a model without a tagger.
+        UsageError: a locality outside [0, 1], or a flag for a model without a tagger.
     """
     if not args.ungated and args.gate_locality is None:
         return
     flag = "--ungated" if args.ungated else "--gate-locality"
     if args.gate_locality is not None and not 0.0 <= args.gate_locality <= 1.0:
-        raise ValueError(f"--gate-locality must be in [0, 1], got {args.gate_locality}")
+        raise UsageError(f"--gate-locality must be in [0, 1], got {args.gate_locality}")
     if getattr(runner.model, "tagger", None) is None:
-        raise ValueError(f"{flag}: {name} has no audio tagger (it was not trained with "
+        raise UsageError(f"{flag}: {name} has no audio tagger (it was not trained with "
                          "model.kwargs.audio_tagging)")
     separator = cast("SoundOfPixels", runner.model)  # only it has a tagger
     separator.gate_locations = not args.ungated
@@ -111,60 +123,75 @@ def apply_gate_arguments(runner: InferenceModel, args: argparse.Namespace, name:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avsep.inference.render import colormap_lut
+    from avsep.outputs import staged_outputs
+
+    try:
+        colormap_lut(args.colormap)
+        if not 0.0 <= args.opacity <= 1.0:
+            raise UsageError(f"--opacity must be in [0, 1], got {args.opacity}")
+        if args.fps <= 0:
+            raise UsageError(f"--fps must be positive, got {args.fps}")
+        if args.keyframe_every <= 0:
+            raise UsageError(f"--keyframe-every must be positive, got {args.keyframe_every}")
+        with staged_outputs(args.out, OUTPUTS, [args.video, args.checkpoint],
+                            args.overwrite) as staging:
+            files, localization, players, player_files = _localize(args, staging.folder)
+            files = files.moved(staging.final)
+            if player_files is not None:
+                player_files = player_files.moved(staging.final)
+    except InputError as exc:  # a bug or an environment fault keeps its traceback (cli)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {files.video} ({len(localization)} frames at {localization.fps:g} fps), "
+          f"{len(files.keyframes)} key frames, {files.contact_sheet}, "
+          f"{args.out / 'heatmaps.npz'}")
+    if players is not None and player_files is not None:
+        print(f"wrote {player_files.video} and {player_files.contact_sheet}: "
+              f"{len(players.regions)} players ({players.region_source}: "
+              f"{', '.join(players.names())})")
+    return 0
+
+
+def _localize(args: argparse.Namespace, out: Path):
+    """Localize (and with --players/--regions, per player) and render into `out`.
+
+    Returns:
+        (RenderedFiles, Localization, PlayerLocalization or None, RenderedFiles or None).
+    """
     from avsep.inference import (
-        RegionError,
-        VideoInputError,
         localize_players,
         localize_video,
         prepare_model,
         render_localization,
         render_players,
     )
-    from avsep.inference.render import colormap_lut
 
-    try:
-        colormap_lut(args.colormap)
-        if not 0.0 <= args.opacity <= 1.0:
-            raise ValueError(f"--opacity must be in [0, 1], got {args.opacity}")
-        if args.fps <= 0:
-            raise ValueError(f"--fps must be positive, got {args.fps}")
-        if args.keyframe_every <= 0:
-            raise ValueError(f"--keyframe-every must be positive, got {args.keyframe_every}")
-        model = args.checkpoint
-        if args.ungated or args.gate_locality is not None:
-            model = prepare_model(args.checkpoint, args.device)
-            apply_gate_arguments(model, args, str(args.checkpoint))
-        players = None
-        if args.players is not None or args.regions is not None:
-            # One pass gives both: the per-player scores and the total heat.
-            players = localize_players(args.video, model, regions=args.regions or "auto",
-                                       players=args.players, fps=args.fps, hop=args.hop,
-                                       batch_size=args.batch_size, device=args.device,
-                                       progress=not args.quiet)
-            localization = players.heat
-        else:
-            localization = localize_video(args.video, model, fps=args.fps,
-                                          hop=args.hop, batch_size=args.batch_size,
-                                          device=args.device, progress=not args.quiet)
-        files = render_localization(
-            localization, args.video, args.out, colormap=args.colormap, opacity=args.opacity,
-            normalize=args.normalize, keyframe_every_s=args.keyframe_every,
-            max_short_side=args.max_short_side or None, progress=not args.quiet)
-        localization.save(args.out / "heatmaps.npz")
-        if players is not None:
-            player_files = render_players(players, args.video, args.out, opacity=args.opacity,
-                                          keyframe_every_s=args.keyframe_every,
-                                          max_short_side=args.max_short_side or None,
-                                          progress=not args.quiet)
-            players.save(args.out / "players.npz")
-    except (VideoInputError, RegionError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {files.video} ({len(localization)} frames at {localization.fps:g} fps), "
-          f"{len(files.keyframes)} key frames, {files.contact_sheet}, "
-          f"{args.out / 'heatmaps.npz'}")
+    model = args.checkpoint
+    if args.ungated or args.gate_locality is not None:
+        model = prepare_model(args.checkpoint, args.device)
+        apply_gate_arguments(model, args, str(args.checkpoint))
+    players = player_files = None
+    if args.players is not None or args.regions is not None:
+        # One pass gives both: the per-player scores and the total heat.
+        players = localize_players(args.video, model, regions=args.regions or "auto",
+                                   players=args.players, fps=args.fps, hop=args.hop,
+                                   batch_size=args.batch_size, device=args.device,
+                                   progress=not args.quiet)
+        localization = players.heat
+    else:
+        localization = localize_video(args.video, model, fps=args.fps,
+                                      hop=args.hop, batch_size=args.batch_size,
+                                      device=args.device, progress=not args.quiet)
+    files = render_localization(
+        localization, args.video, out, colormap=args.colormap, opacity=args.opacity,
+        normalize=args.normalize, keyframe_every_s=args.keyframe_every,
+        max_short_side=args.max_short_side or None, progress=not args.quiet)
+    localization.save(out / "heatmaps.npz")
     if players is not None:
-        print(f"wrote {player_files.video} and {player_files.contact_sheet}: "
-              f"{len(players.regions)} players ({players.region_source}: "
-              f"{', '.join(players.names())})")
-    return 0
+        player_files = render_players(players, args.video, out, opacity=args.opacity,
+                                      keyframe_every_s=args.keyframe_every,
+                                      max_short_side=args.max_short_side or None,
+                                      progress=not args.quiet)
+        players.save(out / "players.npz")
+    return files, localization, players, player_files

@@ -21,7 +21,8 @@ video's frames (x1, y1 exclusive), separated by ';'.
 
 Writes OUT/region_<k>[_<label>].wav per region and OUT/residual.wav (the mixture minus the
 sum of the regions' sounds), float WAVs at the video's audio rate and length, and
-OUT/separation.json. Any length works: the audio is processed in overlapping 65535-sample
+OUT/separation.json (all at once when it succeeds, nothing when it fails; an OUT that
+holds an earlier run's files needs --overwrite, which replaces them). Any length works: the audio is processed in overlapping 65535-sample
 windows joined by overlap-add.
 """
 
@@ -46,13 +47,21 @@ def register(subparsers) -> None:
                    help="samples between windows at 11025 Hz (default: half a window)")
     p.add_argument("--batch-size", type=int, default=2, help="windows per model call")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the outputs of an earlier run in OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
+# Every name `Separation.write` gives a file: what a later run recognises as its own.
+OUTPUTS = ("region_*.wav", "residual.wav", "separation.json")
+
+
 def run(args: argparse.Namespace) -> int:
     from avsep.classes import class_index
-    from avsep.inference import RegionError, VideoInputError, parse_regions, separate_video
+    from avsep.faults import InputError
+    from avsep.inference import RegionError, parse_regions, separate_video
+    from avsep.outputs import staged_outputs
 
     try:
         regions = args.regions
@@ -67,12 +76,14 @@ def run(args: argparse.Namespace) -> int:
             classes = [c.strip() for c in args.classes.split(",")]
             for code in classes:
                 class_index(code)  # unknown names fail here, listing the known ones
-        separation = separate_video(args.video, args.checkpoint, regions=regions,
-                                    players=args.players, classes=classes, hop=args.hop,
-                                    batch_size=args.batch_size, device=args.device,
-                                    progress=not args.quiet)
-        paths = separation.write(args.out)
-    except (VideoInputError, RegionError, FileNotFoundError, ValueError) as exc:
+        with staged_outputs(args.out, OUTPUTS, [args.video, args.checkpoint],
+                            args.overwrite) as staging:
+            separation = separate_video(args.video, args.checkpoint, regions=regions,
+                                        players=args.players, classes=classes, hop=args.hop,
+                                        batch_size=args.batch_size, device=args.device,
+                                        progress=not args.quiet)
+            paths = [staging.final(p) for p in separation.write(staging.folder)]
+    except InputError as exc:  # a bug or an environment fault keeps its traceback (cli)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     seconds = len(separation.mixture) / separation.sample_rate

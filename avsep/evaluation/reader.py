@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from avsep.faults import InputError
 from avsep.geometry import (
     ClipSpec,
     ShardFormatError,
@@ -42,7 +43,7 @@ _SEGMENT_KEY = re.compile(r"^(?P<piece>.+)__seg(?P<segment>\d+)$")
 _REQUIRED_HEADER = ("instruments", "players", "valid_samples", "start_s", "sample_rate", "fps")
 
 
-class NoUrmpShardsError(FileNotFoundError):
+class NoUrmpShardsError(InputError, FileNotFoundError):
     """The shard folder is missing or holds no URMP shards."""
 
 

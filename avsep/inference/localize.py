@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from avsep.faults import UsageError
 from avsep.inference.loading import InferenceModel, prepare_model
 from avsep.inference.video import VideoSource, check_batch_size, model_frame_size, open_video
 from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
@@ -101,7 +102,7 @@ class Localization:
 def output_times(duration_s: float, fps: float) -> np.ndarray:
     """Times i / fps of the output frames that start before `duration_s` (at least one)."""
     if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+        raise UsageError(f"fps must be positive, got {fps}")
     count = max(1, math.ceil(duration_s * fps - 1e-9))
     return np.arange(count, dtype=np.float64) / fps
 
@@ -142,7 +143,7 @@ def check_pixelwise(model: torch.nn.Module) -> None:
     """Raise ValueError unless the model separates per visual location."""
     if getattr(model, "condition_kind", None) != "frames" or not hasattr(model, "pixel_energies"):
         name = getattr(model, "model_name", type(model).__name__)
-        raise ValueError(
+        raise UsageError(
             f"model {name!r} cannot localize: localization needs a pixel-wise model "
             "conditioned on frames (Sound of Pixels); class-conditioned models such as "
             "MHU-Net have no visual map"

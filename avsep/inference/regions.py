@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from avsep.faults import InputError
 from avsep.inference.localize import cell_centres
 from avsep.media import BadInput
 from avsep.urmp_naming import parse_piece_name, player_bounds
@@ -24,7 +25,7 @@ from avsep.urmp_naming import parse_piece_name, player_bounds
 _URMP_VIDEO = re.compile(r"^Vid_(?P<piece>\d+_.+)$")
 
 
-class RegionError(ValueError):
+class RegionError(InputError, ValueError):
     """Regions that cannot be used (bad text, empty box, box outside the frame)."""
 
 

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from avsep.faults import UsageError
 from avsep.inference.localize import Localization, upsample_heatmap
 from avsep.inference.players import PlayerLocalization
 from avsep.inference.regions import Region
@@ -36,7 +37,7 @@ def colormap_lut(name: str) -> np.ndarray:
         cmap = matplotlib.colormaps[name]
     except KeyError:
         examples = "inferno, magma, viridis, jet, turbo, hot"
-        raise ValueError(f"unknown colour map {name!r} (matplotlib names, e.g. {examples})"
+        raise UsageError(f"unknown colour map {name!r} (matplotlib names, e.g. {examples})"
                          ) from None
     return (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255.0 + 0.5).astype(np.uint8)
 
@@ -54,7 +55,7 @@ def overlay(frame: np.ndarray, heat: np.ndarray, lut: np.ndarray, opacity: float
         (H, W, 3) uint8.
     """
     if not 0.0 <= opacity <= 1.0:
-        raise ValueError(f"opacity must be in [0, 1], got {opacity}")
+        raise UsageError(f"opacity must be in [0, 1], got {opacity}")
     if heat.shape != frame.shape[:2]:
         raise ValueError(f"heat {heat.shape} does not match frame {frame.shape[:2]}")
     colours = lut[np.clip(np.rint(heat * 255.0), 0, 255).astype(np.uint8)]
@@ -70,7 +71,7 @@ def display_scale(heatmaps: np.ndarray, normalize: Literal["global", "frame"]) -
     elif normalize == "frame":
         levels = heatmaps.reshape(len(heatmaps), -1).max(axis=1).astype(np.float64)
     else:
-        raise ValueError(f"normalize must be 'global' or 'frame', got {normalize!r}")
+        raise UsageError(f"normalize must be 'global' or 'frame', got {normalize!r}")
     # A silent video (or frame) has zero energy everywhere: show it as zero, not as noise.
     return np.where(levels > 0, levels, np.inf)
 
@@ -174,6 +175,11 @@ class RenderedFiles:
     keyframes: list[Path] = field(default_factory=list)
     contact_sheet: Path | None = None
 
+    def moved(self, where: Callable[[Path], Path]) -> RenderedFiles:
+        """The same files at `where(path)` (e.g. once a staging folder is committed)."""
+        return RenderedFiles(where(self.video), [where(p) for p in self.keyframes],
+                             None if self.contact_sheet is None else where(self.contact_sheet))
+
 
 def overlay_frames(localization: Localization, source: VideoSource, colormap: str = "inferno",
                    opacity: float = 0.5, normalize: Literal["global", "frame"] = "global",
@@ -252,7 +258,7 @@ def overlay_players(frame: np.ndarray, scores: np.ndarray, opacity: float,
         (H, W, 3) uint8.
     """
     if not 0.0 <= opacity <= 1.0:
-        raise ValueError(f"opacity must be in [0, 1], got {opacity}")
+        raise UsageError(f"opacity must be in [0, 1], got {opacity}")
     if scores.ndim != 3 or scores.shape[1:] != frame.shape[:2]:
         raise ValueError(f"scores {scores.shape} do not match frame {frame.shape[:2]}")
     best = scores.argmax(axis=0)
@@ -324,7 +330,7 @@ def _write_rendering(drawn: Iterator[np.ndarray], times_s: np.ndarray, fps: floa
     OUT/<prefix_>contact_sheet.png."""
 
     if keyframe_every_s <= 0:
-        raise ValueError(f"keyframe interval must be positive, got {keyframe_every_s}")
+        raise UsageError(f"keyframe interval must be positive, got {keyframe_every_s}")
     out_dir.mkdir(parents=True, exist_ok=True)
     step = max(1, round(keyframe_every_s * fps))
     wanted = set(range(0, len(times_s), step))

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avsep.faults import InputError, UsageError
 from avsep.geometry import (
     SAMPLE_RATE,
     ClipSpec,
@@ -40,7 +41,7 @@ from avsep.media import BadInput, FrameReader, decode_audio, probe, resample, re
 _FRAME_CACHE = 16
 
 
-class VideoInputError(ValueError):
+class VideoInputError(InputError, ValueError):
     """A video that cannot be used for inference; the message names the file."""
 
 
@@ -83,7 +84,7 @@ class VideoSource:
             raise VideoInputError(f"{self.path}: the audio stream holds no samples")
         self.native_rate = info.audio.sample_rate
         self.audio = resample(self.native_audio, self.native_rate, sample_rate)
-        first = next(self._reader.read([0]))
+        first = self._read([0])[0]
         self.frame_size: tuple[int, int] = (int(first.shape[0]), int(first.shape[1]))
         self.duration_s = self._reader.end_s
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -100,12 +101,22 @@ class VideoSource:
     def frames_at(self, times_s: Sequence[float] | np.ndarray, batch: int = 16
                   ) -> Iterator[np.ndarray]:
         """Decode the frames nearest to each time, in order: (H, W, 3) uint8 RGB each."""
-        yield from self._reader.read(self.frame_index(np.asarray(times_s)), batch=batch)
+        indices = self.frame_index(np.asarray(times_s))
+        for begin in range(0, len(indices), batch):
+            yield from self._read(indices[begin:begin + batch].tolist())
+
+    def _read(self, indices: Sequence[int]) -> list[np.ndarray]:
+        """Frames by index, (H, W, 3) uint8 each; a frame that fails to decode is the
+        file's fault, named with its path."""
+        try:
+            return list(self._reader.read(indices, batch=max(1, len(indices))))
+        except BadInput as exc:
+            raise VideoInputError(f"{self.path}: {exc}") from None
 
     def _frames(self, indices: Sequence[int]) -> list[np.ndarray]:
         """Frames by index through a small cache (consecutive windows share frames)."""
         missing = sorted({i for i in indices if i not in self._cache})
-        for index, frame in zip(missing, self._reader.read(missing)):
+        for index, frame in zip(missing, self._read(missing)):
             self._cache[index] = frame
         frames = [self._cache[i] for i in indices]
         for index in indices:
@@ -157,4 +168,4 @@ def open_video(video: str | Path | VideoSource, sample_rate: int) -> VideoSource
 
 def check_batch_size(batch_size: int) -> None:
     if batch_size < 1:
-        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+        raise UsageError(f"batch size must be at least 1, got {batch_size}")

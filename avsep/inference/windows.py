@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avsep.faults import UsageError
+
 # Smallest taper weight: keeps the normalisation well conditioned near window edges.
 TAPER_FLOOR = 1e-3
 
@@ -51,11 +53,11 @@ class WindowPlan:
         """The fewest windows `hop` apart (default: half a window) that cover the signal."""
         hop = window // 2 if hop is None else hop
         if window <= 0:
-            raise ValueError(f"window must be positive, got {window}")
+            raise UsageError(f"window must be positive, got {window}")
         if not 0 < hop <= window:
-            raise ValueError(f"hop must be in (0, window={window}], got {hop}")
+            raise UsageError(f"hop must be in (0, window={window}], got {hop}")
         if num_samples <= 0:
-            raise ValueError(f"cannot cut an empty signal ({num_samples} samples) into windows")
+            raise UsageError(f"cannot cut an empty signal ({num_samples} samples) into windows")
         count = 1 if num_samples <= window else math.ceil((num_samples - window) / hop) + 1
         return cls(num_samples, window, hop, tuple(i * hop for i in range(count)))
 

@@ -73,6 +73,9 @@ class DataConfig:
     # skipped; a validation shard that fails stops the run.
     read_attempts: int = READ_ATTEMPTS
     read_retry_delay_s: float = READ_RETRY_DELAY_S
+    # A shard list file (data.path) may hold `pipe:` lines, which run shell commands: only
+    # for a list of one's own (avsep.sources).
+    allow_pipe_lists: bool = False
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from avsep.faults import InputError
 from data_prep.prepare import prepare_solos, prepare_urmp
 from data_prep.prepare.settings import PrepareSettings
 from data_prep.synth import RunOptions, generate, generate_urmp
@@ -37,7 +38,7 @@ VALIDATION_SEED_OFFSET = 1
 STANDIN_VAL_FRACTION = 0.2
 
 
-class StandinMismatchError(RuntimeError):
+class StandinMismatchError(InputError, RuntimeError):
     """The stand-in folder was generated with settings other than the requested ones."""
 
 
