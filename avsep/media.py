@@ -333,14 +333,19 @@ _FFMPEG_ERRORS = {
 
 
 def _first_line(exc: BaseException) -> str:
-    """decord errors carry a C++ stack and FFmpeg's error codes as numbers; keep the first
+    """decord errors carry a C++ stack and FFmpeg's error codes as numbers; keep the one
     meaningful line, with a known code said in words."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    message = lines[0] if lines else type(exc).__name__
+    located = [line for line in lines if "] " in line and ".cc:" in line]
+    message = located[0] if located else (lines[0] if lines else type(exc).__name__)
     # "[04:36:42] /path/src/audio/audio_reader.cc:136: Can't find audio stream" -> tail
     if "] " in message and ".cc:" in message:
         message = message.split(": ", 1)[-1]
-    for code in re.findall(r"-?\d{6,}", message):
+    # "Check failed: call(...) >= 0 (-22 vs. 0) Error while feeding the filter graph"
+    check = re.match(r"Check failed: .*\((-?\d+) vs\. -?\d+\)\s*(.*)", message)
+    if check:
+        message = check.group(2) or f"FFmpeg error {check.group(1)}"
+    for code in re.findall(r"-?\d{6,}", str(exc)):
         if abs(int(code)) in _FFMPEG_ERRORS:
             return _FFMPEG_ERRORS[abs(int(code))]
     return message[:300]

@@ -172,14 +172,14 @@ def test_solos_nothing_usable_exits_nonzero(bad_solos, tmp_path, capsys):
         (raw / name).write_bytes((bad_solos / name).read_bytes())
     code, err = run_cli(["prepare", "solos", "--src", str(raw), "--out", str(tmp_path / "o"),
                          "--jobs", "0"], capsys)
-    assert code == 1
+    assert code == 2
     assert "nothing usable was produced" in err
 
 
 def test_solos_strict_stops_at_the_first_problem(bad_solos, tmp_path, capsys):
     code, err = run_cli(["prepare", "solos", "--src", str(bad_solos), "--out",
                          str(tmp_path / "o"), "--jobs", "0", "--strict"], capsys)
-    assert code == 1
+    assert code == 2
     assert "stopped (--strict) at: [bad_input]" in err
     # Units come in sorted order: Cello/noaudio.mp4 is the first bad one; nothing after it ran.
     done = sorted(p.name for p in (tmp_path / "o" / "manifest").glob("*.json"))

@@ -34,7 +34,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2) if args.json else format_inspection(summary))
+    # What is wrong here is wrong with the shards: exit 2, with one line saying what.
     if summary["shards"] == 0:
         print(f"error: no shards (*.tar) under {args.shards}", file=sys.stderr)
-        return 1
-    return 1 if summary["unreadable"] or summary["duplicate_keys"] else 0
+        return 2
+    if summary["unreadable"]:
+        count = len(summary["unreadable"])
+        print(f"error: {count} unreadable shard{'s' if count > 1 else ''} "
+              f"(the first: {summary['unreadable'][0]})", file=sys.stderr)
+        return 2
+    if summary["duplicate_keys"]:
+        print(f"error: {summary['duplicate_keys']} duplicate sample keys in {args.shards}",
+              file=sys.stderr)
+        return 2
+    return 0

@@ -25,6 +25,33 @@ from avsep.geometry import (
 )
 
 
+def _where(sample: dict) -> str:
+    """'shard URL: sample KEY' for messages about one sample."""
+    return f"{sample.get('__url__', '?')}: sample {sample.get('__key__', '?')}"
+
+
+def sample_header(sample: dict) -> dict:
+    """The decoded `json` member of a raw shard sample, with the keys every sample has.
+
+    Raises:
+        ShardFormatError: no json, not a JSON object, or `num_samples` / `num_frames`
+            missing or not integers (the message names the shard and the sample).
+    """
+    try:
+        header = json.loads(sample["json"])
+    except KeyError:
+        raise ShardFormatError(f"{_where(sample)}: missing member 'json'") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ShardFormatError(f"{_where(sample)}: its json member is not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ShardFormatError(f"{_where(sample)}: its json member is not an object")
+    for name in ("num_samples", "num_frames"):
+        if not isinstance(header.get(name), int) or header[name] < 0:
+            raise ShardFormatError(f"{_where(sample)}: its json has no count {name!r} "
+                                   f"(got {header.get(name)!r})")
+    return header
+
+
 def sample_clip(sample: dict, spec: ClipSpec, rng: random.Random | None) -> dict:
     """One clip from one raw (undecoded) shard sample.
 
@@ -39,11 +66,13 @@ def sample_clip(sample: dict, spec: ClipSpec, rng: random.Random | None) -> dict
         `class_index` int, `video_id` str, `key` str.
     """
     key = sample.get("__key__", "?")
+    header = sample_header(sample)
     try:
-        header = json.loads(sample["json"])
         audio = load_npy(sample["audio.npy"])
     except KeyError as exc:
-        raise ShardFormatError(f"sample {key}: missing member {exc.args[0]!r}") from None
+        raise ShardFormatError(f"{_where(sample)}: missing member {exc.args[0]!r}") from None
+    except ValueError as exc:  # np.load of damaged bytes
+        raise ShardFormatError(f"{_where(sample)}: unreadable audio.npy ({exc})") from None
     if audio.ndim != 1 or audio.dtype != np.float32:
         raise ShardFormatError(f"sample {key}: audio must be float32 (T,), got {audio.dtype} {audio.shape}")
     if header.get("sample_rate") != spec.sample_rate or header.get("fps") != spec.fps:

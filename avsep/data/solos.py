@@ -14,7 +14,6 @@ the start of segment `s` therefore sees exactly the batches an uninterrupted run
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 from collections.abc import Iterable, Iterator
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 import webdataset as wds
 
-from avsep.data.clips import ClipSpec, sample_clip
+from avsep.data.clips import ClipSpec, sample_clip, sample_header
 from avsep.sources import DEFAULT_POLICY, FailureLog, ReadPolicy, dataset_shards, read_shards
 
 
@@ -229,8 +228,7 @@ def validation_mixtures(
         wds.SimpleShardList(urls), read_shards(policy)
     ):
         samples += 1
-        header = json.loads(sample["json"])
-        if int(header["num_samples"]) >= spec.clip_samples:
+        if sample_header(sample)["num_samples"] >= spec.clip_samples:
             clips.append(sample_clip(sample, spec, rng=None))
         else:
             too_short += 1

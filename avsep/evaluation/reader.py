@@ -148,25 +148,40 @@ def local_shards(location: str | os.PathLike, policy: ReadPolicy = DEFAULT_POLIC
     """
     urls = (urmp_shard_urls(location, policy) if split is None
             else dataset_shards(str(location), split, policy))
-    if not (is_url(str(location)) or is_listing(str(location))):
+    if not any(is_url(url) for url in urls):  # a folder, or a list of local files
         yield [Path(url) for url in urls]
         return
     with tempfile.TemporaryDirectory(prefix="avsep-urmp-") as folder:
         files = []
         for number, url in enumerate(tqdm(urls, desc="copy shards", unit="shard",
                                           disable=not progress, dynamic_ncols=True)):
-            # Numbered names keep the order and stay unique across folders of the URLs.
-            files.append(copy_shard(url, Path(folder) / f"{number:06d}.tar", policy))
+            if not is_url(url):
+                files.append(Path(url))
+                continue
+            # Numbered names keep the order and stay unique across folders of the URLs;
+            # the URL's own name says which shard a message is about.
+            tail = re.sub(r"[^A-Za-z0-9._-]", "_", url.rstrip("/").rsplit("/", 1)[-1])[-80:]
+            name = f"{number:06d}-{tail}"
+            files.append(copy_shard(url, Path(folder) / name, policy))
         yield files
 
 
 def tar_members(shard: Path) -> dict[str, dict[str, tuple[int, int]]]:
     """{sample key: {member extension: (offset, size) of its data}} of one shard, in file
-    order, from its tar headers alone."""
+    order, from its tar headers alone.
+
+    `tarfile` takes the end of the file for the end of the archive, so a shard cut short
+    would read as complete with fewer samples: every member's data must lie inside the file
+    and the archive must end with its end-of-archive block.
+    """
     grouped: dict[str, dict[str, tuple[int, int]]] = {}
+    size = shard.stat().st_size
     try:
         with tarfile.open(shard, "r:") as tar:
             for info in tar:
+                if info.offset_data + info.size > size:
+                    raise ShardFormatError(f"{shard}: truncated: member {info.name!r} ends "
+                                           f"at byte {info.offset_data + info.size} of {size}")
                 if not info.isfile():
                     continue
                 name = info.name.rsplit("/", 1)[-1]
@@ -174,8 +189,14 @@ def tar_members(shard: Path) -> dict[str, dict[str, tuple[int, int]]]:
                 if not dot:
                     raise ShardFormatError(f"{shard}: member {info.name!r} has no extension")
                 grouped.setdefault(key, {})[ext] = (info.offset_data, info.size)
+            end = tar.offset
     except tarfile.TarError as exc:
         raise ShardFormatError(f"{shard}: not a readable tar file ({exc})") from None
+    with open(shard, "rb") as stream:
+        stream.seek(end)
+        if stream.read(512) != bytes(512):
+            raise ShardFormatError(f"{shard}: truncated: the tar file ends without its "
+                                   f"end-of-archive block after {len(grouped)} samples")
     return grouped
 
 

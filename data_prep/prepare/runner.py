@@ -386,9 +386,10 @@ def run_units(
             unusable ('timeout'); only in worker processes (jobs >= 1).
 
     Returns:
-        0 if this part's units hold at least one sample (now or from an earlier run), 1 if
-        nothing usable was produced, `strict` stopped the run, or a unit failed for a
-        reason that is not about its input (a fault of the environment or of avsep).
+        0 if this part's units hold at least one sample (now or from an earlier run); 2 if
+        nothing usable was produced or `strict` stopped the run (the inputs' fault); 1 if
+        a unit failed for a reason that is not about its input (a fault of the environment
+        or of avsep).
     """
 
     ctx.out.mkdir(parents=True, exist_ok=True)
@@ -444,9 +445,9 @@ def run_units(
         return 1
     if reporter.stop_reason is not None:
         print(f"stopped (--strict) at: {reporter.stop_reason}", file=sys.stderr)
-        return 1
+        return 2
     produced = sum(r.samples for r in [*finished.values(), *reporter.results.values()])
     if produced == 0:
         print("error: nothing usable was produced (see the reasons above)", file=sys.stderr)
-        return 1
+        return 2
     return 0
