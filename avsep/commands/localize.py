@@ -81,11 +81,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-# Every top-level name the renderings and `save` give a file or folder.
-OUTPUTS = ("overlay.mp4", "keyframes", "contact_sheet.png", "heatmaps.npz", "heatmaps.json",
-           "players.mp4", "players_keyframes", "players_contact_sheet.png", "players.npz",
-           "players.json")
-
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     """--ungated and --gate-locality, for models trained with an audio tagger."""
@@ -123,7 +118,7 @@ def apply_gate_arguments(runner: InferenceModel, args: argparse.Namespace, name:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avsep.inference.render import colormap_lut
+    from avsep.inference.render import LOCALIZATION_OUTPUTS, colormap_lut
     from avsep.outputs import staged_outputs
 
     try:
@@ -134,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--fps must be positive, got {args.fps}")
         if args.keyframe_every <= 0:
             raise UsageError(f"--keyframe-every must be positive, got {args.keyframe_every}")
-        with staged_outputs(args.out, OUTPUTS, [args.video, args.checkpoint],
+        with staged_outputs(args.out, LOCALIZATION_OUTPUTS, [args.video, args.checkpoint],
                             args.overwrite) as staging:
             files, localization, players, player_files = _localize(args, staging.folder)
             files = files.moved(staging.final)

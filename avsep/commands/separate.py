@@ -53,14 +53,12 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-# Every name `Separation.write` gives a file: what a later run recognises as its own.
-OUTPUTS = ("region_*.wav", "residual.wav", "separation.json")
-
 
 def run(args: argparse.Namespace) -> int:
     from avsep.classes import class_index
     from avsep.faults import InputError
     from avsep.inference import RegionError, parse_regions, separate_video
+    from avsep.inference.separate import SEPARATION_OUTPUTS
     from avsep.outputs import staged_outputs
 
     try:
@@ -76,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             classes = [c.strip() for c in args.classes.split(",")]
             for code in classes:
                 class_index(code)  # unknown names fail here, listing the known ones
-        with staged_outputs(args.out, OUTPUTS, [args.video, args.checkpoint],
+        with staged_outputs(args.out, SEPARATION_OUTPUTS, [args.video, args.checkpoint],
                             args.overwrite) as staging:
             separation = separate_video(args.video, args.checkpoint, regions=regions,
                                         players=args.players, classes=classes, hop=args.hop,

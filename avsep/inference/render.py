@@ -167,6 +167,14 @@ def write_png(path: str | Path, image: np.ndarray) -> Path:
     return path
 
 
+# Every top-level name the renderings (`render_localization`, `render_players`) and the
+# results' `save` (heatmaps.npz, players.npz and their .json) give a file or folder, so that
+# a later run into the same folder recognises them as outputs (`avsep.outputs`).
+LOCALIZATION_OUTPUTS = ("overlay.mp4", "keyframes", "contact_sheet.png", "heatmaps.npz",
+                        "heatmaps.json", "players.mp4", "players_keyframes",
+                        "players_contact_sheet.png", "players.npz", "players.json")
+
+
 @dataclass
 class RenderedFiles:
     """What `render_localization` wrote."""

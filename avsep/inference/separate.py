@@ -40,6 +40,10 @@ from avsep.inference.video import VideoSource, check_batch_size, open_video
 from avsep.inference.windows import OverlapAdd, WindowPlan
 from avsep.media import resample
 
+# Every name `Separation.write` gives a file (patterns), so that a later run into the same
+# folder recognises them as outputs (`avsep.outputs`).
+SEPARATION_OUTPUTS = ("region_*.wav", "residual.wav", "separation.json")
+
 
 @dataclass
 class Separation:

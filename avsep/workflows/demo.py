@@ -20,6 +20,8 @@ from avsep.config import load_config
 from avsep.evaluation import clip_spec_from_config, evaluate_urmp, index_urmp_shards
 from avsep.inference import localize_players, render_localization, render_players
 from avsep.inference.accuracy import players_sounding
+from avsep.inference.render import LOCALIZATION_OUTPUTS
+from avsep.outputs import staged_outputs
 from avsep.presets import resolve_preset
 from avsep.training.config import RunConfig
 from avsep.training.loop import train
@@ -75,8 +77,12 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
     def captions(times):
         return ["playing " + (" ".join(p) or "-") for p in players_sounding(folder, times)]
 
-    rendered = render_localization(players.heat, video, heatmap_dir, captions=captions)
-    per_player = render_players(players, video, heatmap_dir, captions=captions)
+    # The demo's own folder: a rerun replaces it whole (no stale key frames).
+    with staged_outputs(heatmap_dir, LOCALIZATION_OUTPUTS, [video], overwrite=True) as staging:
+        rendered = render_localization(players.heat, video, staging.folder,
+                                       captions=captions).moved(staging.final)
+        per_player = render_players(players, video, staging.folder,
+                                    captions=captions).moved(staging.final)
 
     figures = {
         "train_steps": train_summary["step"],
