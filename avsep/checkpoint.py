@@ -9,25 +9,50 @@ A checkpoint is one file holding a plain dict:
 `extra` holds whatever the caller adds (optimizer / scheduler state, best validation loss,
 ...), as long as it is made of plain types: dicts, lists, tuples, str, int, float, bool,
 None and tensors. No classes are pickled, so files stay loadable across code versions.
+
+Files are written with the usual permissions (0o666 less the umask) through a temporary file
+`.NAME.XXXXXXXX.tmp` beside them, renamed over NAME once complete. Every problem with a file
+that is read (missing, truncated, foreign, too new, weights that do not fit) raises
+`CheckpointError`, an `InputError`: the command line prints it as one line.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
+import pickle
+import re
+import secrets
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from avsep.config import to_dict
+from avsep.faults import InputError
 from avsep.models import Separator, create_model
 
 FORMAT = "avsep-checkpoint"
 VERSION = 1
 _RESERVED = {"format", "version", "model_name", "model_kwargs", "state_dict", "config", "step"}
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor)
+_REQUIRED = ("model_name", "model_kwargs", "state_dict")
+# The random part of a temporary name: 8 characters, as tempfile.mkstemp (which earlier
+# versions used) and `_temporary_file` make them.
+_TEMP_PART = r"[a-z0-9_]{8}"
+
+
+class CheckpointError(InputError, ValueError):
+    """A checkpoint file cannot be used: missing, truncated or corrupt, not an avsep
+    checkpoint, written by a newer avsep, or holding weights that do not fit its model.
+
+    The message starts with the file's path. A ValueError too, for callers that catch those.
+    """
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """The checkpoint file does not exist (a FileNotFoundError too)."""
 
 
 def _check_plain(value: Any, where: str) -> None:
@@ -66,7 +91,10 @@ def save_checkpoint(
     """Write `model` (name, kwargs, weights), `config`, `step` and `extra` to `path` atomically.
 
     The file is written to a temporary file in the same folder and then renamed over
-    `path`, so a crash never leaves a half-written checkpoint. Returns the path.
+    `path`, so a crash never leaves a half-written checkpoint; the file gets the usual
+    permissions (0o666 less the umask). Temporary files of `path` left by an earlier save that
+    was killed (`.NAME.XXXXXXXX.tmp`) are deleted first: a folder is assumed to have one
+    writer per checkpoint name (a run directory's main rank). Returns the path.
     """
     clashes = _RESERVED & set(extra)
     if clashes:
@@ -90,7 +118,8 @@ def save_checkpoint(
     _check_plain(payload, "checkpoint")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, tmp = _temporary_file(path)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
@@ -104,26 +133,122 @@ def save_checkpoint(
     return path
 
 
-def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
-    """The raw checkpoint dict, loaded with weights_only=True and checked for the format."""
+def _temporary_file(path: Path) -> tuple[int, str]:
+    """A new file `.NAME.XXXXXXXX.tmp` beside `path`, opened for writing: (fd, its path).
+
+    Created with mode 0o666 so that the umask applies, as for any file the user writes
+    (tempfile.mkstemp makes 0600 files, which other users of a shared run folder could not
+    read after the rename).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), str(tmp)
+        except FileExistsError:  # another attempt's name: draw again
+            continue
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed `save_checkpoint(path)` left beside `path`.
+
+    A SIGKILL (or a power cut) during a save leaves `.NAME.XXXXXXXX.tmp`, as large as a
+    checkpoint, which no handler can remove; the next save of the same name does. Returns
+    the files removed.
+    """
     path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.{_TEMP_PART}\.tmp")
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            removed.append(Path(entry.path))
+    return removed
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """The raw checkpoint dict, loaded with weights_only=True and checked for the format.
+
+    Raises:
+        CheckpointNotFoundError: `path` does not exist (a FileNotFoundError too).
+        CheckpointError: `path` is a folder, cannot be read, is truncated or corrupt, holds
+            Python objects (refused by weights_only, never executed), is not an avsep
+            checkpoint, lacks the model entries, or was written by a newer version.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
+        raise CheckpointNotFoundError(f"{path}: checkpoint not found")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
+    except MemoryError:
+        raise
     except Exception as exc:
-        raise ValueError(f"{path}: not a readable checkpoint ({exc})") from exc
+        if isinstance(exc, RuntimeError) and "deserialize object on a CUDA device" in str(exc):
+            raise  # the machine lacks the device asked for: not the file's fault
+        raise CheckpointError(_unreadable(path, exc)) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: not an avsep checkpoint (no format={FORMAT!r} entry; original SoP "
             "weights are converted with `avsep import-sop`)"
         )
-    if payload.get("version", 0) > VERSION:
-        raise ValueError(
-            f"{path}: checkpoint version {payload['version']} is newer than this avsep "
-            f"understands ({VERSION})"
+    version = payload.get("version", 0)
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path}: truncated or corrupt: its version is {version!r}")
+    if version > VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint version {version} is newer than this avsep "
+            f"understands ({VERSION}); update avsep to read it"
         )
+    missing = [key for key in _REQUIRED if key not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: truncated or corrupt: an avsep checkpoint without "
+                              f"its {', '.join(missing)} entries")
     return payload
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    """Why torch.load failed on `path`, in one line that starts with the path."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError):
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        if found or "Unsupported global" in text:
+            what = f" ({found.group(1)})" if found else ""
+            return (f"{path}: not an avsep checkpoint: it holds Python objects{what} that are "
+                    "not loaded, for safety (avsep checkpoints hold only tensors and plain "
+                    "values)")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as stat_error:
+        return f"{path}: cannot be read ({stat_error.strerror or stat_error})"
+    if "legacy .tar format" in text:
+        return (f"{path}: not an avsep checkpoint: a file in torch's legacy .tar format, "
+                "which is not loaded, for safety (avsep checkpoints are zip archives)")
+    if size == 0:
+        reason = "the file is empty"
+    elif head == b"PK\x03\x04" and not zipfile.is_zipfile(path):
+        reason = f"the archive's end is missing (the file was cut short at {size} bytes)"
+    elif "PytorchStreamReader " in text:  # "...failed reading zip archive: <why>. This is..."
+        reason = text.partition("PytorchStreamReader ")[2].split(". ", 1)[0]
+    elif "WeightsUnpickler error:" in text:  # "...error: \n\nUnsupported operand 0\n\n..."
+        detail = text.partition("WeightsUnpickler error:")[2].strip().splitlines()
+        reason = f"its data is not a PyTorch checkpoint's ({detail[0] if detail else 'unreadable'})"
+    else:
+        first = text.strip().splitlines()[0].split(". ")[0] if text.strip() else ""
+        reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if len(reason) > 160:
+        reason = reason[:157] + "..."
+    return f"{path}: truncated or corrupt: {reason}"
 
 
 def load_checkpoint(
@@ -138,19 +263,26 @@ def load_checkpoint(
 
     Returns:
         (model in eval mode, the raw checkpoint dict with config, step and extra entries).
+
+    Raises:
+        CheckpointError: see `read_checkpoint`; also when the weights do not fit the model
+            the file names (CheckpointNotFoundError when the file is missing).
     """
     payload = read_checkpoint(path, map_location)
     # The weights come from the file: never look for ImageNet weights again.
     kwargs = dict(payload["model_kwargs"])
     if "pretrained" in kwargs:
         kwargs["pretrained"] = False
-    model = create_model(payload["model_name"], **kwargs)
+    try:
+        model = create_model(payload["model_name"], **kwargs)
+    except (ValueError, TypeError) as exc:  # an unknown model or argument
+        raise CheckpointError(f"{path}: cannot rebuild its model: {exc}") from None
     model.model_kwargs = dict(payload["model_kwargs"])
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
-    except RuntimeError as exc:
-        raise ValueError(f"{path}: weights do not fit model {payload['model_name']!r}: {exc}"
-                         ) from None
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: weights do not fit model {payload['model_name']!r}: "
+                              f"{exc}") from None
     if isinstance(map_location, (str, torch.device)):
         model.to(map_location)
     return model.eval(), payload

@@ -167,6 +167,7 @@ def test_train_resume_matches_an_uninterrupted_run(prepared_tiny, tmp_path):
     assert sorted(a) == sorted(b) == list(range(1, 9))
     for step in (7, 8):  # the first steps after the resume
         assert b[step] == a[step], (step, a[step], b[step])
+    assert not (tmp_path / "b" / "config_history.jsonl").exists()  # nothing changed
 
 
 @pytest.mark.parametrize(("metric", "expected"), [("sdr", (6, -2.0)), ("loss", (8, 0.10))])

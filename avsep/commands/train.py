@@ -16,7 +16,10 @@ examples:
   avsep train --dataset solos --data https://data.example.org/solos --config sop --run-dir runs/sop
 
 The run directory is never deleted: training resumes from RUN_DIR/checkpoint.pt when it
-exists (use --no-resume to refuse). Writes config.yaml, metrics.jsonl, curves.png,
+exists (use --no-resume to refuse). A resume may change learning rates and milestones,
+epochs, time limit, logging, workers and the data's location (the changes are printed and
+appended to RUN_DIR/config_history.jsonl); it refuses other changes (the model, what a
+sample is, seed, batch size, optimiser). Writes config.yaml, metrics.jsonl, curves.png,
 checkpoint.pt, best.pt and wandb files (offline unless --wandb online).
 """
 
@@ -88,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         config = _music_classes(config)
 
     from avsep.data.solos import shard_urls
+    from avsep.faults import InputError
     from avsep.models.vision import ImageNetWeightsError
     from avsep.sources import ShardReadError
     from avsep.training.loop import (
@@ -112,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except ImageNetWeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except InputError as exc:  # e.g. a corrupt checkpoint.pt, or a resume that changes the model
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if summary.get("rank", 0) == 0:
