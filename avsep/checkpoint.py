@@ -173,6 +173,41 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def load_torch_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """What a file written by `torch.save` holds, loaded with weights_only=True (tensors and
+    plain values only: a pickled object is refused, never run).
+
+    A damaged tensor in a zip checkpoint would load as garbage weights (torch does not check
+    the archive's CRCs), so the CRCs are checked first.
+
+    Raises:
+        CheckpointNotFoundError: `path` does not exist (a FileNotFoundError too).
+        CheckpointError: a folder, unreadable, truncated, corrupt, or holding Python objects.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+    if not path.is_file():
+        raise CheckpointNotFoundError(f"{path}: checkpoint not found")
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                damaged = archive.testzip()
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise CheckpointError(f"{path}: truncated or corrupt: {exc}") from None
+        if damaged is not None:
+            raise CheckpointError(f"{path}: truncated or corrupt: its entry {damaged!r} fails "
+                                  "its checksum")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, RuntimeError) and "deserialize object on a CUDA device" in str(exc):
+            raise  # the machine lacks the device asked for: not the file's fault
+        raise CheckpointError(_unreadable(path, exc)) from exc
+
+
 def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """The raw checkpoint dict, loaded with weights_only=True and checked for the format.
 
@@ -183,18 +218,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
             checkpoint, lacks the model entries, or was written by a newer version.
     """
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
-    if not path.is_file():
-        raise CheckpointNotFoundError(f"{path}: checkpoint not found")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except MemoryError:
-        raise
-    except Exception as exc:
-        if isinstance(exc, RuntimeError) and "deserialize object on a CUDA device" in str(exc):
-            raise  # the machine lacks the device asked for: not the file's fault
-        raise CheckpointError(_unreadable(path, exc)) from exc
+    payload = load_torch_file(path, map_location)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
             f"{path}: not an avsep checkpoint (no format={FORMAT!r} entry; original SoP "
@@ -282,7 +306,15 @@ def load_checkpoint(
         model.load_state_dict(payload["state_dict"], strict=True)
     except (RuntimeError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{path}: weights do not fit model {payload['model_name']!r}: "
-                              f"{exc}") from None
+                              f"{_one_line(exc)}") from None
     if isinstance(map_location, (str, torch.device)):
         model.to(map_location)
     return model.eval(), payload
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """torch's multi-line state-dict message ('Error(s) in loading...:\n\tsize mismatch for
+    a: ...\n\t...') as one line of at most `limit` characters."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = "; ".join(lines[1:] if len(lines) > 1 else lines) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from avsep.checkpoint import load_torch_file
+from avsep.faults import InputError
 from avsep.models import SoundOfPixels, create_model
 
 _BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
@@ -28,6 +30,10 @@ _BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 _OPTIONAL_SUFFIX = "num_batches_tracked"
 _FRAME_CHILDREN = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3",
                    "7": "layer4"}
+
+
+class SopWeightsError(InputError, ValueError):
+    """Files that are not the original release's three state dicts; names the file."""
 
 
 def _level_prefix(level: int) -> str:
@@ -77,7 +83,7 @@ def _strip_module(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def _sound_depth(sound: dict[str, torch.Tensor], name: str) -> int:
     if _level_prefix(0) + "0.weight" not in sound:
-        raise ValueError(f"{name}: not a SoP sound net (no {_level_prefix(0)}0.weight)")
+        raise SopWeightsError(f"{name}: not a SoP sound net (no {_level_prefix(0)}0.weight)")
     depth = 1
     while _level_prefix(depth) + "1.weight" in sound:
         depth += 1
@@ -96,12 +102,12 @@ def convert_sop_state_dicts(
         (model kwargs for `create_model("sop", ...)`, avsep state dict).
 
     Raises:
-        ValueError listing missing keys, unexpected keys and shape mismatches.
+        SopWeightsError listing missing keys, unexpected keys and shape mismatches.
     """
     frame, sound, synthesizer = (_strip_module(s) for s in (frame, sound, synthesizer))
     frame_name, sound_name, synth_name = names
     if "scale" not in synthesizer:
-        raise ValueError(f"{synth_name}: not a SoP InnerProd synthesizer (no 'scale' entry)")
+        raise SopWeightsError(f"{synth_name}: not a SoP InnerProd synthesizer (no 'scale' entry)")
     depth = _sound_depth(sound, sound_name)
     kwargs: dict[str, Any] = {
         "num_channels": int(synthesizer["scale"].shape[0]),
@@ -145,23 +151,19 @@ def convert_sop_state_dicts(
         for title, items in (("missing", missing), ("unexpected", unexpected),
                              ("shape mismatch", mismatched)):
             if items:
-                lines.append(f"  {title} ({len(items)}): " + "; ".join(items[:20])
-                             + (" ..." if len(items) > 20 else ""))
-        raise ValueError("\n".join(lines))
+                lines.append(f"{title} ({len(items)}): " + "; ".join(items[:5])
+                             + (" ..." if len(items) > 5 else "") + ".")
+        raise SopWeightsError(" ".join(lines))
     for key, value in reference.items():  # e.g. num_batches_tracked of old files
         mapped.setdefault(key, value)
     return kwargs, {k: v.to(reference[k].dtype) for k, v in mapped.items()}
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot read a state dict ({exc})") from exc
+    state = load_torch_file(path)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: expected a state dict of tensors")
+        raise SopWeightsError(f"{path}: expected a state dict of tensors (the original release's "
+                              "frame_best.pth, sound_best.pth or synthesizer_best.pth)")
     return state
 
 

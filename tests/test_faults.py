@@ -181,7 +181,7 @@ def test_an_unexpected_exception_in_any_command_points_to_the_doctor(monkeypatch
     import data_prep.inspect
 
     monkeypatch.setattr(data_prep.inspect, "summarize_shards",
-                        lambda path: yaml.safe_load("{unclosed"))
+                        lambda path, policy=None: yaml.safe_load("{unclosed"))
     assert avsep_main(["inspect", "anything"]) == 1
     err = capsys.readouterr().err
     assert "the library yaml failed" in err and "avsep doctor" in err

@@ -8,6 +8,8 @@ activations, `ResnetDilated` wrapping torchvision's ResNet-18 as `features` + `f
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision
@@ -210,6 +212,17 @@ def test_mismatched_files_list_missing_unexpected_and_shapes(original):
     assert "audio_net.up.0.conv.weight: file (8, 16, 5, 5) vs model (8, 16, 3, 3)" in message
 
 
-def test_cli_reports_a_missing_file(tmp_path, capsys):
-    assert main(["import-sop", "a.pth", "b.pth", "c.pth", "--out", str(tmp_path / "x")]) == 1
-    assert "a.pth: file not found" in capsys.readouterr().err
+def test_cli_reports_a_missing_file_and_never_writes_over_an_input(original, tmp_path, capsys):
+    assert main(["import-sop", "a.pth", "b.pth", "c.pth", "--out", str(tmp_path / "x")]) == 2
+    assert "a.pth: checkpoint not found" in capsys.readouterr().err
+    files = _save(tmp_path, original)
+    before = Path(files[1]).read_bytes()
+    for extra in ([], ["--overwrite"]):
+        assert main(["import-sop", *files, "--out", files[1], *extra]) == 2
+        assert "is one of the weight files" in capsys.readouterr().err
+    assert Path(files[1]).read_bytes() == before
+    out = tmp_path / "sop.pt"
+    assert main(["import-sop", *files, "--out", str(out)]) == 0
+    assert main(["import-sop", *files, "--out", str(out)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["import-sop", *files, "--out", str(out), "--overwrite"]) == 0

@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from avsep.checkpoint import load_checkpoint
     from avsep.evaluation import clip_spec_from_config, evaluate_music, evaluate_urmp, format_table
     from avsep.evaluation.reader import urmp_shard_urls
+    from avsep.faults import InputError
     from avsep.sources import dataset_shards
 
     music = args.dataset == "music"
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             dataset_shards(args.data, "test", policy)
         else:
             urmp_shard_urls(args.data, policy)
-    except (FileNotFoundError, ShardReadError, ValueError) as exc:
+    except (InputError, FileNotFoundError, ShardReadError) as exc:
         hint = " (the output of `avsep prepare music`)" if music else ""
         print(f"error: {exc}{hint}", file=sys.stderr)
         return 2
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             model, payload = load_checkpoint(checkpoint, map_location=info.device)
-        except (FileNotFoundError, ValueError) as exc:
+        except InputError as exc:  # a missing, truncated or foreign checkpoint
             print(f"error: {exc}", file=sys.stderr)
             return 2
         common = {
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
                 result = evaluate_urmp(
                     model, args.data, args.out, limit_pieces=args.limit_pieces,
                     pieces=args.pieces, **common)
-        except (FileNotFoundError, ValueError) as exc:
+        except InputError as exc:  # a damaged shard, a bad pair list or piece name...
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except (FloatingPointError, ShardReadError) as exc:

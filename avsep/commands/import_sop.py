@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("sound", help="sound (U-Net) weights, e.g. sound_best.pth")
     parser.add_argument("synthesizer", help="synthesizer weights, e.g. synthesizer_best.pth")
     parser.add_argument("--out", required=True, help="checkpoint file to write")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out if it exists (never one of the weight files)")
     parser.set_defaults(func=run)
 
 
@@ -28,12 +29,16 @@ def run(args: argparse.Namespace) -> int:
 
     from avsep.checkpoint import save_checkpoint
     from avsep.import_sop import import_sop
+    from avsep.outputs import OutputError
 
-    try:
-        model = import_sop(args.frame, args.sound, args.synthesizer)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"avsep import-sop: {exc}", file=sys.stderr)
-        return 1
+    inputs = [Path(p).resolve() for p in (args.frame, args.sound, args.synthesizer)]
+    if Path(args.out).resolve() in inputs:
+        raise OutputError(f"--out {args.out} is one of the weight files it would be made from")
+    if Path(args.out).is_dir():
+        raise OutputError(f"--out {args.out} is a folder; give the checkpoint file to write")
+    if Path(args.out).exists() and not args.overwrite:
+        raise OutputError(f"--out {args.out} exists; pass --overwrite to replace it")
+    model = import_sop(args.frame, args.sound, args.synthesizer)  # InputError: exit 2 (cli)
     source = {name: str(Path(p).name)
               for name, p in (("frame", args.frame), ("sound", args.sound),
                               ("synthesizer", args.synthesizer))}

@@ -109,16 +109,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         summary = train(config, run_dir, device=args.device, resume=not args.no_resume)
-    except ShardReadError as exc:  # a validation shard, or every training shard
-        print(f"error: {exc}", file=sys.stderr)
+    except InputError as exc:  # a damaged shard, a corrupt checkpoint.pt, a resume that
+        print(f"error: {exc}", file=sys.stderr)  # changes the model...
+        return 2
+    except ShardReadError as exc:  # unreachable storage: a validation shard, or every
+        print(f"error: {exc}", file=sys.stderr)  # training shard
         return 1
     except NonFiniteLossError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except ImageNetWeightsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except InputError as exc:  # e.g. a corrupt checkpoint.pt, or a resume that changes the model
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if summary.get("rank", 0) == 0:

@@ -48,6 +48,7 @@ from avsep.evaluation.urmp import (
     _score_in_batches,
     _Stopwatch,
 )
+from avsep.faults import UsageError
 from avsep.geometry import (
     CLIP_SAMPLES,
     SAMPLE_RATE,
@@ -149,14 +150,14 @@ def make_pairs(chunks: Sequence[Chunk], count: int, seed: int = 0,
         ValueError: fewer than two classes have a video with a whole window.
     """
     if count < 1:
-        raise ValueError(f"the number of mixtures must be at least 1, got {count}")
+        raise UsageError(f"the number of mixtures must be at least 1, got {count}")
     usable: dict[str, dict[str, list[Chunk]]] = {}
     for chunk in sorted(chunks, key=lambda c: (c.video_id, c.first)):  # input order is moot
         if chunk.num_samples >= window:
             usable.setdefault(chunk.class_name, {}).setdefault(chunk.video_id, []).append(chunk)
     classes = sorted(usable)
     if len(classes) < 2:
-        raise ValueError(f"the test split has usable videos (at least {window} samples) of "
+        raise UsageError(f"the test split has usable videos (at least {window} samples) of "
                          f"{len(classes)} class(es) ({', '.join(classes) or 'none'}); mixtures "
                          "need two different classes")
 
@@ -191,20 +192,20 @@ def load_pairs(path: str | os.PathLike) -> tuple[dict, str]:
     try:
         pairs = json.loads(data)
     except ValueError as exc:
-        raise ValueError(f"{path}: not JSON ({exc})") from None
+        raise UsageError(f"{path}: not JSON ({exc})") from None
     if not isinstance(pairs, dict) or pairs.get("format") != PAIRS_FORMAT:
-        raise ValueError(f"{path}: not a MUSIC pair list (expected \"format\": "
+        raise UsageError(f"{path}: not a MUSIC pair list (expected \"format\": "
                          f"\"{PAIRS_FORMAT}\")")
     if int(pairs.get("sample_rate", 0)) != SAMPLE_RATE:
-        raise ValueError(f"{path}: offsets at {pairs.get('sample_rate')} Hz; avsep's shards are "
+        raise UsageError(f"{path}: offsets at {pairs.get('sample_rate')} Hz; avsep's shards are "
                          f"at {SAMPLE_RATE} Hz")
     for number, pair in enumerate(pairs.get("pairs") or []):
         for side in ("a", "b"):
             source = pair.get(side) if isinstance(pair, dict) else None
             if not isinstance(source, dict) or not {"video_id", "class", "offset"} <= set(source):
-                raise ValueError(f"{path}: pair {number} lacks {side}.video_id/class/offset")
+                raise UsageError(f"{path}: pair {number} lacks {side}.video_id/class/offset")
     if not pairs.get("pairs"):
-        raise ValueError(f"{path}: the list holds no pairs")
+        raise UsageError(f"{path}: the list holds no pairs")
     return pairs, hashlib.sha1(data).hexdigest()
 
 
@@ -233,10 +234,10 @@ def locate(pairs: dict, chunks: Sequence[Chunk]) -> list[MixtureEntry]:
             if not found:
                 where = ("is not in the test shards" if source["video_id"] not in by_video
                          else f"holds no {window} samples from offset {source['offset']}")
-                raise ValueError(f"pair {number}: video {source['video_id']} {where} "
+                raise UsageError(f"pair {number}: video {source['video_id']} {where} "
                                  "(was the pair list made from another test split?)")
             if found[0].class_name != source["class"]:
-                raise ValueError(f"pair {number}: video {source['video_id']} is "
+                raise UsageError(f"pair {number}: video {source['video_id']} is "
                                  f"{found[0].class_name} in the shards, {source['class']} in "
                                  "the pair list")
             sources.append((found[0], int(source["offset"])))
@@ -312,7 +313,7 @@ def evaluate_music(
         the merged result; `info` holds the pair list's seed, count and SHA-1.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
     started = time.perf_counter()
     device = resolve_device(device if device is not None else _parameter_device(separator))
     separator = separator.to(device).eval()

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from avsep.faults import InputError
+from avsep.faults import InputError, UsageError
 from avsep.geometry import (
     ClipSpec,
     ShardFormatError,
@@ -246,13 +246,13 @@ def select_pieces(entries: Sequence[SegmentEntry], limit_pieces: int | None = No
         wanted = [name.replace(".", "-") for name in pieces]
         unknown = [name for name in wanted if name not in order]
         if unknown:
-            raise ValueError(
+            raise UsageError(
                 f"unknown piece(s) {', '.join(unknown)} (in these shards: {', '.join(order)})"
             )
         chosen = [name for name in order if name in wanted]
     if limit_pieces is not None:
         if limit_pieces < 1:
-            raise ValueError(f"limit_pieces must be at least 1, got {limit_pieces}")
+            raise UsageError(f"limit_pieces must be at least 1, got {limit_pieces}")
         chosen = chosen[:limit_pieces]
     keep = set(chosen)
     return [entry for entry in entries if entry.piece in keep]

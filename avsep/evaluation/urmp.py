@@ -51,6 +51,7 @@ from avsep.evaluation.reader import (
 )
 from avsep.evaluation.report import write_results
 from avsep.evaluation.summary import METHODS, OK, PairScore, summarize_pairs
+from avsep.faults import UsageError
 from avsep.geometry import ClipSpec, ShardFormatError
 from avsep.metrics import bss_eval_sources_sets, is_silent, si_sdr, silent_source_metrics
 from avsep.sources import DEFAULT_POLICY, ReadPolicy
@@ -326,7 +327,7 @@ def evaluate_urmp(
         ShardReadError: a remote shard could not be read (the message names its URL).
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
     started = time.perf_counter()
     device = resolve_device(device if device is not None else _parameter_device(separator))
     separator = separator.to(device).eval()
