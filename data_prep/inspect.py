@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
+from avsep.geometry import ShardFormatError
 from avsep.sources import (
     DEFAULT_POLICY,
     INDEX_NAME,
@@ -35,13 +36,27 @@ def shard_files(root: Path) -> list[Path]:
 
 
 def read_metadata(shard: Path) -> list[tuple[str, dict]]:
-    """(sample key, decoded json) of every sample in one shard."""
+    """(sample key, decoded json) of every sample in one shard.
+
+    Raises:
+        ShardFormatError: not a readable tar file, or a json member that is not a JSON
+            object (the message names the shard and the member).
+    """
     samples = []
-    with tarfile.open(shard, "r:") as archive:
-        for member in archive:
-            if member.isfile() and member.name.endswith(".json"):
-                key = member.name.split("/")[-1].split(".", 1)[0]
-                samples.append((key, json.loads(archive.extractfile(member).read())))
+    try:
+        with tarfile.open(shard, "r:") as archive:
+            for member in archive:
+                if member.isfile() and member.name.endswith(".json"):
+                    key = member.name.split("/")[-1].split(".", 1)[0]
+                    stream = archive.extractfile(member)
+                    meta = json.loads(stream.read()) if stream is not None else None
+                    if not isinstance(meta, dict):
+                        raise ShardFormatError(f"{shard}: {member.name} is not a JSON object")
+                    samples.append((key, meta))
+    except tarfile.TarError as exc:
+        raise ShardFormatError(f"{shard}: not a readable tar file ({exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ShardFormatError(f"{shard}: a json member is not JSON ({exc})") from None
     return samples
 
 
