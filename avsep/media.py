@@ -338,9 +338,9 @@ def _first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     located = [line for line in lines if "] " in line and ".cc:" in line]
     message = located[0] if located else (lines[0] if lines else type(exc).__name__)
-    # "[04:36:42] /path/src/audio/audio_reader.cc:136: Can't find audio stream" -> tail
-    if "] " in message and ".cc:" in message:
-        message = message.split(": ", 1)[-1]
+    # "[04:36:42] /path/src/audio/audio_reader.cc:136: Can't find audio stream" -> the
+    # tail; a rethrown error carries several such locations in a row.
+    message = re.sub(r"\[[^\]]*\] \S+\.cc:\d+: ", "", message)
     # "Check failed: call(...) >= 0 (-22 vs. 0) Error while feeding the filter graph"
     check = re.match(r"Check failed: .*\((-?\d+) vs\. -?\d+\)\s*(.*)", message)
     if check:
