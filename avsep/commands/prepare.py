@@ -12,6 +12,7 @@ examples:
   avsep prepare solos --src data/solos --out shards/solos --jobs 8
   avsep prepare urmp --src data/urmp --out shards/urmp
   avsep prepare music --src data/music --out shards/music
+  avsep prepare music --src data/music --out shards/music --test-ids testsepmusic.csv
   # a cluster job array of 16 tasks over one output folder (SLURM: --array=0-15):
   avsep prepare solos --src data/solos --out shards/solos --part $SLURM_ARRAY_TASK_ID/16
 
@@ -76,6 +77,11 @@ def register(subparsers) -> None:
                        help="fraction of solo videos (by hash of the id) in test (default 0.1)")
     music.add_argument("--max-chunk", type=float, default=12.0, metavar="SECONDS",
                        help="videos are cut into equal chunks of at most this long (default 12)")
+    music.add_argument("--test-ids", type=Path, metavar="FILE",
+                       help="put these solo videos in test whatever their hash says, so a "
+                            "published test list is never trained or validated on: a pair "
+                            "list ('/class/id.wav, /class/id.wav' per line, e.g. "
+                            "testsepmusic.csv) or one YouTube id per line")
     music.set_defaults(func=run)
 
 
@@ -130,12 +136,14 @@ def run(args: argparse.Namespace) -> int:
                 unit_timeout_s=args.unit_timeout,
             )
         if args.dataset == "music":
+            from avsep.evaluation.pair_csv import read_video_ids
             from data_prep.prepare.music import prepare_music
 
+            test_ids = read_video_ids(args.test_ids) if args.test_ids is not None else None
             return prepare_music(
-                args.src, args.out, settings, test_fraction=args.test_fraction, jobs=args.jobs,
-                part=part, strict=args.strict, retry_bad=args.retry_bad,
-                unit_timeout_s=args.unit_timeout,
+                args.src, args.out, settings, test_fraction=args.test_fraction,
+                test_ids=test_ids, jobs=args.jobs, part=part, strict=args.strict,
+                retry_bad=args.retry_bad, unit_timeout_s=args.unit_timeout,
             )
         from data_prep.prepare.urmp import prepare_urmp
 

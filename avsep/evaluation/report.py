@@ -124,12 +124,15 @@ def _model_line(info: dict) -> str:
 
 # Per protocol: the report's title, what a "piece" is and how an instrument is named.
 _TITLES = {"urmp-real-mixtures": "URMP real-mixture evaluation",
-           "music-solo-pairs": "MUSIC evaluation: mixtures of two solo test videos"}
-_PIECES = {"music-solo-pairs": ("Per class pair", "classes")}
+           "music-solo-pairs": "MUSIC evaluation: mixtures of two solo test videos",
+           "music-center-clip": "MUSIC evaluation: a published pair list, one centre clip "
+                                "per video"}
+_PIECES = {"music-solo-pairs": ("Per class pair", "classes"),
+           "music-center-clip": ("Per class pair", "classes")}
 
 
 def _instrument_label(code: str, protocol: str) -> str:
-    if protocol == "music-solo-pairs":
+    if protocol.startswith("music-"):
         return code
     return f"{URMP_CODE_TO_CLASS.get(code, code)} ({code})"
 
@@ -145,6 +148,7 @@ def format_markdown(result) -> str:
         "",
         _model_line(result.info),
         "",
+        *_pair_list_lines(result.info.get("pair_list")),
         (f"Segments: {result.segments} ({result.scored_segments} scored; skipped: {skipped}). "
          f"Scored (player, segment) pairs: {len(result.scored_pairs)}. Values in dB, "
          "mean ± std over pairs (median in brackets); baselines on the same segments."),
@@ -174,6 +178,23 @@ def format_markdown(result) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def pair_list_coverage(info: dict) -> str:
+    """One sentence on how much of a published pair list was evaluated, from
+    `center_clip.list_info`: lines evaluated and skipped, and the missing videos."""
+    missing = info["missing_videos"]
+    named = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+    skipped = (f"; {info['lines_skipped_missing_video']} skipped: {len(missing)} of its "
+               f"{info['videos']} videos are not in the test shards ({named})" if missing
+               else "; none skipped: every video is in the test shards")
+    return (f"Pair list {Path(info['file']).name} (sha1 {info['sha1'][:12]}): "
+            f"{info['lines']} lines ({info['distinct_pairs']} distinct pairs), "
+            f"{info['lines_evaluated']} evaluated{skipped}.")
+
+
+def _pair_list_lines(info: dict | None) -> list[str]:
+    return [pair_list_coverage(info), ""] if info else []
 
 
 def _silent_lines(silent: dict | None) -> list[str]:
