@@ -51,6 +51,8 @@ class STFT(nn.Module):
         forward(waveform (B, T)) -> complex (B, n_fft // 2 + 1, 1 + T // hop_length)
     """
 
+    window: torch.Tensor  # a buffer (register_buffer), not a submodule
+
     def __init__(self, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> None:
         super().__init__()
         self.n_fft = n_fft
@@ -80,6 +82,8 @@ class ISTFT(nn.Module):
     Shapes:
         forward(spec complex (B, F, Tf), length) -> (B, length)
     """
+
+    window: torch.Tensor  # a buffer (register_buffer), not a submodule
 
     def __init__(self, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> None:
         super().__init__()
@@ -130,6 +134,8 @@ class _FrequencyResampler(nn.Module):
     align_corners=True is what `grid_sample` did when the original was written; with it the
     time coordinates linspace(-1, 1, Tf) land exactly on frames, so time is not resampled.
     """
+
+    freq_coords: torch.Tensor  # a buffer (register_buffer)
 
     def __init__(self, freq_coords: torch.Tensor, num_in: int) -> None:
         super().__init__()

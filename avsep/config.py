@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,7 +53,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if value not in typing.get_args(annotation):
             raise ConfigError(f"{key}: {value!r} is not one of {typing.get_args(annotation)}")
         return value
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         if isinstance(value, annotation):
             return value
         if not isinstance(value, dict):
@@ -114,7 +115,8 @@ def to_dict(config: Any) -> dict[str, Any]:
             return {k: plain(v) for k, v in value.items()}
         return value
 
-    return plain(config)
+    result: dict[str, Any] = plain(config)
+    return result
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], cls: type) -> dict[str, Any]:
@@ -129,7 +131,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], cls: type) -> di
             raise ConfigError(f"override {item!r} is not of the form key=value")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
-        node, node_cls = data, cls
+        node = data
+        node_cls: type | None = cls
         for depth, part in enumerate(parts):
             last = depth == len(parts) - 1
             if node_cls is not None:
@@ -138,7 +141,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], cls: type) -> di
                     known = ", ".join(sorted(types_))
                     raise ConfigError(f"unknown config key {key!r} (known at this level: {known})")
                 annotation = types_[part]
-                node_cls = annotation if dataclasses.is_dataclass(annotation) else None
+                node_cls = (annotation if isinstance(annotation, type)
+                            and dataclasses.is_dataclass(annotation) else None)
             if last:
                 node[part] = yaml.safe_load(raw)
             else:
@@ -148,7 +152,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], cls: type) -> di
     return data
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] = ()) -> T:
+def load_config(cls: type[T], path: str | Path | None = None,
+                overrides: Sequence[str] = ()) -> T:
     """Defaults of `cls`, updated by the YAML preset at `path`, then by `overrides`."""
     data: dict[str, Any] = to_dict(cls())
     if path is not None:

@@ -175,8 +175,9 @@ def import_sop(
     paths = [Path(p) for p in (frame_path, sound_path, synthesizer_path)]
     frame, sound, synth = (_load_state(p) for p in paths)
     kwargs, state = convert_sop_state_dicts(
-        frame, sound, synth, names=tuple(str(p) for p in paths)
+        frame, sound, synth, names=(str(paths[0]), str(paths[1]), str(paths[2]))
     )
     model = create_model("sop", **kwargs)
+    assert isinstance(model, SoundOfPixels)  # the class registered as "sop"
     model.load_state_dict(state, strict=True)
     return model.eval()

@@ -101,6 +101,7 @@ class MaskLoss(nn.Module):
     ) -> torch.Tensor:
         if self.name == "bce":
             return weighted_bce_with_logits(logits, target, weight)
+        assert self.activation is not None  # __init__ requires one for "l1" and "mse"
         masks = self.activation(logits)
         if self.name == "l1":
             return weighted_l1(masks, target, weight)

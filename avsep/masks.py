@@ -16,7 +16,7 @@ ratio masks are 1/N there, so the sum-to-one property holds in every bin.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, overload
 
 import torch
 
@@ -27,6 +27,14 @@ RATIO_EPS = 1e-10
 MaskType = Literal["binary", "ratio"]
 
 
+@overload
+def _sources_and_mix(
+    sources: torch.Tensor, mix: torch.Tensor | None, need_mix: Literal[True]
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+@overload
+def _sources_and_mix(
+    sources: torch.Tensor, mix: torch.Tensor | None, need_mix: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]: ...
 def _sources_and_mix(
     sources: torch.Tensor, mix: torch.Tensor | None, need_mix: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -50,14 +58,21 @@ def _sources_and_mix(
     return sources, mix
 
 
-def binary_masks(sources: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-    """SoP binary masks 1[|S_n| > 0.5 |mix|], (B, N, F, T)."""
+def binary_masks(sources: torch.Tensor, mix: torch.Tensor | None) -> torch.Tensor:
+    """SoP binary masks 1[|S_n| > 0.5 |mix|], (B, N, F, T).
+
+    `mix` is required: None (accepted for the signature `ground_truth_masks` dispatches on)
+    raises ValueError.
+    """
     sources, mix = _sources_and_mix(sources, mix, need_mix=True)
     return (sources.abs() > 0.5 * mix.abs()).to(sources.dtype)
 
 
-def ratio_masks(sources: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-    """SoP ratio masks clamp(|S_n| / |mix|, 0, 5), (B, N, F, T)."""
+def ratio_masks(sources: torch.Tensor, mix: torch.Tensor | None) -> torch.Tensor:
+    """SoP ratio masks clamp(|S_n| / |mix|, 0, 5), (B, N, F, T).
+
+    `mix` is required: None raises ValueError (as for `binary_masks`).
+    """
     sources, mix = _sources_and_mix(sources, mix, need_mix=True)
     return (sources.abs() / (mix.abs() + RATIO_EPS)).clamp(0.0, RATIO_MAX)
 

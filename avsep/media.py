@@ -251,7 +251,9 @@ class FrameReader:
         pick_left = np.abs(times_s - starts[left]) <= np.abs(starts[right] - times_s)
         return np.where(pick_left, left, right).astype(np.int64)
 
-    def read(self, indices: Sequence[int], batch: int = 16) -> Iterator[np.ndarray]:
+    def read(
+        self, indices: Sequence[int] | np.ndarray, batch: int = 16
+    ) -> Iterator[np.ndarray]:
         """Decode frames in order, `batch` at a time (bounded memory for HD video).
 
         Yields:

@@ -144,7 +144,11 @@ class OffScreenSound(nn.Module):
 class FrameNormalize(nn.Module):
     """uint8 RGB frames (..., 3, T, H, W) -> float, scaled to [0, 1] and ImageNet-normalised."""
 
-    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    mean: torch.Tensor  # buffers (register_buffer)
+    std: torch.Tensor
+
+    def __init__(self, mean: tuple[float, float, float] = IMAGENET_MEAN,
+                 std: tuple[float, float, float] = IMAGENET_STD) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean).view(3, 1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(3, 1, 1, 1), persistent=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -52,7 +53,7 @@ def plot_spectrogram(ax, audio: np.ndarray, sample_rate: int, title: str | None 
 
 def heatmap_overlays(localization: Localization, video: str | Path | VideoSource,
                      indices: Sequence[int], colormap: str = "inferno", opacity: float = 0.5,
-                     normalize: str = "global") -> list[np.ndarray]:
+                     normalize: Literal["global", "frame"] = "global") -> list[np.ndarray]:
     """The frames of output frames `indices` with their heatmaps drawn over them."""
     source = open_video(video, localization.sample_rate)
     lut = colormap_lut(colormap)
@@ -72,7 +73,7 @@ def evenly_spaced(count: int, total: int) -> list[int]:
 def localization_figure(localization: Localization, separation: Separation | None,
                         video: str | Path | VideoSource, indices: Sequence[int] | None = None,
                         colormap: str = "inferno", opacity: float = 0.5,
-                        normalize: str = "global"):
+                        normalize: Literal["global", "frame"] = "global"):
     """Heatmaps of several frames (top row) beside the spectrograms of the separated sources
     and of the mixture (bottom row), with the regions drawn on the first frame.
 

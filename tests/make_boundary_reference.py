@@ -4,7 +4,17 @@ boundary made of them (masks, separated waveforms, training loss, pixel-wise hea
 `tests/test_boundary_regression.py` checks the current code against this file, so a change of
 the model boundary that moves any number shows up. Run from the repository root:
 
-    .venv/bin/python tests/make_boundary_reference.py
+    .venv/bin/python tests/make_boundary_reference.py [--out PATH]
+
+(`--out` writes elsewhere; `tests/test_boundary_regression.py` regenerates the file into a
+temporary one and compares, so a script that no longer runs, or no longer makes the stored
+numbers, fails the suite.)
+
+The stored file was made where oneDNN ran its AVX2 convolution kernels: with
+`ONEDNN_MAX_CPU_ISA=AVX2` this script remakes every tensor of it bit for bit (checked on an
+AVX-512 machine, torch 2.11.0); with the AVX-512 kernels masks and waveforms differ in the
+last bits (up to 1.2e-7) and the heat by up to 1.2e-7 of its value. Models record the constructor arguments added since as well
+(at their defaults), so `kwargs` holds more keys than the stored file's.
 
 The file was made by the code before the boundary owned its objective (separators that only
 gave mask logits, the step that built targets and picked the loss); regenerate it only for a
@@ -13,6 +23,7 @@ change that is meant to move the numbers, and say so in the commit.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import torch
@@ -21,7 +32,6 @@ from avsep import create_model
 from avsep.audio import loss_weight
 from avsep.losses import MaskLoss
 from avsep.masks import ground_truth_masks
-from avsep.mixing import FrameNormalize
 
 OUT = Path(__file__).with_name("data") / "boundary_reference.pt"
 SAMPLES = 8191  # 32 STFT frames: a multiple of the tiny U-Nets' 2**3
@@ -38,8 +48,13 @@ def inputs() -> dict[str, torch.Tensor]:
 
 
 def reference_outputs(model, data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """What the pre-boundary API made of `data` (the model in eval mode)."""
-    frames = FrameNormalize()(data["frames"])
+    """What the pre-boundary API made of `data` (the model in eval mode).
+
+    The frames are given as uint8: the pre-boundary code normalised them with
+    `avsep.mixing.FrameNormalize` before the nets, which the model now does itself (and it
+    refuses float frames), so the numbers are the same.
+    """
+    frames = data["frames"]
     condition = frames if model.condition_kind == "frames" else data["classes"]
     with torch.no_grad():
         spec = model.spectrogram(data["mix"])
@@ -57,7 +72,8 @@ def reference_outputs(model, data: dict[str, torch.Tensor]) -> dict[str, torch.T
     return out
 
 
-def main() -> None:
+def make_reference() -> dict:
+    """The payload of the reference file: inputs, and per model its weights and outputs."""
     data = inputs()
     payload: dict = {"inputs": data, "models": {}}
     for key, name in MODELS.items():
@@ -69,9 +85,18 @@ def main() -> None:
             "state_dict": model.state_dict(),
             "outputs": reference_outputs(model, data),
         }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, OUT)
-    print(f"wrote {OUT} ({OUT.stat().st_size / 1e6:.2f} MB)")
+    return payload
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="the file to write (default: tests/data/boundary_reference.pt)")
+    out = parser.parse_args(argv).out
+    payload = make_reference()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import hashlib
 import os
 import random
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -212,7 +213,7 @@ def validation_mixtures(
     seed: int = 0,
     distinct_classes: bool = True,
     policy: ReadPolicy = DEFAULT_POLICY,
-) -> dict[str, torch.Tensor | list]:
+) -> dict[str, Any]:
     """A fixed validation set: `count` mixtures built from the centre clip of each sample.
 
     Clips are read in shard order, shuffled with `seed` and grouped like training batches, so

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -117,7 +117,7 @@ class _Stopwatch:
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self.seconds: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
 
     def sync(self) -> None:
         if self.device.type == "cuda":
@@ -133,7 +133,7 @@ class _Stopwatch:
 
 
 def _prefetch(entries: Sequence[SegmentEntry], read: Callable[[SegmentEntry], UrmpSegment],
-              workers: int, lookahead: int) -> Iterator[UrmpSegment]:
+              workers: int, lookahead: int) -> Generator[UrmpSegment, None, None]:
     """Decoded segments in order, read `lookahead` ahead by `workers` threads (JPEG and npy
     decoding release the GIL); `workers == 0` reads in the calling thread."""
     if workers <= 0:
@@ -178,7 +178,11 @@ class SegmentScorer:
     def condition(self, segments: Sequence[UrmpSegment]) -> torch.Tensor:
         """(B, P, 3, T_frames, S, S) uint8 frames or (B, P) class indices."""
         if self.condition_kind == "frames":
-            frames = torch.from_numpy(np.stack([s.frames for s in segments]))
+            stacked = []
+            for segment in segments:  # read exactly when the model is frame-conditioned
+                assert segment.frames is not None
+                stacked.append(segment.frames)
+            frames = torch.from_numpy(np.stack(stacked))
             return frames.to(self.device, non_blocking=True)
         indices = []
         for segment in segments:

@@ -278,6 +278,7 @@ def score_piece(
             player_maps = FrameAverager(len(times), (players, h, w))
         player_maps.add(spans, scores)
         activity.add(spans, shares)
+    assert player_maps is not None  # WindowPlan.cover makes at least one window
     result = PieceLocalization(folder.name, players, frames=len(times))
     _count_peaks(result, player_maps.result(), activity.result(), source.frame_size,
                  spec.image_size, 10.0 ** (activity_db / 10.0),

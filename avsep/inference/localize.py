@@ -21,6 +21,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -118,7 +119,7 @@ def upsample_heatmap(heatmap: np.ndarray, model_size: tuple[int, int],
 
     h, w = heatmap.shape
     hm, wm = model_size
-    values = np.ascontiguousarray(heatmap, dtype=np.float32)
+    values: np.ndarray = np.ascontiguousarray(heatmap, dtype=np.float32)
     if h == math.ceil(hm / VISION_STRIDE) and w == math.ceil(wm / VISION_STRIDE):
         blocks = cv2.resize(values, (w * VISION_STRIDE, h * VISION_STRIDE),
                             interpolation=cv2.INTER_LINEAR)
@@ -137,6 +138,14 @@ def cell_centres(model_size: tuple[int, int], map_size: tuple[int, int],
         ys = (np.arange(h) + 0.5) * height / h
         xs = (np.arange(w) + 0.5) * width / w
     return ys, xs
+
+
+@runtime_checkable
+class PixelwiseModel(Protocol):
+    """What `check_pixelwise` requires besides frames as the condition (Sound of Pixels)."""
+
+    def pixel_energies(self, mix: torch.Tensor, frames: torch.Tensor, per_frame: bool = False,
+                       chunk_size: int = 32) -> torch.Tensor: ...
 
 
 def check_pixelwise(model: torch.nn.Module) -> None:
@@ -199,6 +208,7 @@ def localize_video(
                     averager = FrameAverager(len(times), energy.shape[:2])
                 averager.add(spans, spans.mean_over_frames(energy))
             bar.update(len(indices))
+    assert averager is not None  # WindowPlan.cover makes at least one window
     return localization_of(averager.result(), times, fps, source, runner, plan)
 
 
@@ -227,6 +237,8 @@ def _window_energies(runner: InferenceModel, source: VideoSource, plan: WindowPl
                      indices: list[int]) -> np.ndarray:
     """Per-location energies (B, h, w, Tf) of some windows."""
     mix, frames = window_inputs(runner, source, plan, indices)
+    model = runner.model
+    assert isinstance(model, PixelwiseModel)  # check_pixelwise has checked the model
     with torch.no_grad():
-        energy = runner.model.pixel_energies(mix, frames, per_frame=True)
+        energy = model.pixel_energies(mix, frames, per_frame=True)
     return energy.float().cpu().numpy()

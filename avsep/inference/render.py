@@ -125,6 +125,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: float,
             raise ValueError(f"{path}: no frames to write")
         container.mux(video.encode(None))
         if sound is not None:
+            assert sample_rate is not None  # checked when the audio stream was added
             samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(1, -1)
             for start in range(0, samples.shape[1], AUDIO_FRAME):
                 chunk = av.AudioFrame.from_ndarray(

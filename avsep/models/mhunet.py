@@ -187,7 +187,8 @@ class MHUNetSeparator(MaskSeparator):
 
     @property
     def frame_multiple(self) -> int:
-        return 2**self.audio_net.depth
+        multiple: int = 2**self.audio_net.depth
+        return multiple
 
     @property
     def sigmoid_masks(self) -> bool:
@@ -219,4 +220,5 @@ class MHUNetSeparator(MaskSeparator):
                     ) -> torch.Tensor:
         log_mag = self._log_mag_of(spec)
         self.check_condition(condition, log_mag.shape[0])
-        return self.audio_net(log_mag, condition)
+        logits: torch.Tensor = self.audio_net(log_mag, condition)
+        return logits

@@ -226,7 +226,7 @@ class Separator(nn.Module):
         b, n = estimates.shape[:2]
         # The overlap-add is trimmed sample-exactly to `length`: the same samples as the
         # padded signal's inverse cropped afterwards.
-        waves = self.istft(estimates.reshape(b * n, *estimates.shape[2:]), length)
+        waves: torch.Tensor = self.istft(estimates.reshape(b * n, *estimates.shape[2:]), length)
         return waves.reshape(b, n, length)
 
     # ----------------------------------------------------------------------- shared parts
@@ -244,7 +244,7 @@ class Separator(nn.Module):
         _check_waveforms(waveforms, 3, "waveforms (batch, sources, samples)")
         b, n, t = waveforms.shape
         mag = self.stft(waveforms.reshape(b * n, t)).abs()
-        warped = self.warp(mag)
+        warped: torch.Tensor = self.warp(mag)
         return warped.reshape(b, n, *warped.shape[1:])
 
     def valid_num_samples(self, num_samples: int) -> int:
@@ -365,7 +365,8 @@ class MaskSeparator(Separator):
                                         self.mask_type, self.complementary
                                         )[:, :sources.shape[1]]
             weight = loss_weight(spec["warped_mag"]) if self.weighted_loss else None
-        return MaskLoss.for_model(self)(outputs, target, weight)
+        loss: torch.Tensor = MaskLoss.for_model(self)(outputs, target, weight)
+        return loss
 
     def _keep_source_magnitudes(self, magnitudes: torch.Tensor) -> None:
         """A hook for subclasses whose other objectives reuse the sources' warped
@@ -392,7 +393,7 @@ class MaskSeparator(Separator):
         Masks are unwarped first; binary masks are then thresholded at 0.5 (or, for masks
         that sum to one over sources, the most likely source of each bin wins).
         """
-        linear = self.unwarp(masks)
+        linear: torch.Tensor = self.unwarp(masks)
         if self.mask_type != "binary":
             return linear
         if self.complementary and not self.sigmoid_masks:
@@ -710,7 +711,7 @@ class SoundOfPixels(MaskSeparator):
     def _class_loss(self, pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The cross-entropy of `class_head` over the clips of known class (0 without any)."""
         assert self.class_head is not None
-        logits = self.class_head(pooled.float())  # (B, N, C)
+        logits: torch.Tensor = self.class_head(pooled.float())  # (B, N, C)
         if bool((labels >= logits.shape[-1]).any()):
             raise ValueError(
                 f"SoundOfPixels: a class index {int(labels.max())} is out of the class head's "
@@ -756,12 +757,14 @@ class SoundOfPixels(MaskSeparator):
         weight = None
         if self.weighted_loss:
             weight = loss_weight(spec["warped_mag"])[mixture_of_pair]  # (M, 1, Fw, Tf)
-        return MaskLoss.for_model(self)(logits, torch.zeros_like(logits), weight)
+        loss: torch.Tensor = MaskLoss.for_model(self)(logits, torch.zeros_like(logits), weight)
+        return loss
 
     @property
     def frame_multiple(self) -> int:
         depth: int = self.audio_net.depth  # type: ignore[assignment]  # every backbone has one
-        return 2**depth
+        multiple: int = 2**depth
+        return multiple
 
     @property
     def sigmoid_masks(self) -> bool:
@@ -770,8 +773,10 @@ class SoundOfPixels(MaskSeparator):
     def audio_components(self, log_mag: torch.Tensor) -> torch.Tensor:
         """(B, 1, Fw, Tf) -> (B, K, Fw, Tf), the audio network's components."""
         if isinstance(self.audio_net, AudioUNet):
-            return self.audio_net(log_mag)
-        return self.audio_net(self.audio_input_norm(log_mag))
+            components: torch.Tensor = self.audio_net(log_mag)
+        else:
+            components = self.audio_net(self.audio_input_norm(log_mag))
+        return components
 
     def check_condition(self, condition: torch.Tensor, batch: int) -> None:
         if condition.dim() != 6 or condition.shape[0] != batch or condition.shape[2] != 3:
@@ -822,7 +827,8 @@ class SoundOfPixels(MaskSeparator):
         audio = self.audio_components(log_mag)  # (B, K, Fw, Tf); no sound activation (original)
         if self.training and self.off_screen_loss > 0:
             self._training_parts["audio"] = audio  # read by `forward`
-        return self.synthesizer(self.visual_features(condition), audio)
+        logits: torch.Tensor = self.synthesizer(self.visual_features(condition), audio)
+        return logits
 
     # ------------------------------------------------------------------- localization
     def _check_clip(self, mix: torch.Tensor, frames: torch.Tensor) -> None:
@@ -864,7 +870,7 @@ class SoundOfPixels(MaskSeparator):
         gate = self.location_gate(spec, spatial.reshape(b, k, h * w).transpose(1, 2))
         if gate is not None:  # (B, h*w, Tf) -> (B, h, w, 1, Tf)
             masks = masks * gate.reshape(b, h, w, 1, -1)
-        linear = self.unwarp(masks)[..., :frames_out]
+        linear: torch.Tensor = self.unwarp(masks)[..., :frames_out]
         if threshold and self.mask_type == "binary":
             linear = (linear > MASK_THRESHOLD).to(linear.dtype)
         return linear

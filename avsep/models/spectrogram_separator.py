@@ -112,7 +112,8 @@ class SpectrogramSeparator(Separator):
         self.register_buffer("class_count", torch.zeros(num_classes, dtype=torch.float64))
 
     def _even_bins(self, depth: int) -> int:
-        return self.num_freq_bins // 2**depth * 2**depth
+        step: int = 2**depth
+        return self.num_freq_bins // step * step
 
     @property
     def frame_multiple(self) -> int:
@@ -206,7 +207,7 @@ class SpectrogramSeparator(Separator):
     def estimate_spectra(self, outputs: torch.Tensor, spec: Spectrogram) -> torch.Tensor:
         estimates = self._estimates(outputs, spec)
         if self.input == "magnitude":
-            magnitude = self.unwarp(estimates[:, :, 0].clamp_min(0))  # (B, N, F, Tf)
+            magnitude: torch.Tensor = self.unwarp(estimates[:, :, 0].clamp_min(0))  # (B, N, F, Tf)
             phase = torch.polar(torch.ones_like(spec["mag"]), spec["complex"].angle())
             return magnitude * phase.unsqueeze(1)
         z = torch.complex(estimates[:, :, 0], estimates[:, :, 1])  # (B, N, F', Tf)

@@ -65,7 +65,8 @@ class SpectrogramChannelsUNet(nn.Module):
 
     @property
     def multiple(self) -> int:
-        return 2**self.depth
+        multiple: int = 2**self.depth
+        return multiple
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
@@ -96,7 +97,8 @@ class TFC(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             x = torch.cat([x, layer(x)], dim=1)
-        return self.out(x)
+        out: torch.Tensor = self.out(x)
+        return out
 
 
 class TDC(TFC):
@@ -135,7 +137,8 @@ class TFCTDF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.tfc(x)
-        return x + self.tdf(x)
+        out: torch.Tensor = x + self.tdf(x)
+        return out
 
 
 BlockName = Literal["tfc", "tdf", "tdc", "tfc_tdf"]
@@ -196,7 +199,8 @@ class IntermediateBlockUNet(nn.Module):
 
     @property
     def multiple(self) -> int:
-        return 2**self.depth
+        multiple: int = 2**self.depth
+        return multiple
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.first(x)
@@ -208,4 +212,5 @@ class IntermediateBlockUNet(nn.Module):
         x = self.bottom(x)
         for i in reversed(range(self.depth)):
             x = self.decoder[i](torch.cat([self.up[i](x), skips[i]], dim=1))
-        return self.out(x)
+        out: torch.Tensor = self.out(x)
+        return out

@@ -51,7 +51,8 @@ class AudioTagger(nn.Module):
         if log_mag.dim() != 4 or log_mag.shape[1] != 1:
             raise ValueError(f"AudioTagger: expected a log-magnitude (batch, 1, freq, frames), "
                              f"got shape {tuple(log_mag.shape)}")
-        return self.head(self.features(log_mag).amax(dim=2))
+        logits: torch.Tensor = self.head(self.features(log_mag).amax(dim=2))
+        return logits
 
 
 def heard_targets(source_power: torch.Tensor, mix_power: torch.Tensor, labels: torch.Tensor,

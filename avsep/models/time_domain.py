@@ -58,7 +58,8 @@ class DilatedConvBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.net(x)
+        out: torch.Tensor = x + self.net(x)
+        return out
 
 
 class ConvTasNet(nn.Module):
@@ -101,7 +102,7 @@ class ConvTasNet(nn.Module):
         masks = torch.sigmoid(self.separator(latent))
         b, _, frames = latent.shape
         masked = masks.reshape(b, self.num_outputs, self.filters, frames) * latent[:, None]
-        out = self.decoder(masked.reshape(b * self.num_outputs, self.filters, frames))
+        out: torch.Tensor = self.decoder(masked.reshape(b * self.num_outputs, self.filters, frames))
         return out.reshape(b, self.num_outputs, -1)[..., :length]
 
 
@@ -137,7 +138,8 @@ class WaveUNet(nn.Module):
 
     @property
     def length_multiple(self) -> int:
-        return 2**self.depth
+        multiple: int = 2**self.depth
+        return multiple
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % self.length_multiple:
@@ -154,7 +156,8 @@ class WaveUNet(nn.Module):
         for i in reversed(range(self.depth)):
             h = F.interpolate(h, scale_factor=2, mode="linear", align_corners=False)
             h = F.leaky_relu(self.up[i](torch.cat([h, skips[i]], dim=1)), 0.2)
-        return self.out(torch.cat([h, x], dim=1))
+        out: torch.Tensor = self.out(torch.cat([h, x], dim=1))
+        return out
 
 
 def _waveform_loss(name: LossName, estimate: torch.Tensor, target: torch.Tensor,

@@ -132,4 +132,5 @@ class AudioUNet(nn.Module):
             h = self.up[i](h)
             if self.skips:
                 h = torch.cat([skips[i - 1], h], dim=1)
-        return self.up[0](h)
+        out: torch.Tensor = self.up[0](h)
+        return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -45,7 +46,7 @@ def _weights_help() -> str:
             f"${WEIGHTS_ENV}; or set model.kwargs.pretrained=false to train from random weights")
 
 
-def load_imagenet_state(explicit: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:
+def load_imagenet_state(explicit: str | os.PathLike[str] | None = None) -> dict[str, torch.Tensor]:
     """The ImageNet ResNet-18 state dict (torchvision's IMAGENET1K_V1) for `pretrained=True`.
 
     A file named explicitly (`explicit`, else $AVSEP_RESNET18_WEIGHTS) must exist and load.
@@ -63,12 +64,16 @@ def load_imagenet_state(explicit: str | os.PathLike | None = None) -> dict[str, 
         if not path.is_file():
             raise ImageNetWeightsError(f"{path} (named by {where}) does not exist")
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            state: dict[str, torch.Tensor] = torch.load(path, map_location="cpu",
+                                                        weights_only=True)
+            return state
         except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:
             raise ImageNetWeightsError(
                 f"{path} (named by {where}) is not a readable state dict: {exc}") from None
     try:
-        return torchvision.models.ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+        downloaded: dict[str, torch.Tensor] = (
+            torchvision.models.ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False))
+        return downloaded
     except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:  # URLError is an OSError
         raise ImageNetWeightsError(
             f"the ImageNet ResNet-18 weights (pretrained=true, as the original) are not in "
@@ -124,7 +129,8 @@ class DilatedResNet18(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        features: torch.Tensor = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return features
 
 
 def _narrow_resnet18(width: float) -> torchvision.models.ResNet:
@@ -174,10 +180,12 @@ class TinyBackbone(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.layers(images)
+        features: torch.Tensor = self.layers(images)
+        return features
 
 
-_ACTIVATIONS = {"sigmoid": torch.sigmoid, "relu": torch.relu, "none": lambda x: x}
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "sigmoid": torch.sigmoid, "relu": torch.relu, "none": lambda x: x}
 
 
 class DilatedResNetVision(nn.Module):
@@ -254,6 +262,7 @@ class DilatedResNetVision(nn.Module):
 
     def _init_from_imagenet(self, weights_path: str | None) -> None:
         state = load_imagenet_state(weights_path)
+        assert isinstance(self.backbone, DilatedResNet18)  # only ResNet-18 has ImageNet weights
         try:
             self.backbone.load_imagenet(state)
         except (RuntimeError, KeyError) as exc:
@@ -270,7 +279,7 @@ class DilatedResNetVision(nn.Module):
             )
         b, c, t, h, w = frames.shape
         images = frames.transpose(1, 2).reshape(b * t, c, h, w)
-        features = self.projection(self.backbone(images))
+        features: torch.Tensor = self.projection(self.backbone(images))
         return features.reshape(b, t, *features.shape[1:]).transpose(1, 2)
 
     def forward(self, frames: torch.Tensor) -> VisualFeatures:
@@ -315,6 +324,10 @@ class DilatedResNetVision(nn.Module):
         """(B, K, h, w) -> the same, normalised with the pooled vectors' running statistics
         (batch statistics of single locations would differ from the pooled ones training saw)."""
         norm = self.norm
+        # Called only with a norm (forward checks); BatchNorm1d tracks running statistics by
+        # default, so they exist.
+        assert norm is not None and norm.running_var is not None
+        assert norm.running_mean is not None
         shape = (1, -1, 1, 1)
         scale = (norm.running_var + norm.eps).rsqrt() * norm.weight
         return (spatial - norm.running_mean.view(shape)) * scale.view(shape) + norm.bias.view(shape)

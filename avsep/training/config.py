@@ -4,7 +4,7 @@ and `--set key=value` overrides (see avsep.config)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from avsep.geometry import ClipSpec
 from avsep.sources import READ_ATTEMPTS, READ_RETRY_DELAY_S
@@ -15,7 +15,7 @@ class ModelConfig:
     """Which registered model to build, and its constructor overrides."""
 
     name: str = "sop"
-    kwargs: dict = field(default_factory=dict)
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

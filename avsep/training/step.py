@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -31,8 +32,9 @@ class MixAndSeparate(nn.Module):
     training pass); `separator` is the unwrapped one, which says what the condition is.
     """
 
-    def __init__(self, separator: nn.Module, mixing: str = "sop", silent_sources: int = 0,
-                 off_screen_audio: float = 0.0, off_screen_noise: float = 0.0):
+    def __init__(self, separator: nn.Module, mixing: Literal["sop", "peak"] = "sop",
+                 silent_sources: int = 0, off_screen_audio: float = 0.0,
+                 off_screen_noise: float = 0.0):
         super().__init__()
         if silent_sources < 0:
             raise ValueError(f"silent_sources must be >= 0, got {silent_sources}")

@@ -13,13 +13,15 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+WandbMode = Literal["online", "offline", "disabled"]
 
 
 class Tracker:
     """Appends metric records to `run_dir/metrics.jsonl` and mirrors them to wandb."""
 
-    def __init__(self, run_dir: Path, config: dict, wandb_mode: str = "offline",
+    def __init__(self, run_dir: Path, config: dict, wandb_mode: WandbMode = "offline",
                  project: str = "avsep", enabled: bool = True):
         self.run_dir = Path(run_dir)
         self.enabled = enabled
@@ -53,14 +55,15 @@ class Tracker:
             self._wandb = None
 
 
-def _start_wandb(run_dir: Path, config: dict, mode: str, project: str):
+def _start_wandb(run_dir: Path, config: dict, mode: WandbMode, project: str):
     try:
         import wandb  # heavy and only for runs that log to W&B
     except ImportError:
         print("warning: wandb is not installed; logging locally only", file=sys.stderr)
         return None
     settings = wandb.Settings(init_timeout=60, silent=True, console="off")
-    for attempt in ([mode, "offline"] if mode == "online" else [mode]):
+    attempts: list[WandbMode] = [mode, "offline"] if mode == "online" else [mode]
+    for attempt in attempts:
         try:
             return wandb.init(project=project, dir=str(run_dir), config=config, mode=attempt,
                               settings=settings, resume="allow", id=_run_id(run_dir))

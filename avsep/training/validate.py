@@ -25,7 +25,9 @@ def validate(separator, step_fn, val_set: dict, info, batch_size: int, amp=None)
     step_fn.eval()
     total = val_set["audio"].shape[0]
     indices = list(range(info.rank, total, info.world_size))
-    losses, metrics, skipped = [], {"sdr": [], "sir": [], "sar": [], "sdr_mixture": []}, 0
+    losses: list[tuple[float, int]] = []
+    metrics: dict[str, list[float]] = {"sdr": [], "sir": [], "sar": [], "sdr_mixture": []}
+    skipped = 0
     for start in range(0, len(indices), batch_size):
         chosen = indices[start:start + batch_size]
         batch = {k: v[chosen] for k, v in val_set.items() if isinstance(v, torch.Tensor)}

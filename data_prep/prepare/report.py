@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,7 @@ class UnitResult:
         return cls(**data)
 
 
-def summarize(results: list[UnitResult], global_issues: list[Issue] = ()) -> dict:
+def summarize(results: list[UnitResult], global_issues: Sequence[Issue] = ()) -> dict:
     """Totals over units: samples, hours, bytes, per-label and per-reason counts."""
     per_label: dict[str, dict] = defaultdict(lambda: {"units": 0, "samples": 0, "hours": 0.0})
     per_split: Counter = Counter()

@@ -28,7 +28,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -337,7 +337,8 @@ def _run_pool(
 ) -> None:
     """Run units in worker processes; retry alone the units whose worker crashed."""
     running_dir = MarkerStore(ctx.out).directory / RUNNING_DIR
-    queue, suspects = list(todo), []
+    queue: Todo = list(todo)
+    suspects: Todo = []
     while (queue or suspects) and reporter.stop_reason is None:
         if suspects:
             batch, width = [suspects.pop(0)], 1
@@ -374,7 +375,7 @@ def run_units(
     part: Part | None = None,
     strict: bool = False,
     retry_bad: bool = False,
-    global_issues: list[Issue] = (),
+    global_issues: Sequence[Issue] = (),
     label_name: str = "class",
     unit_name: str = "unit",
     unit_timeout_s: float = DEFAULT_UNIT_TIMEOUT_S,

@@ -22,9 +22,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from data_prep.prepare.files import atomic_write_text
 from data_prep.prepare.report import ShardFile, UnitResult
+
+if TYPE_CHECKING:
+    from webdataset import ShardWriter  # imported when the first sample is written
 
 MANIFEST_DIR = "manifest"
 
@@ -66,7 +70,7 @@ class UnitShardWriter:
         self.out, self.directory = out, directory
         self.pattern = str(directory / f"{prefix}-{tag}-%03d.tar.tmp")
         self.max_bytes, self.max_samples = max_bytes, max_samples
-        self._writer = None
+        self._writer: ShardWriter | None = None
         self._temporary: list[str] = []
         self._counts: dict[str, int] = {}
 

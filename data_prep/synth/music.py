@@ -138,12 +138,13 @@ def title_for(piece_id: str) -> str:
 
 def load_piece(piece_id: str) -> Piece:
     """Parse one corpus score into note arrays (ties merged, chords split, grace notes dropped)."""
-    from music21 import converter, expressions
+    from music21 import converter, expressions, stream
 
     path = corpus_root() / piece_id
     if not path.is_file():
         raise FileNotFoundError(f"{path}: corpus score not found (is music21 installed fully?)")
     score = converter.parse(path)
+    assert isinstance(score, stream.Score)  # the corpus pieces used are scores of parts
     parts = []
     fermata_ends: set[float] = set()
     for index, part in enumerate(score.parts):

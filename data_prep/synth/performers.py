@@ -21,6 +21,8 @@ from .sprites import SPECS, SpriteSpec, draw_sprite
 ONSET_DECAY_S = 0.1  # time constant of the jolt after each onset
 SUBPIXEL_BITS = 4  # OpenCV drawing with fractional coordinates (shift) for smooth motion
 SUBPIXEL = 1 << SUBPIXEL_BITS
+# A sub-pixel point or size (x, y): a pair of floats or a (2,) array.
+Point = Sequence[float] | np.ndarray
 
 
 
@@ -128,8 +130,8 @@ class Scene:
         # colours lean towards the gradient: busy, but quieter than the performers
         base = rng.integers(50, 210, (3, 4, 3)).astype(np.uint8)
         canvas = cv2.resize(base, (big_w, big_h), interpolation=cv2.INTER_CUBIC).astype(np.int16)
-        texture = rng.normal(0, 1, (big_h // 6 + 1, big_w // 6 + 1, 3)).astype(np.float32)
-        texture = cv2.resize(texture, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+        noise = rng.normal(0, 1, (big_h // 6 + 1, big_w // 6 + 1, 3)).astype(np.float32)
+        texture = cv2.resize(noise, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
         canvas = np.clip(canvas + 18 * cv2.GaussianBlur(texture, (0, 0), 2), 0, 255)
         canvas = canvas.astype(np.uint8)
         for _ in range(int(rng.integers(20, 40))):
@@ -383,18 +385,18 @@ class Performer:
             _line(frame, a, b, colour, 0.012 * self.height)
 
 
-def _fixed(point: Sequence[float]) -> tuple[int, int]:
+def _fixed(point: Point) -> tuple[int, int]:
     return round(point[0] * SUBPIXEL), round(point[1] * SUBPIXEL)
 
 
-def _line(frame: np.ndarray, p0: Sequence[float], p1: Sequence[float],
+def _line(frame: np.ndarray, p0: Point, p1: Point,
           colour: Sequence[int], thickness: float) -> None:
     """Anti-aliased line between sub-pixel points (thickness in pixels, at least 1)."""
     cv2.line(frame, _fixed(p0), _fixed(p1), tuple(int(c) for c in colour),
              max(1, round(thickness)), cv2.LINE_AA, SUBPIXEL_BITS)
 
 
-def _ellipse(frame: np.ndarray, centre: Sequence[float], axes: Sequence[float],
+def _ellipse(frame: np.ndarray, centre: Point, axes: Point,
              colour: Sequence[int], arc: tuple[float, float] = (0, 360)) -> None:
     """Filled anti-aliased ellipse (or sector) at a sub-pixel centre."""
     cv2.ellipse(frame, _fixed(centre), _fixed(axes), 0, arc[0], arc[1],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from avsep.classes import MUSIC21_CLASSES, SOLOS_CLASSES
 
@@ -197,12 +198,12 @@ def solos_settings(preset: str = DEFAULT_PRESET, **overrides: object) -> SolosSe
 
 def urmp_settings(preset: str = DEFAULT_PRESET, **overrides: object) -> UrmpSettings:
     """The URMP settings of `preset` with the non-None `overrides` applied."""
-    return dataclasses.replace(_preset(preset).urmp, **_given(overrides))  # type: ignore[arg-type]
+    return dataclasses.replace(_preset(preset).urmp, **_given(overrides))
 
 
 def music_settings(preset: str = DEFAULT_PRESET, **overrides: object) -> MusicSettings:
     """The MUSIC settings of `preset` with the non-None `overrides` applied."""
-    return dataclasses.replace(_preset(preset).music, **_given(overrides))  # type: ignore[arg-type]
+    return dataclasses.replace(_preset(preset).music, **_given(overrides))
 
 
 def _preset(name: str) -> Preset:
@@ -212,7 +213,9 @@ def _preset(name: str) -> Preset:
         raise ValueError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})") from None
 
 
-def _given(overrides: dict[str, object]) -> dict[str, object]:
+def _given(overrides: dict[str, object]) -> dict[str, Any]:
+    # Any: the values are the callers' overrides of fields of several types (unchecked here,
+    # as dataclasses.replace does not check them either).
     return {k: v for k, v in overrides.items() if v is not None}
 
 

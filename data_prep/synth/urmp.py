@@ -189,12 +189,12 @@ def make_piece(job: UrmpPieceJob) -> FileRecord:
     s = job.settings
     synth = renderer(s.sample_rate)
     gate = span_gate(job.num_samples, [(0, job.num_samples)], round(FADE_S * s.sample_rate))
-    stems = [
+    rendered = [
         normalise(synth.render([(notes, instrument(name).program)], job.num_samples) * gate,
                   job.level_dbfs)
         for name, notes in zip(job.names, job.parts)
     ]
-    stems, mixture = mix_stems(stems)
+    stems, mixture = mix_stems(rendered)
     folder = Path(job.directory)
     folder.mkdir(parents=True, exist_ok=True)
     codes = "_".join(job.codes)

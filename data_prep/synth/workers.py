@@ -20,6 +20,8 @@ from .instruments import all_programs
 from .render import FluidRenderer, check_soundfont
 
 if TYPE_CHECKING:
+    from multiprocessing.pool import Pool
+
     from typing_extensions import Self
 
 T = TypeVar("T")
@@ -81,7 +83,7 @@ class WorkerPool:
         self.soundfont = str(check_soundfont(soundfont))
         self.jobs = jobs
         self.progress = progress
-        self._pool = None
+        self._pool: Pool | None = None
 
     def __enter__(self) -> Self:
         if self.jobs > 1:
@@ -109,6 +111,7 @@ class WorkerPool:
         """function(item) for each item, in order, with a tqdm bar named `description`."""
 
         items = list(items)
+        results: Iterator[R]
         if self._pool is not None:
             results = self._pool.imap(function, items, chunksize=1)
         else:
