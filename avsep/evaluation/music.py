@@ -37,7 +37,7 @@ from avsep import distributed
 from avsep.classes import MUSIC21_CLASSES
 from avsep.devices import resolve_device
 from avsep.evaluation.reader import UrmpSegment, local_shards, read_member, tar_members
-from avsep.evaluation.report import write_results
+from avsep.evaluation.report import atomic_write, write_results
 from avsep.evaluation.urmp import (
     SOP_FRAMES,
     EvaluationResult,
@@ -356,6 +356,6 @@ def evaluate_music(
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         text = (Path(pairs_file).read_text() if pairs_file is not None else pairs_text(pairs))
-        (out / PAIRS_NAME).write_text(text)
+        atomic_write(out / PAIRS_NAME, text)
         write_results(result, out)
     return result

@@ -13,7 +13,7 @@ import math
 import os
 from pathlib import Path
 
-from avsep.evaluation.report import pair_list_coverage
+from avsep.evaluation.report import atomic_write, pair_list_coverage
 from avsep.evaluation.summary import METHOD_LABELS, METHODS, METRIC_LABELS, METRICS
 
 COMPARISON_NAME = "comparison.md"
@@ -81,5 +81,5 @@ def write_comparison(out_dir: str | os.PathLike, multi, center) -> Path:
     """Write OUT/comparison.md; return its path."""
     path = Path(out_dir) / COMPARISON_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(format_comparison(multi, center))
+    atomic_write(path, format_comparison(multi, center))
     return path

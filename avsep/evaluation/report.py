@@ -34,7 +34,8 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary name beside it: whole or not at all."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -47,10 +48,10 @@ def write_results(result, out_dir: str | os.PathLike) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / name for name in RESULT_FILES}
-    _atomic_write(paths["results.json"],
+    atomic_write(paths["results.json"],
                   json.dumps(_json_safe(result.to_dict()), indent=2, allow_nan=False) + "\n")
     _write_csv(result, paths["segments.csv"])
-    _atomic_write(paths["results.md"], format_markdown(result))
+    atomic_write(paths["results.md"], format_markdown(result))
     return paths
 
 
