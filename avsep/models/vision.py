@@ -208,8 +208,8 @@ class DilatedResNetVision(nn.Module):
             different instruments first differ by little next to what they share, so the
             synthesizer sees nearly the same vector for every source; centring and scaling
             them across the batch makes those differences count from the first steps
-            (measured on the stand-in's validation mixtures after 300 steps: +3.7 dB over
-            the mixture with it, +1.6 dB without). Per-location vectors are normalised
+            (whether that pays depends on the budget: docs/results/
+            2026-12-07-demo-preset-reasons.md). Per-location vectors are normalised
             with the same running statistics, so localization compares locations on the
             scale training used.
         pooling: "max" (the original's default) or "mean" (its "avgpool") over the

@@ -108,8 +108,8 @@ class TrainConfig:
     whose weights start a new run (fine-tuning); ignored when the run resumes.
     `best_metric`: what `best.pt` keeps the best of: "loss" (lowest validation loss, as the
     original) or "sdr" (highest validation SDR of the separated sources). On the stand-in the
-    two disagreed and SDR chose the checkpoint that separated held-out URMP better
-    (measured: +4.54 dB against +3.17 dB over the mixture), so the demo preset uses "sdr".
+    two disagreed and SDR chose the checkpoint that separated held-out URMP better, so the
+    demo preset uses "sdr" (docs/results/2026-12-07-demo-preset-reasons.md).
     `weight_average`: see the field's comment."""
 
     batch_size: int = 80

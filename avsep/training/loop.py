@@ -435,10 +435,9 @@ class _Run:
                 _record_changes(run_dir, run.step, checkpoint, changes)
         distributed.barrier()
         if t.channels_last:
-            # On every device: the same arithmetic in another memory layout. On a 2-core
-            # CPU the demo's step ran 1.1-1.3x faster with it (benchmarks/train.py --config
-            # demo --batch 16: 10.8 -> 13.8 mixtures/s on random tensors; from shards,
-            # interleaved, 8.3-9.1 -> 9.3-11.1); on GPUs it is what bf16 convolutions want.
+            # On every device: the same arithmetic in another memory layout. It makes the
+            # demo's CPU step faster (`benchmarks/train.py --channels-last`), and on GPUs it
+            # is what bf16 convolutions want.
             run.separator = run.separator.to(memory_format=torch.channels_last)
             if run.average is not None:
                 run.average.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
