@@ -16,7 +16,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import struct
 import tarfile
 import time
@@ -26,6 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from crafted import Expired, padded, tar_header, time_limit
 
 # A command that runs this leaves MARKER behind: the injection cases fail if it appears.
 MARKER_NAME = "INJECTED"
@@ -132,28 +132,6 @@ def _huge_dimensions(data: bytes) -> bytes:
         at = avc1 + 4 + 8 + 16
         out[at:at + 4] = struct.pack(">HH", 0xFFFF, 0xFFFF)
     return bytes(out)
-
-
-def _tar_header(name: bytes, size: int, kind: bytes = b"0", size_field: bytes | None = None
-                ) -> bytes:
-    """A ustar header block with a correct checksum (fields as Python's tarfile writes)."""
-    header = bytearray(512)
-    header[0:len(name)] = name
-    header[100:108] = b"0000644\0"
-    header[108:116] = b"0000000\0"
-    header[116:124] = b"0000000\0"
-    header[124:136] = size_field if size_field is not None else b"%011o\0" % size
-    header[136:148] = b"00000000000\0"
-    header[156:157] = kind
-    header[257:263] = b"ustar\0"
-    header[263:265] = b"00"
-    header[148:156] = b" " * 8
-    header[148:156] = b"%06o\0 " % sum(header)
-    return bytes(header)
-
-
-def _padded(data: bytes) -> bytes:
-    return data + bytes(-len(data) % 512)
 
 
 def _shard_bytes() -> bytes:
@@ -270,13 +248,13 @@ def build_corpus(folder: str | os.PathLike, urmp_shard: Path | None = None,
         "truncated_mid_member": shard[:boundaries[1] + 700],
         "cut_at_member": shard[:boundaries[2]],
         "garbage_middle": _garbage(shard, 0.4, 1024, 4),
-        "zero_length_pax": (_tar_header(b"././@PaxHeader", 512, b"x") + _padded(b"0 \n" * 4)
-                            + _tar_header(b"a.json", 2) + _padded(b"{}") + bytes(1024)),
-        "escaping_member": (_tar_header(b"../../escaped.json", 2) + _padded(b"{}")
+        "zero_length_pax": (tar_header(b"././@PaxHeader", 512, b"x") + padded(b"0 \n" * 4)
+                            + tar_header(b"a.json", 2) + padded(b"{}") + bytes(1024)),
+        "escaping_member": (tar_header(b"../../escaped.json", 2) + padded(b"{}")
                             + bytes(1024)),
-        "huge_declared_size": (_tar_header(b"a.flac", 0, size_field=b"77777777777\0")
+        "huge_declared_size": (tar_header(b"a.flac", 0, size_field=b"77777777777\0")
                                + bytes(2048)),
-        "negative_size": (_tar_header(b"a.flac", 0, size_field=b"\xff" * 12) + bytes(2048)),
+        "negative_size": (tar_header(b"a.flac", 0, size_field=b"\xff" * 12) + bytes(2048)),
     }
     if urmp_shard is not None:
         real = Path(urmp_shard).read_bytes()
@@ -345,14 +323,6 @@ def _partial(path: Path) -> list[str]:
             if p.name.endswith(PARTIAL_SUFFIXES) or p.name.startswith(PARTIAL_PREFIXES)]
 
 
-class _TimeLimit(Exception):
-    pass
-
-
-def _alarm(signum, frame):
-    raise _TimeLimit(f"no answer within {RUN_TIME_LIMIT_S} s")
-
-
 def run_command(argv: list[str], corpus: Path, out: Path | None, case: Case,
                 command: str) -> Outcome:
     """Run `avsep ARGV` in this process and describe what it did."""
@@ -361,16 +331,12 @@ def run_command(argv: list[str], corpus: Path, out: Path | None, case: Case,
     before = _digest(corpus)
     err, stdout = io.StringIO(), io.StringIO()
     start = time.perf_counter()
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(RUN_TIME_LIMIT_S)
     try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(stdout):
+        with time_limit(RUN_TIME_LIMIT_S), contextlib.redirect_stderr(err), \
+                contextlib.redirect_stdout(stdout):
             code = main(argv)
-    except _TimeLimit as exc:
+    except Expired as exc:
         code, err = 124, io.StringIO(f"timeout: {exc}")
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
     text = err.getvalue()
     lines = [line for line in text.splitlines() if line.strip() and "\r" not in line
              and not line.startswith(("[", "  0%", "100%"))]

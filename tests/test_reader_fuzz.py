@@ -10,9 +10,10 @@ sample that does not match the format), never another exception.
 from __future__ import annotations
 
 import random
-import signal
 from collections.abc import Callable
 from pathlib import Path
+
+from crafted import Expired, time_limit
 
 from avsep.data.clips import sample_clip, sample_header
 from avsep.evaluation.reader import index_urmp_shards, read_segment
@@ -53,10 +54,6 @@ def _read_urmp(path: Path) -> None:
         read_segment(entry, SPEC, SPEC.sample_rate)
 
 
-def _alarm(signum, frame):
-    raise TimeoutError(f"a reader took more than {LIMIT_S} s")
-
-
 def _fuzz(shard: Path, tmp_path: Path, readers: list[Callable[[Path], object]], seed: int
           ) -> list[str]:
     rng = random.Random(seed)
@@ -64,24 +61,20 @@ def _fuzz(shard: Path, tmp_path: Path, readers: list[Callable[[Path], object]], 
     for reader in readers:  # the undamaged shard reads
         reader(shard)
     problems, errors = [], 0
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    try:
-        for number in range(CASES):
-            damaged = tmp_path / f"case{number:03d}.tar"
-            damaged.write_bytes(_damaged(original, rng))
-            for reader in readers:
-                signal.alarm(LIMIT_S)
-                try:
+    for number in range(CASES):
+        damaged = tmp_path / f"case{number:03d}.tar"
+        damaged.write_bytes(_damaged(original, rng))
+        for reader in readers:
+            try:
+                with time_limit(LIMIT_S):
                     reader(damaged)
-                except InputError:
-                    errors += 1
-                except Exception as exc:  # noqa: BLE001 - what the test is looking for
-                    problems.append(f"case {number} {reader.__name__}: "
-                                    f"{type(exc).__name__}: {exc}"[:300])
-                finally:
-                    signal.alarm(0)
-    finally:
-        signal.signal(signal.SIGALRM, previous)
+            except InputError:
+                errors += 1
+            except Exception as exc:  # noqa: BLE001 - what the test is looking for
+                problems.append(f"case {number} {reader.__name__}: "
+                                f"{type(exc).__name__}: {exc}"[:300])
+            except Expired as exc:
+                problems.append(f"case {number} {reader.__name__}: {exc}")
     assert errors > 0, "no damaged case was noticed: the mutations missed the data"
     return problems
 

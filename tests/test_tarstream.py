@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
-import signal
 import tarfile
 
 import pytest
+from crafted import padded, tar_header, time_limit
 
 from avsep.tarstream import tar_members
 
@@ -91,24 +90,8 @@ def test_the_stream_is_read_to_its_end_so_a_pipe_writer_does_not_fail():
 END = bytes(2 * 512)  # the end-of-archive marker tarfile and webdataset's TarWriter write
 
 
-def _header(name: bytes, size: int, kind: bytes = b"0", *, size_field: bytes | None = None,
-            prefix: bytes = b"", signed_checksum: bool = False) -> bytes:
-    block = bytearray(512)
-    block[:len(name)] = name
-    block[100:124] = b"0000644\0" b"0000000\0" b"0000000\0"  # mode, uid, gid
-    block[124:136] = b"%011o\0" % size if size_field is None else size_field
-    block[136:148] = b"00000000000\0"  # mtime
-    block[156:157] = kind
-    block[257:265] = b"ustar\x0000"
-    block[345:345 + len(prefix)] = prefix
-    block[148:156] = b" " * 8
-    checksum = sum(block) - (256 * sum(b >= 0x80 for b in block) if signed_checksum else 0)
-    block[148:156] = b"%06o\0 " % checksum
-    return bytes(block)
-
-
 def _member(name: bytes, data: bytes, kind: bytes = b"0", **header) -> bytes:
-    return _header(name, len(data), kind, **header) + data + bytes(-len(data) % 512)
+    return tar_header(name, len(data), kind, **header) + padded(data)
 
 
 def _pax(*records: bytes) -> bytes:
@@ -126,28 +109,13 @@ def _read(raw: bytes) -> list[tuple[str, bytes]]:
     return [(m["fname"], m["data"]) for m in tar_members(io.BytesIO(raw))]
 
 
-@contextlib.contextmanager
-def _time_limit(seconds: float):
-    """Fail (instead of hanging) when the block runs longer than `seconds`."""
-    def expire(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def test_hand_made_archives_read_as_tarfile_reads_them():
     raw = (_member(b"a.txt", b"hello") + _pax(_record("path", "p/" + "x" * 150 + "/"))
            + _member(b"ignored", b"x" * 600) + _member(b"L", b"long/name.bin\0", b"L")
            + _member(b"trunc", b"gnu") + _member(b"b.bin", b"yz", prefix=b"pre/fix")
            + _member(b"\xc3\xa9t\xc3\xa9.bin", b"", signed_checksum=True)
-           + _header(b"dir", 1024, b"5")  # no data blocks whatever its size says (POSIX)
-           + _header(b"old-style-dir/", 700, b"\0")  # a directory too
+           + tar_header(b"dir", 1024, b"5")  # no data blocks whatever its size says (POSIX)
+           + tar_header(b"old-style-dir/", 700, b"\0")  # a directory too
            + _member(b"unknown", b"x" * 513, b"A")  # an unknown type keeps its data blocks
            + _member(b"__meta__", b"skipped") + _member(b"..a..b", b"ok") + END)
     assert _read(raw) == _reference(raw) == [
@@ -159,7 +127,7 @@ def test_a_zero_length_pax_record_is_an_error_not_an_endless_loop():
     raw = _pax(b"0 path=a\n") + _member(b"a", b"data") + END
     with pytest.raises(tarfile.ReadError):  # tarfile rejects it too
         _reference(raw)
-    with _time_limit(2), pytest.raises(tarfile.ReadError, match="pax record at byte 0"):
+    with time_limit(2), pytest.raises(tarfile.ReadError, match="pax record at byte 0"):
         _read(raw)
 
 
@@ -177,7 +145,7 @@ def test_a_zero_length_pax_record_is_an_error_not_an_endless_loop():
     _record("GNU.sparse.map", "0,4"),
 ], ids=lambda records: repr(records[:24]))
 def test_a_bad_pax_record_is_an_error(records):
-    with _time_limit(2), pytest.raises(tarfile.ReadError):
+    with time_limit(2), pytest.raises(tarfile.ReadError):
         _read(_pax(records) + _member(b"a", b"data") + END)
 
 
@@ -206,11 +174,11 @@ class _Recording(io.BytesIO):
     (None, str(60 << 30), "unexpected end"),
 ], ids=["base256-negative", "octal-negative", "1e15", "60GiB", "8GiB", "pax-1e15", "pax-60GiB"])
 def test_a_huge_or_negative_size_fails_without_allocating_it(size_field, pax_size, error):
-    raw = _header(b"a", 10, size_field=size_field) + b"x" * 10_000 + END
+    raw = tar_header(b"a", 10, size_field=size_field) + b"x" * 10_000 + END
     if pax_size is not None:
         raw = _pax(_record("size", pax_size)) + raw
     stream = _Recording(raw)
-    with _time_limit(2), pytest.raises(tarfile.ReadError, match=error):
+    with time_limit(2), pytest.raises(tarfile.ReadError, match=error):
         list(tar_members(stream))
     assert stream.largest <= 64 << 20
 
@@ -257,7 +225,7 @@ def test_an_extension_header_without_its_member_is_an_error():
     (_pax(_record("path", "/")) + _member(b"x", b"x"), "empty name"),
     (_member(b"L", b"\0", b"L") + _member(b"x", b"x"), "empty name"),
     (_member(b"L", b"n" * (64 << 10) + b"\0", b"L") + _member(b"x", b"x"), "at most"),
-    (_header(b"L", 1 << 40, b"L"), "at most"),
+    (tar_header(b"L", 1 << 40, b"L"), "at most"),
     (_member(b"L", b"a\0", b"L") + _member(b"L", b"b\0", b"L") + _member(b"x", b"x"),
      "two GNU long names"),
     (_pax(_record("path", "a")) + _pax(_record("path", "b")) + _member(b"x", b"x"),
@@ -273,7 +241,7 @@ def test_an_extension_header_without_its_member_is_an_error():
         "two-pax-headers", "long-name-and-pax-path", "global-path", "data-after-long-name",
         "gnu-sparse"])
 def test_names_that_escape_and_doubtful_extension_headers_are_errors(raw, error):
-    with _time_limit(2), pytest.raises(tarfile.ReadError, match=error):
+    with time_limit(2), pytest.raises(tarfile.ReadError, match=error):
         _read(raw + END)
 
 

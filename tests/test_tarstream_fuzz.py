@@ -9,13 +9,13 @@ fixed, so that the field is actually parsed), pax record text overwritten, garba
 
 from __future__ import annotations
 
-import contextlib
 import io
 import random
 import re
-import signal
 import tarfile
 import time
+
+from crafted import Expired, time_limit
 
 from avsep.tarstream import tar_members
 
@@ -29,24 +29,6 @@ FIELDS = {  # ustar header fields: (start, end)
     "linkname": (157, 257), "magic": (257, 263), "version": (263, 265), "uname": (265, 297),
     "devmajor": (329, 337), "prefix": (345, 500),
 }
-
-
-class _Expired(BaseException):
-    """Raised by the alarm; a BaseException so that no `except Exception` can swallow it."""
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float):
-    def expire(signum, frame):
-        raise _Expired(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _archive() -> tuple[bytes, list[int], range]:
@@ -182,10 +164,10 @@ def test_mutated_archives_end_quickly_and_fail_only_with_read_error_or_agree_wit
         counts["cases"] += 1
         start = time.perf_counter()
         try:
-            with _time_limit(CASE_SECONDS):
+            with time_limit(CASE_SECONDS):
                 ours = _lean(data)
                 reference = _tarfile(data) if ours is not None else None
-        except _Expired:
+        except Expired:
             failures.append(f"{description}: still running after {CASE_SECONDS} s")
             continue
         except Exception as exc:  # noqa: BLE001 - anything but ReadError from the lean reader
