@@ -47,7 +47,7 @@ import torch
 from avsep import distributed
 from avsep.classes import MUSIC21_CLASSES
 from avsep.devices import resolve_device
-from avsep.evaluation.music import Chunk, index_music_shards
+from avsep.evaluation.music import Chunk, index_music_shards, mixed_segment
 from avsep.evaluation.pair_csv import ListedPair, PairList, PairListError, read_pair_csv
 from avsep.evaluation.reader import UrmpSegment, local_shards, read_member
 from avsep.evaluation.report import write_results
@@ -253,15 +253,10 @@ def _mixture(pair: ListedPair, clips: dict[str, ClipData], mixer: MixSources,
              starts: dict[str, int]) -> UrmpSegment:
     """One listed line as the URMP scorer takes it; key `line<N>` names the list's line."""
     ids = [s.video_id for s in pair.sources]
-    with torch.no_grad():
-        mix, scaled = mixer(torch.from_numpy(np.stack([clips[i].audio for i in ids]))[None])
-    names = [s.class_name for s in pair.sources]
-    frames = [f for f in (clips[i].frames for i in ids) if f is not None]
-    return UrmpSegment(
-        key=f"line{pair.line:05d}", piece=" + ".join(sorted(names)), segment=pair.line,
-        start_s=starts[ids[0]] / SAMPLE_RATE, instruments=names,
-        valid_samples=len(clips[ids[0]].audio), mix=mix[0].numpy(), stems=scaled[0].numpy(),
-        frames=np.stack(frames) if frames else None)
+    frames = [f for f in (clips[i].frames for i in ids) if f is not None]  # none without spec
+    return mixed_segment(
+        f"line{pair.line:05d}", pair.line, [s.class_name for s in pair.sources],
+        [clips[i].audio for i in ids], frames or None, starts[ids[0]] / SAMPLE_RATE, mixer)
 
 
 def _read_clips(videos: dict[str, Video], clips: dict[str, CenterClip], wanted: Sequence[str],

@@ -266,19 +266,32 @@ def read_window(chunk: Chunk, offset: int, window: int, spec: ClipSpec | None
     return np.ascontiguousarray(audio[start:start + window], dtype=np.float32), frames
 
 
-def read_mixture(entry: MixtureEntry, spec: ClipSpec | None, window: int,
-                 mixer: MixSources) -> UrmpSegment:
-    """One mixture as the URMP scorer takes it: the mix, the scaled sources as stems, the
-    frames of each source video. Key and 'piece' name the mixture and its class pair."""
-    audio, frames = zip(*(read_window(c, o, window, spec) for c, o in entry.sources))
+def mixed_segment(key: str, number: int, names: Sequence[str], audio: Sequence[np.ndarray],
+                  frames: Sequence[np.ndarray] | None, start_s: float,
+                  mixer: MixSources) -> UrmpSegment:
+    """Solo sources mixed as in training, as the URMP scorer takes a segment: the mix, the
+    scaled sources as stems and each source's frames. 'piece' names the class pair.
+
+    Args:
+        audio: one (window,) float32 array per source.
+        frames: one (3, F, S, S) uint8 array per source, or None (class-conditioned models).
+    """
     with torch.no_grad():
         mix, scaled = mixer(torch.from_numpy(np.stack(audio))[None])
-    names = [chunk.class_name for chunk, _ in entry.sources]
     return UrmpSegment(
-        key=f"mix{entry.number:05d}", piece=" + ".join(sorted(names)), segment=entry.number,
-        start_s=entry.sources[0][1] / SAMPLE_RATE, instruments=names, valid_samples=window,
-        mix=mix[0].numpy(), stems=scaled[0].numpy(),
-        frames=np.stack(frames) if spec is not None else None)
+        key=key, piece=" + ".join(sorted(names)), segment=number, start_s=start_s,
+        instruments=list(names), valid_samples=len(audio[0]), mix=mix[0].numpy(),
+        stems=scaled[0].numpy(), frames=np.stack(frames) if frames is not None else None)
+
+
+def read_mixture(entry: MixtureEntry, spec: ClipSpec | None, window: int,
+                 mixer: MixSources) -> UrmpSegment:
+    """One mixture of the pair list as the URMP scorer takes it (`mixed_segment`), keyed
+    `mix<number>`."""
+    audio, frames = zip(*(read_window(c, o, window, spec) for c, o in entry.sources))
+    return mixed_segment(
+        f"mix{entry.number:05d}", entry.number, [chunk.class_name for chunk, _ in entry.sources],
+        audio, frames if spec is not None else None, entry.sources[0][1] / SAMPLE_RATE, mixer)
 
 
 @torch.no_grad()
