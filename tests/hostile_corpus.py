@@ -454,6 +454,7 @@ def format_table(outcomes: list[Outcome]) -> str:
     lines.append(f"\n{len(outcomes)} runs; tracebacks {sum(o.traceback for o in outcomes)}, "
                  f"internal errors {sum(o.internal for o in outcomes)}, changed inputs "
                  f"{sum(bool(o.changed_inputs) for o in outcomes)}, partial outputs "
-                 f"{sum(bool(o.partial_outputs) for o in outcomes)} ('!' marks them: "
+                 f"{sum(bool(o.partial_outputs) for o in outcomes)}, slowest run "
+                 f"{max((o.seconds for o in outcomes), default=0.0):.1f} s ('!' marks them: "
                  f"{[(o.case, o.command) for o in bad]})")
     return "\n".join(lines)
