@@ -16,14 +16,8 @@ from avsep.config import to_dict
 from avsep.faults import InputError
 from avsep.training import loop as loop_module
 from avsep.training.config import RunConfig
-from avsep.training.loop import (
-    RESUME_SAFE,
-    ResumeConfigError,
-    build_optimizer,
-    build_scheduler,
-    resume_changes,
-    train,
-)
+from avsep.training.loop import build_optimizer, build_scheduler, train
+from avsep.training.resume import RESUME_SAFE, ResumeConfigError, resume_changes
 from tests.test_train import TINY_OVERRIDES, tiny_config
 
 

@@ -10,20 +10,16 @@ seeded by (seed, step, rank). A run resumed from any checkpoint therefore comput
 losses as an uninterrupted run with the same seed.
 
 A resume compares the configuration with the one the checkpoint recorded before it writes
-anything. Settings in `RESUME_SAFE` may change: they are applied (new learning rates and
-milestones included) and recorded in config.yaml and config_history.jsonl. A change to any
-other setting is refused with `ResumeConfigError`, naming each key with its old and new value.
+anything (`avsep.training.resume`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from avsep import create_model, distributed
-from avsep.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from avsep.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from avsep.config import save_config, to_dict
 from avsep.data.solos import (
     fixed_mixture_batches,
@@ -41,52 +37,30 @@ from avsep.data.solos import (
     training_loader,
     validation_mixtures,
 )
-from avsep.faults import InputError
 from avsep.geometry import ClipSpec, clip_spec_from_config
-from avsep.models import model_arguments
 from avsep.sources import DEFAULT_POLICY, ReadPolicy, report_failures
 from avsep.training.averaging import WeightAverage
 from avsep.training.config import RunConfig
+from avsep.training.resume import (
+    CONFIG_HISTORY,
+    RESUME_SAFE,
+    SCHEDULE_KEYS,
+    ResumeConfigError,
+    describe_changes,
+    lr_milestone_steps,
+    read_resume_checkpoint,
+    record_changes,
+    resume_changes,
+    set_schedule,
+)
 from avsep.training.step import MixAndSeparate
 from avsep.training.tracking import Tracker
 from avsep.training.validate import validate
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
-CONFIG_HISTORY = "config_history.jsonl"
-
-# The settings a resumed run may change (dotted config keys). Every other key, including any
-# added to the config later until it is listed here, must equal the checkpoint's: the
-# model's, because the weights and optimiser state belong to that architecture; the data's
-# that make a sample (geometry, sources, mixing, augmentation, validation set) and
-# train.seed / batch_size / checkpoint_every, because they decide what the resumed steps
-# train on and the data stream's segments; optim.optimizer / momentum / weight_decay,
-# because the restored optimiser state and parameter groups carry them.
-RESUME_SAFE = frozenset({
-    "model.kwargs.pretrained",  # only picks the initial weights, which the checkpoint replaces
-    "data.path",  # where the shards are read (moved, or a mirror): not what they hold
-    "data.num_workers", "data.read_attempts", "data.read_retry_delay_s",
-    "data.allow_pipe_lists",  # whether a list file's pipe: lines may run: how, not what
-    "optim.lr_sound", "optim.lr_frame", "optim.lr_synthesizer",
-    "optim.lr_milestones", "optim.lr_decay", "optim.grad_clip",
-    "train.epochs", "train.steps_per_epoch", "train.log_every", "train.max_minutes",
-    "train.precision", "train.channels_last", "train.compile",
-    "train.wandb", "train.wandb_project",
-    "train.init_from",  # ignored by a resume
-    "train.best_metric",  # a change restarts the best score (see _Run._resume)
-    "train.weight_average",  # read at every update; switched on, it starts from the weights
-})
-# The safe settings the restored optimiser and scheduler carry: a change is written into them.
-_SCHEDULE_KEYS = frozenset({"optim.lr_sound", "optim.lr_frame", "optim.lr_synthesizer",
-                            "optim.lr_milestones", "optim.lr_decay", "train.steps_per_epoch"})
-
-
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite."""
-
-
-class ResumeConfigError(InputError, ValueError):
-    """A resume asks to change settings that the checkpoint's state depends on."""
 
 
 def clip_spec(config: RunConfig) -> ClipSpec:
@@ -157,117 +131,6 @@ def build_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Op
 def build_scheduler(optimizer, config: RunConfig):
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, lr_milestone_steps(config),
                                                 gamma=config.optim.lr_decay)
-
-
-def lr_milestone_steps(config: RunConfig) -> list[int]:
-    """The steps at which the learning rates are multiplied by `optim.lr_decay`."""
-    return [int(e) * config.train.steps_per_epoch for e in config.optim.lr_milestones]
-
-
-def _group_lrs(config: RunConfig) -> dict[str, float]:
-    """The initial learning rate of each parameter group of `build_optimizer`, by name."""
-    o = config.optim
-    return {"frame": o.lr_frame, "synthesizer": o.lr_synthesizer, "sound": o.lr_sound}
-
-
-def set_schedule(optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.MultiStepLR,
-                 group_names: list[str], config: RunConfig) -> None:
-    """Give a restored optimiser and scheduler the learning rates, milestones and decay of
-    `config`, as a run of `config` started from scratch has them at the scheduler's step.
-
-    The rates are decayed milestone by milestone, as MultiStepLR does while it steps, so
-    they equal such a run's bit for bit; the scheduler's base rates, milestones and decay
-    become `config`'s, so the milestones still ahead apply to the new rates.
-    """
-    step = scheduler.last_epoch
-    milestones = Counter(lr_milestone_steps(config))
-    gamma = config.optim.lr_decay
-    initial = _group_lrs(config)
-    for group, name in zip(optimizer.param_groups, group_names):
-        lr = initial[name]
-        group["initial_lr"] = lr
-        for milestone in sorted(milestones):
-            if milestone <= step:
-                lr = lr * gamma ** milestones[milestone]
-        group["lr"] = lr
-    scheduler.milestones = milestones
-    scheduler.gamma = gamma
-    scheduler.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
-    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
-
-
-def _plain_value(value: Any) -> Any:
-    """`value` with tuples as lists (how YAML and checkpoints give them back)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain_value(v) for k, v in value.items()}
-    return value
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    """{"a.b": value} for the leaves of a nested dict (lists are leaves)."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = _plain_value(value)
-    return flat
-
-
-def _model_changes(separator: Any, payload: dict) -> dict[str, tuple[Any, Any]]:
-    """{"model.name" or "model.kwargs.K": (checkpoint's, configured)} where the configured
-    model (as built, all its arguments) differs from the checkpoint's."""
-    old_name, new_name = payload["model_name"], separator.model_name
-    if old_name != new_name:
-        return {"model.name": (old_name, new_name)}
-    old = _plain_value(dict(payload["model_kwargs"]))
-    new = _plain_value(dict(separator.model_kwargs))
-    if set(new) - set(old):
-        # Arguments added after the checkpoint was written: the old model had their defaults.
-        known = set(model_arguments(old_name))
-        kwargs = {k: v for k, v in old.items() if k in known}
-        if "pretrained" in kwargs:
-            kwargs["pretrained"] = False  # the weights come from the file
-        old = {**_plain_value(create_model(old_name, **kwargs).model_kwargs), **old}
-    return {f"model.kwargs.{k}": (old.get(k), value) for k, value in new.items()
-            if old.get(k) != value}
-
-
-def resume_changes(config: RunConfig, separator: Any, payload: dict
-                   ) -> dict[str, tuple[Any, Any]]:
-    """{dotted key: (checkpoint's value, configured value)} for every setting of `config`
-    that differs from the run the checkpoint `payload` was written by.
-
-    The model is compared as built (`separator`, every constructor argument) with the
-    checkpoint's; the other settings with the config the checkpoint recorded, where a
-    setting it lacks (added to avsep later) counts as its default. Settings the checkpoint
-    has but this avsep no longer knows are left out.
-    """
-    changes = _model_changes(separator, payload)
-    recorded = payload.get("config") or {}
-    if not isinstance(recorded, dict) or not recorded:
-        return changes  # e.g. written without a config: only the model can be compared
-    defaults = _flatten(to_dict(RunConfig()))
-    old = _flatten(recorded)
-    for key, value in _flatten(to_dict(config)).items():
-        if key.startswith("model."):
-            continue  # compared as built above
-        before = old.get(key, defaults.get(key))
-        if before != value:
-            changes[key] = (before, value)
-    return changes
-
-
-def _show(value: Any) -> str:
-    return json.dumps(value, default=str)
-
-
-def _describe(changes: dict[str, tuple[Any, Any]]) -> str:
-    return ", ".join(f"{key} {_show(old)} -> {_show(new)}"
-                     for key, (old, new) in sorted(changes.items()))
 
 
 def max_grad_norm(config: RunConfig) -> float:
@@ -411,7 +274,7 @@ class _Run:
         # Read before building anything, and write nothing until it is loaded: a refused or
         # failed resume leaves the run directory as it was (config.yaml still describes the
         # checkpoint's run).
-        payload = (_read_resume_checkpoint(checkpoint, info.device)
+        payload = (read_resume_checkpoint(checkpoint, info.device, run_dir / BEST)
                    if resume and checkpoint.exists() else None)
         torch.manual_seed(stream_seed("init", t.seed))  # same initial weights on every rank
         run.separator = create_model(config.model.name, **config.model.kwargs).to(info.device)
@@ -432,7 +295,7 @@ class _Run:
             save_config(config, run_dir / "config.yaml")
             (run_dir / "git_commit.txt").write_text((git_commit() or "unknown") + "\n")
             if changes:
-                _record_changes(run_dir, run.step, checkpoint, changes)
+                record_changes(run_dir, run.step, checkpoint, changes)
         distributed.barrier()
         if t.channels_last:
             # On every device: the same arithmetic in another memory layout. It makes the
@@ -488,7 +351,7 @@ class _Run:
         refused = {k: v for k, v in changes.items() if k not in RESUME_SAFE}
         if refused:
             raise ResumeConfigError(
-                f"cannot resume {path} with changed settings: {_describe(refused)} (the "
+                f"cannot resume {path} with changed settings: {describe_changes(refused)} (the "
                 "checkpoint's weights, optimiser state and data stream depend on them). To "
                 "resume, set them back to the checkpoint's values; to train with the new "
                 "ones, start a new run in another --run-dir")
@@ -505,7 +368,7 @@ class _Run:
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{path}: its training state does not fit this run "
                                   f"({str(exc).strip().splitlines()[0]})") from None
-        if _SCHEDULE_KEYS & set(changes):
+        if SCHEDULE_KEYS & set(changes):
             set_schedule(self.optimizer, self.scheduler, group_names, self.config)
         _restore_rng(state["rng"], self.info.device)
         self.step = int(state["step"])
@@ -516,7 +379,7 @@ class _Run:
             print(f"resuming from {path} at step {self.step}", file=sys.stderr)
             if changes:
                 print(f"resume: changed settings (recorded in {self.run_dir / CONFIG_HISTORY}):"
-                      f" {_describe(changes)}", file=sys.stderr)
+                      f" {describe_changes(changes)}", file=sys.stderr)
         return changes
 
     def _init_from(self, path: str) -> None:
@@ -647,43 +510,6 @@ class _Run:
             self.best_val = score
             self.save(self.run_dir / BEST, self.evaluated)
         return self.last_val
-
-
-def _read_resume_checkpoint(path: Path, device: torch.device) -> dict:
-    """The checkpoint a resume restores, with the training state a resume needs.
-
-    Raises:
-        CheckpointError: unreadable, not an avsep checkpoint, or not one a run wrote; the
-            message says how to go on.
-    """
-    best = path.parent / BEST
-    from_best = (f" (--set train.init_from={best} starts it from the best validated weights)"
-                 if best.exists() else "")
-    try:
-        payload = read_checkpoint(path, map_location=device)
-    except CheckpointError as exc:
-        raise CheckpointError(
-            f"cannot resume from {exc}. Restore {path} from a copy, delete it to train this "
-            f"run again from the start, or start a new run in another --run-dir{from_best}"
-        ) from None
-    missing = [key for key in ("optimizer", "scheduler", "rng", "step") if key not in payload]
-    if missing:
-        raise CheckpointError(
-            f"cannot resume from {path}: it holds no training state ({', '.join(missing)} "
-            "missing), so a run did not write it. Move it away; to start a run from its "
-            "weights use --set train.init_from=FILE")
-    return payload
-
-
-def _record_changes(run_dir: Path, step: int, checkpoint: Path,
-                    changes: dict[str, tuple[Any, Any]]) -> None:
-    """Append the settings a resume changed to run_dir/config_history.jsonl (one JSON line:
-    time, step, checkpoint, {key: {"old": ..., "new": ...}})."""
-    record = {"time": time.time(), "step": step, "checkpoint": str(checkpoint),
-              "changed": {key: {"old": old, "new": new}
-                          for key, (old, new) in sorted(changes.items())}}
-    with open(run_dir / CONFIG_HISTORY, "a") as f:
-        f.write(json.dumps(record, default=str) + "\n")
 
 
 class _LogWindow:
