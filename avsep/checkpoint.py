@@ -32,6 +32,7 @@ import torch
 from avsep.config import to_dict
 from avsep.faults import InputError
 from avsep.models import Separator, create_model
+from avsep.run_config import ConfigError, RunConfig, run_config_from_dict
 
 FORMAT = "avsep-checkpoint"
 VERSION = 1
@@ -293,15 +294,12 @@ def load_checkpoint(
             the file names (CheckpointNotFoundError when the file is missing).
     """
     payload = read_checkpoint(path, map_location)
-    # The weights come from the file: never look for ImageNet weights again.
-    kwargs = dict(payload["model_kwargs"])
-    if "pretrained" in kwargs:
-        kwargs["pretrained"] = False
     try:
-        model = create_model(payload["model_name"], **kwargs)
+        # The weights come from the file: never look for ImageNet weights again.
+        model = create_model(payload["model_name"], initialise=False,
+                             **payload["model_kwargs"])
     except (ValueError, TypeError) as exc:  # an unknown model or argument
         raise CheckpointError(f"{path}: cannot rebuild its model: {exc}") from None
-    model.model_kwargs = dict(payload["model_kwargs"])
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except (RuntimeError, TypeError, AttributeError) as exc:
@@ -318,3 +316,17 @@ def _one_line(exc: BaseException, limit: int = 300) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = "; ".join(lines[1:] if len(lines) > 1 else lines) or type(exc).__name__
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def training_config(payload: dict[str, Any], path: str | os.PathLike[str]) -> RunConfig:
+    """The training config a checkpoint recorded, parsed back into its types
+    (`avsep.run_config.run_config_from_dict`; defaults when it records none, e.g. imported
+    original weights). Clip geometry: `.data.clip`; mixing: `.data.mixing`.
+
+    Raises:
+        CheckpointError: the recorded config cannot be read back (it names `path`).
+    """
+    try:
+        return run_config_from_dict(payload.get("config"))
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: its training config cannot be read ({exc})") from None

@@ -1,9 +1,10 @@
-"""Typed, frozen dataclass configs with YAML presets and type-checked `key=value` overrides.
+"""Typed, frozen dataclass configs from YAML mappings and type-checked `key=value` overrides.
 
-A config is a tree of frozen dataclasses. `load_config(cls, path, overrides)` reads a YAML
-preset, applies overrides such as `train.lr=0.01` or `model.kwargs.ngf=32`, and checks every
-key and type against the dataclass fields, so a typo is an error that names the key instead
-of a silently ignored setting.
+The machinery under `avsep.run_config` (which holds the run's config tree and reads it from
+presets and checkpoints): `from_dict(cls, mapping)` builds a tree of frozen dataclasses and
+checks every key and type against the fields, so a typo is an error that names the key
+instead of a silently ignored setting; `apply_overrides` applies `train.lr=0.01` or
+`model.kwargs.ngf=32` to a mapping; `to_dict` and `save_config` write a config back.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -66,7 +67,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise ConfigError(f"{key}: expected {len(args)} items, got {len(value)}")
-            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         item = args[0] if args else Any
         items = [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
@@ -93,7 +94,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     return value
 
 
-def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
+def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     """Build dataclass `cls` from a nested mapping; unknown keys are errors."""
     types_ = _field_types(cls)
     unknown = sorted(set(data) - set(types_))
@@ -119,7 +120,8 @@ def to_dict(config: Any) -> dict[str, Any]:
     return result
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str], cls: type) -> dict[str, Any]:
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], cls: type
+                    ) -> dict[str, Any]:
     """Apply `dotted.key=value` strings (values parsed as YAML) to a nested dict.
 
     Keys are checked against `cls` so that an unknown key fails with its full dotted name;
@@ -152,25 +154,27 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], cls: type) -> di
     return data
 
 
-def load_config(cls: type[T], path: str | Path | None = None,
-                overrides: Sequence[str] = ()) -> T:
-    """Defaults of `cls`, updated by the YAML preset at `path`, then by `overrides`."""
-    data: dict[str, Any] = to_dict(cls())
-    if path is not None:
-        with open(path) as f:
-            preset = yaml.safe_load(f) or {}
-        if not isinstance(preset, dict):
-            raise ConfigError(f"{path}: a preset must be a YAML mapping")
-        data = _merge(data, preset)
-    data = apply_overrides(data, list(overrides), cls)
-    return from_dict(cls, data)
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """The YAML mapping in the file at `path` (an empty file is an empty mapping).
+
+    Raises:
+        ConfigError: the file holds something other than a mapping.
+        FileNotFoundError: no file at `path`.
+    """
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a preset must be a YAML mapping")
+    return data
 
 
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` updated by `update`, mappings merged key by key (neither input changes)."""
     out = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+        current = out.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            out[key] = merge(current, value)
         else:
             out[key] = value
     return out

@@ -1,22 +1,19 @@
 """Clip geometry and frame preparation, shared by training, evaluation and inference.
 
 `ClipSpec` says what one clip is made of (audio window, frames, crop sizes); it is stored in
-checkpoints' configs and read back with `clip_spec_from_config`, so evaluation and inference
-cut clips exactly as training did. The helpers turn stored JPEG frames into the vision net's
-uint8 input (resize, crop, flip); normalisation happens on the device.
+checkpoints' configs (`data.clip`, see `avsep.run_config`) and read back from them, so
+evaluation and inference cut clips exactly as training did. The helpers turn stored JPEG
+frames into the vision net's uint8 input (resize, crop, flip); normalisation happens on the
+device.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import random
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-from avsep.faults import InputError
 
 SAMPLE_RATE = 11025
 """Audio rate of every shard and every model (Hz), as The Sound of Pixels."""
@@ -34,7 +31,8 @@ class ClipSpec:
 
     Attributes:
         clip_samples: audio window length (65535 at 11025 Hz is ~5.94 s, as in SoP).
-        sample_rate: audio rate of the shards.
+        sample_rate: audio rate of the shards, which must be the model's (training checks
+            both when it starts).
         fps: frame rate of the shards.
         num_frames: frames per clip (3 in SoP).
         frame_stride: frames between consecutive clip frames (24 at 8 fps = 3 s in SoP).
@@ -55,33 +53,6 @@ class ClipSpec:
     image_size: int = 224
     resize_short_side: int = 246
     color_jitter: float = 0.0
-
-
-def clip_spec_from_config(config: dict | None) -> ClipSpec:
-    """The clip geometry a checkpoint was trained with, from its saved config's `data`
-    section; Sound of Pixels defaults for whatever is absent (e.g. imported original
-    weights, whose config has no training keys)."""
-    data = (config or {}).get("data") or {}
-    if not isinstance(data, dict):
-        data = {}
-    names = {f.name for f in dataclasses.fields(ClipSpec)}
-    return ClipSpec(**{k: data[k] for k in names if k in data})
-
-
-class ShardFormatError(InputError, ValueError):
-    """A shard sample does not match the documented format."""
-
-
-def decode_jpeg(data: bytes) -> np.ndarray:
-    """JPEG bytes -> (H, W, 3) uint8 RGB."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ShardFormatError("undecodable JPEG frame")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def load_npy(data: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 def resize_short_side(image: np.ndarray, size: int) -> np.ndarray:

@@ -139,7 +139,7 @@ def convert_sop_state_dicts(
         else:
             mapped[ours] = value
 
-    reference = SoundOfPixels(**kwargs).state_dict()
+    reference = create_model("sop", initialise=False, **kwargs).state_dict()
     missing = [k for k in reference if k not in mapped and not k.endswith(_OPTIONAL_SUFFIX)]
     unexpected += [f"(mapped) {k}" for k in mapped if k not in reference]
     mismatched = [

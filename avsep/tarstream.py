@@ -31,8 +31,12 @@ does not validate header fields it does not use (mode, owner, times), leaves out
 webdataset's `__*__` metadata members and all non-regular members, and rejects GNU sparse
 members.
 
-Yields webdataset's member layout, `{"fname": str, "data": bytes}`, for regular files.
-Errors are `tarfile.ReadError`, which the shard readers retry and then report.
+Two ways through one parser: `tar_members` reads a stream and yields webdataset's member
+layout, `{"fname": str, "data": bytes}`, for regular files (training, streamed shards);
+`tar_index` seeks past the data of a file and yields where each member's data lies
+(`TarEntry`), for positioned reads of a few members (evaluation, `avsep inspect`; see
+`avsep.shard_format.index_samples`). Errors are `tarfile.ReadError`, which the shard readers
+retry or turn into `ShardFormatError` and then report.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from __future__ import annotations
 import re
 import tarfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 BLOCK = 512
@@ -153,89 +158,198 @@ def _extension_data(stream: BinaryIO, kind: bytes, size: int) -> bytes:
     return padded[:size]
 
 
-def tar_members(stream: BinaryIO) -> Iterator[dict]:
-    """The regular files of the uncompressed tar `stream`, in order, as
-    `{"fname": name, "data": contents}`; webdataset's metadata members (`__*__`) are left
-    out, as its own reader does. A damaged or cut stream raises `tarfile.ReadError`."""
+class _Pending:
+    """The extension headers read for the member that follows them."""
+
+    __slots__ = ("long_name", "pax", "seen")
+
+    def __init__(self) -> None:
+        self.long_name: str | None = None  # a GNU long name header's
+        self.pax: dict[str, str] | None = None  # a pax extended header's records
+        self.seen = False  # extension headers were read; the member they belong to must follow
+
+    def add(self, kind: bytes, data: bytes) -> None:
+        """Take the data of one extension header (`_EXTENSIONS`)."""
+        self.seen = True
+        # One of each per member: with two, tarfile keeps the first and GNU tar the last.
+        if kind == b"L":
+            if self.long_name is not None:
+                raise tarfile.ReadError("two GNU long names for one tar member")
+            self.long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        elif kind == b"g":
+            # Global records apply to all later members; none matters to a shard, except
+            # ones that would rename or resize members, which this reader leaves out.
+            records = _pax_records(data)
+            if "path" in records or "size" in records:
+                raise tarfile.ReadError("a pax global header sets a path or a size")
+        elif kind != b"K":  # "x" or "X"; a GNU long link name ("K") matters to no shard
+            if self.pax is not None:
+                raise tarfile.ReadError("two pax extended headers for one tar member")
+            self.pax = _pax_records(data)
+
+    def apply(self, size: int) -> tuple[str | None, int]:
+        """The name (None: the header's own) and the size of the member that follows the
+        extension headers, whose records are then forgotten."""
+        name = self.long_name
+        if self.pax is not None:
+            if "size" in self.pax:
+                size = _pax_size(self.pax["size"])
+            if "path" in self.pax:
+                if name is not None:  # which wins differs between tar readers
+                    raise tarfile.ReadError("a tar member has both a GNU long name and a pax path")
+                name = self.pax["path"].rstrip("/")  # as tarfile does
+        self.long_name, self.pax, self.seen = None, None, False
+        return name, size
+
+
+def _check_end(header: bytes, pending: bool) -> None:
+    """A header block that is short or all zeros ends the archive only when it is a whole
+    zero block after a complete member."""
+    if not header:
+        raise tarfile.ReadError("the tar stream ends without its end-of-archive block (truncated?)")
+    if len(header) != BLOCK:
+        raise tarfile.ReadError("truncated tar header")
+    if pending:
+        raise tarfile.ReadError("the tar stream ends after an extension header, before its member")
+
+
+def _header_name(header: bytes) -> str:
+    """A ustar header's own member name, with its prefix."""
+    name = header[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    # The ustar prefix; read whatever the magic says, as tarfile (webdataset's reader) does,
+    # so that both name a member alike.
+    if header[345]:
+        prefix = header[345:500].split(b"\0", 1)[0]
+        name = f"{prefix.decode('utf-8', 'surrogateescape')}/{name}"
+    return name
+
+
+def _checked_name(name: str) -> str:
+    if not name or name[0] == "/" or (".." in name and ".." in name.split("/")):
+        raise tarfile.ReadError(f"member path {name[:200]!r} escapes the archive"
+                                if name else "a tar member has an empty name")
+    return name
+
+
+class _Reading:
+    """How the walk gets past member data: it reads it (a stream, `tar_members`)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+
+    def data(self, size: int) -> bytes | None:
+        """The member data of `size` bytes that follows (None where it is skipped)."""
+        return _read_exact(self.stream, size)
+
+    def skip(self, size: int) -> None:
+        while size:  # in steps: a declared size is never allocated up front
+            size -= len(_read_exact(self.stream, min(size, _CHUNK)))
+
+    def finish(self) -> None:
+        # Read the stream to its end (the record's zero padding): a pipe closed early makes
+        # its writer (curl) fail, and that would count against the shard.
+        while self.stream.read(1 << 16):
+            pass
+
+
+class _Seeking(_Reading):
+    """Seeks past member data instead (a file of `length` bytes, `tar_index`)."""
+
+    def __init__(self, stream: BinaryIO, length: int) -> None:
+        super().__init__(stream)
+        self.length = length
+
+    def data(self, size: int) -> bytes | None:
+        self.skip(size)
+        return None
+
+    def skip(self, size: int) -> None:
+        end = self.stream.seek(size, 1)
+        if end > self.length:  # seeking past the end succeeds; the data is not there
+            raise tarfile.ReadError(f"unexpected end of the tar stream: truncated (data up to "
+                                    f"byte {end} of {self.length})")
+
+    def finish(self) -> None:
+        pass
+
+
+def _walk(stream: BinaryIO, past: _Reading, base: int = 0
+          ) -> Iterator[tuple[str, int, int, bytes | None]]:
+    """(name, offset of its data from `base`, size, data or None) of every regular member
+    of `stream`, webdataset's metadata members included; `past` reads or skips the data."""
     read = stream.read
-    long_name: str | None = None  # a GNU long name header's, for the next member
-    pax: dict[str, str] | None = None  # a pax extended header's records, for the next member
-    pending = False  # extension headers were read; the member they belong to must follow
+    position = base  # of the next header block
+    pending = _Pending()
     while True:
         header = read(BLOCK)
         if len(header) != BLOCK or header == _ZERO_BLOCK:
-            if not header:
-                raise tarfile.ReadError(
-                    "the tar stream ends without its end-of-archive block (truncated?)")
-            if len(header) != BLOCK:
-                raise tarfile.ReadError("truncated tar header")
-            if pending:
-                raise tarfile.ReadError(
-                    "the tar stream ends after an extension header, before its member")
-            # End of archive. Read the stream to its end (the record's zero padding): a pipe
-            # closed early makes its writer (curl) fail, and that would count against the shard.
-            while read(1 << 16):
-                pass
+            _check_end(header, pending.seen)
+            past.finish()  # end of archive
             return
         if not _checksum_matches(header):
             raise tarfile.ReadError("tar header checksum mismatch")
         kind = header[156:157]
         size = _number(header[124:136])
         if kind in _EXTENSIONS:
-            data = _extension_data(stream, kind, size)
-            pending = True
-            # One of each per member: with two, tarfile keeps the first and GNU tar the last.
-            if kind == b"L":
-                if long_name is not None:
-                    raise tarfile.ReadError("two GNU long names for one tar member")
-                long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-            elif kind == b"g":
-                # Global records apply to all later members; none matters to a shard, except
-                # ones that would rename or resize members, which this reader leaves out.
-                records = _pax_records(data)
-                if "path" in records or "size" in records:
-                    raise tarfile.ReadError("a pax global header sets a path or a size")
-            elif kind != b"K":  # "x" or "X"; a GNU long link name ("K") matters to no shard
-                if pax is not None:
-                    raise tarfile.ReadError("two pax extended headers for one tar member")
-                pax = _pax_records(data)
+            pending.add(kind, _extension_data(stream, kind, size))
+            position += BLOCK + size + (-size % BLOCK)
             continue
         name: str | None = None
-        if pending:
-            name = long_name
-            if pax is not None:
-                if "size" in pax:
-                    size = _pax_size(pax["size"])
-                if "path" in pax:
-                    if name is not None:  # which wins differs between tar readers
-                        raise tarfile.ReadError(
-                            "a tar member has both a GNU long name and a pax path")
-                    name = pax["path"].rstrip("/")  # as tarfile does
-            long_name, pax, pending = None, None, False
+        if pending.seen:
+            name, size = pending.apply(size)
         if not 0 <= size <= MAX_MEMBER_BYTES:
             raise tarfile.ReadError(f"tar member size {size} is out of range")
+        stored = size + (-size % BLOCK)  # bytes of its data blocks
         # An old-style regular file ("\0") whose own name ends in "/" is a directory.
         if kind in _REGULAR or (
                 kind == b"\0" and header[:100].split(b"\0", 1)[0][-1:] != b"/"):
-            if name is None:
-                name = header[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-                # The ustar prefix; read whatever the magic says, as tarfile (webdataset's
-                # reader) does, so that both name a member alike.
-                if header[345]:
-                    prefix = header[345:500].split(b"\0", 1)[0]
-                    name = f"{prefix.decode('utf-8', 'surrogateescape')}/{name}"
-            if not name or name[0] == "/" or (".." in name and ".." in name.split("/")):
-                raise tarfile.ReadError(f"member path {name[:200]!r} escapes the archive"
-                                        if name else "a tar member has an empty name")
-            data = _read_exact(stream, size)
-            if size % BLOCK:
-                _read_exact(stream, BLOCK - size % BLOCK)
-            if not _META.match(name):
-                yield {"fname": name, "data": data}
+            name = _checked_name(_header_name(header) if name is None else name)
+            data = past.data(size)
+            if stored != size:
+                past.skip(stored - size)
+            yield name, position + BLOCK, size, data
         elif kind == b"S":
             raise tarfile.ReadError("GNU sparse members are not supported")
         elif kind not in _NO_DATA and kind != b"\0":
-            # An unknown type keeps its data blocks (as tarfile reads it): skip them in steps.
-            remaining = size + (-size % BLOCK)
-            while remaining:
-                remaining -= len(_read_exact(stream, min(remaining, _CHUNK)))
+            # An unknown type keeps its data blocks (as tarfile reads it): skip them.
+            past.skip(stored)
+        else:
+            stored = 0  # no data blocks, whatever the size field says
+        position += BLOCK + stored
+
+
+def tar_members(stream: BinaryIO) -> Iterator[dict]:
+    """The regular files of the uncompressed tar `stream`, in order, as
+    `{"fname": name, "data": contents}`; webdataset's metadata members (`__*__`) are left
+    out, as its own reader does. A damaged or cut stream raises `tarfile.ReadError`."""
+    for name, _, _, data in _walk(stream, _Reading(stream)):
+        if not _META.match(name):
+            yield {"fname": name, "data": data}
+
+
+@dataclass(frozen=True)
+class TarEntry:
+    """Where one regular member's data lies in a tar file.
+
+    Attributes:
+        name: the member's path in the archive.
+        offset: the byte of the file where its data starts.
+        size: its length in bytes.
+    """
+
+    name: str
+    offset: int
+    size: int
+
+
+def tar_index(stream: BinaryIO) -> Iterator[TarEntry]:
+    """The regular files of the uncompressed tar file `stream` (seekable, read from its
+    current position), in order, without their data: the same headers, checks and errors as
+    `tar_members` (a member whose data would lie past the end of the file is an error too),
+    for positioned reads of the members afterwards."""
+    base = stream.tell()
+    length = stream.seek(0, 2)
+    stream.seek(base)
+    for name, offset, size, _ in _walk(stream, _Seeking(stream, length), base):
+        if not _META.match(name):
+            yield TarEntry(name, offset, size)

@@ -38,12 +38,11 @@ import torch
 from ablation_claims import SOP, Z, claims_table, paired_difference, verdict_counts  # benchmarks/
 from models import make_batch, seconds_per_audio_second  # benchmarks/
 
-from avsep.checkpoint import load_checkpoint
-from avsep.config import load_config
-from avsep.evaluation import clip_spec_from_config, evaluate_urmp
+from avsep.checkpoint import load_checkpoint, training_config
+from avsep.evaluation import evaluate_urmp
 from avsep.presets import resolve_preset
-from avsep.training.config import RunConfig
-from avsep.training.loop import train
+from avsep.run_config import load_run_config
+from avsep.training import train
 from avsep.workflows.demo import duet_pieces
 from avsep.workflows.standin import ensure_standin
 
@@ -61,8 +60,9 @@ class Row:
 # The class-conditioned rows run at the demo preset's CPU scale: ~3 s windows, batch 16, one
 # small frame per clip (their frames are not used), validation on 32 mixtures, best.pt by
 # validation SDR, as `demo` does.
-DEMO_SCALE = ("data.clip_samples=32767", "data.num_frames=1", "data.image_size=96",
-              "data.resize_short_side=106", "data.num_workers=1", "data.val_mixtures=32",
+DEMO_SCALE = ("data.clip.clip_samples=32767", "data.clip.num_frames=1",
+              "data.clip.image_size=96", "data.clip.resize_short_side=106",
+              "data.num_workers=1", "data.val_mixtures=32",
               "train.batch_size=16", "train.checkpoint_every=100", "train.log_every=10",
               "train.best_metric=sdr", "train.wandb=disabled", "train.precision=fp32")
 
@@ -131,12 +131,8 @@ ROWS: tuple[Row, ...] = (
         note="the original max over locations and no class loss (localization)"),
     Row("demo_mean_pooling", "demo", NO_CLASS_LOSS,
         note="mean pooling without the instrument class loss (localization)"),
-    Row("demo_side_by_side", "demo", ("model.kwargs.side_by_side=0.5",),
-        note="... and half the training pictures side by side (localization)"),
     Row("demo_full_vision", "demo", ("model.kwargs.vision_width=1.0",),
         note="the original ResNet-18's width (demo: half the channels, for more steps)"),
-    Row("demo_off_screen", "demo", ("model.kwargs.off_screen_loss=0.1",),
-        note="+ off-screen pairs, weight 0.1 (maps asked to go dark for sound not shown)"),
     # --- Spectrogram-Channels U-Net
     Row("spectrogram_channels", "spectrogram_channels", DEMO_SCALE,
         note="Spectrogram-Channels U-Net, direct magnitudes, balanced L1 (M6)"),
@@ -217,8 +213,8 @@ def run_row(row: Row, standin, root: Path, minutes: float, rev: str, device: str
     if cached.exists():
         print(f"[{row.name}] cached: {cached}")
         return with_inference_cost(json.loads(cached.read_text()), folder)
-    config = load_config(RunConfig, resolve_preset(row.preset),
-                         [*row.overrides, f"train.max_minutes={minutes}"])
+    config = load_run_config(resolve_preset(row.preset),
+                             [*row.overrides, f"train.max_minutes={minutes}"])
     config = replace(config, data=replace(config.data, path=str(standin.solos_shards)))
     print(f"[{row.name}] training {row.preset} {' '.join(row.overrides)} for {minutes:g} min")
     started = time.monotonic()
@@ -226,7 +222,7 @@ def run_row(row: Row, standin, root: Path, minutes: float, rev: str, device: str
     train_seconds = time.monotonic() - started
     model, checkpoint = load_checkpoint(trained_checkpoint(folder), map_location="cpu")
     result = evaluate_urmp(model, standin.urmp_shards, folder / "evaluation",
-                           clip_spec=clip_spec_from_config(checkpoint["config"]),
+                           clip_spec=training_config(checkpoint, trained_checkpoint(folder)).data.clip,
                            pieces=duet_pieces(standin.urmp_shards), device=device,
                            progress=False)
     summary_of_scores = result.summary()
@@ -263,7 +259,7 @@ def with_inference_cost(figures: dict, folder: Path) -> dict:
     if "cpu_seconds_per_audio_second" in figures:
         return figures
     model, checkpoint = load_checkpoint(trained_checkpoint(folder), map_location="cpu")
-    spec = clip_spec_from_config(checkpoint["config"])
+    spec = training_config(checkpoint, trained_checkpoint(folder)).data.clip
     sources, condition = make_batch(model, 1, 2, spec.image_size, spec.num_frames,
                                     torch.device("cpu"))
     figures["cpu_seconds_per_audio_second"] = seconds_per_audio_second(

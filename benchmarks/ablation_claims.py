@@ -239,13 +239,9 @@ CLAIMS: tuple[Claim, ...] = (
           ("demo", "demo_max_pooling"), no_better("demo_max_pooling", "demo")),
     Claim("avsep", "with mean pooling, the instrument class loss improves separation",
           ("demo", "demo_mean_pooling"), beats("demo", "demo_mean_pooling")),
-    Claim("avsep", "side-by-side training pictures cost no separation",
-          ("demo_side_by_side", "demo"), no_better("demo", "demo_side_by_side")),
     Claim("avsep", "in the same time, a vision net of half the width separates no worse than "
           "the original ResNet-18 (why `demo` uses it: more steps per minute)",
           ("demo", "demo_full_vision"), no_better("demo_full_vision", "demo")),
-    Claim("avsep", "off-screen pairs (`off_screen_loss` 0.1) cost no separation",
-          ("demo_off_screen", "demo"), no_better("demo", "demo_off_screen")),
 )
 
 

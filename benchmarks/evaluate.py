@@ -19,7 +19,8 @@ import time
 
 import torch
 
-from avsep.evaluation import clip_spec_from_config, evaluate_urmp
+from avsep.evaluation import evaluate_urmp
+from avsep.geometry import ClipSpec
 
 
 def main() -> None:
@@ -36,17 +37,17 @@ def main() -> None:
 
     device = torch.device(args.device)
     if args.checkpoint:
-        from avsep.checkpoint import load_checkpoint
+        from avsep.checkpoint import load_checkpoint, training_config
 
         model, payload = load_checkpoint(args.checkpoint, map_location=device)
-        spec, name = clip_spec_from_config(payload.get("config")), args.checkpoint
+        spec, name = training_config(payload, args.checkpoint).data.clip, args.checkpoint
     else:
         from avsep import create_model
 
         torch.manual_seed(0)
         model = create_model(args.model, **({"pretrained": False} if args.model == "sop"
                                             else {}))
-        spec, name = clip_spec_from_config(None), f"fresh {args.model}"
+        spec, name = ClipSpec(), f"fresh {args.model}"
     parameters = sum(p.numel() for p in model.parameters())
     print(f"model: {name} ({parameters / 1e6:.1f} M parameters), device {device}, "
           f"batch {args.batch_size}, {args.workers} reader threads, "

@@ -38,13 +38,13 @@ def main() -> None:
     from avsep.inference import localize_video, prepare_model
     from avsep.inference.render import colormap_lut, overlay
     from avsep.inference.video import VideoSource
+    from avsep.models import SoundOfPixels
+    from avsep.models.localization import Gate
     from avsep.urmp_naming import parse_piece_name
 
     runner = prepare_model(args.checkpoint, "cpu")
-    if getattr(runner.model, "tagger", None) is None:
+    if not isinstance(runner.model, SoundOfPixels) or runner.model.tagger is None:
         parser.error(f"{args.checkpoint} has no audio tagger (model.kwargs.audio_tagging)")
-    if args.gate_locality is not None:
-        runner.model.gate_locality = args.gate_locality
     folder = args.raw / args.piece
     if not (folder / f"Vid_{args.piece}.mp4").is_file():
         parser.error(f"no Vid_{args.piece}.mp4 in {folder}")
@@ -70,11 +70,12 @@ def main() -> None:
     lut = colormap_lut("inferno")
     rows = []
     for gated in (True, False):
-        runner.model.gate_locations = gated
+        gate = Gate(enabled=gated, locality=args.gate_locality)
         maps = {}
         for label, audio in audios.items():
             source.audio = np.asarray(audio, dtype=np.float32)
-            maps[label] = localize_video(source, runner, fps=args.fps, progress=False)
+            maps[label] = localize_video(source, runner, fps=args.fps, progress=False,
+                                         gate=gate)
         true_loc = maps["own audio"]
         index = int(np.argmin(np.abs(true_loc.times_s - args.time)))
         frame = next(iter(source.frames_at(true_loc.times_s[[index]])))

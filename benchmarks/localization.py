@@ -11,12 +11,12 @@ sound peak inside player k's crop? Reported against chance (about 1 / players).
 Without --raw, the `tiny` URMP stand-in is generated in a temporary folder
 (`avsep synth urmp --preset tiny`). Without --checkpoint, a model of the registry with random
 weights is used (`avsep_unittest` by default): its accuracy should be near chance, a sanity
-check of the measure. The measure is defined in `avsep.inference.accuracy`: at each output
+check of the measure. The measure is defined in `avsep.evaluation.localization`: at each output
 frame, for each player whose stem is active, the location whose separated sound holds the
 most of that player's energy net of the other players' must lie in the player's column.
 cIoU@0.3 and AUC score the region of that player's map (normalised heat >= 0.5) against the
 player's box (the stand-in's drawn box; the column for real pieces), as the field's
-class-aware IoU (`avsep.inference.accuracy.success_scores`). Figures are also given for the
+class-aware IoU (`avsep.evaluation.localization.success_scores`). Figures are also given for the
 harder groups: the same-instrument duets (class alone cannot tell the players apart), duets
 of instruments drawn alike (`LOOK_ALIKE`) and the pieces of three or more players.
 
@@ -86,18 +86,24 @@ def main() -> None:
                              "--players draws, no ground truth)")
     parser.add_argument("--negative", action="store_true",
                         help="also the negative-audio checks (silence, noise, off-screen)")
-    from avsep.commands.localize import add_gate_arguments, apply_gate_arguments
+    from avsep.commands.localize import (
+        add_gate_arguments,
+        check_gate_arguments,
+        gate_from_arguments,
+    )
 
     add_gate_arguments(parser)
     args = parser.parse_args()
 
     from avsep import create_model
-    from avsep.inference import prepare_model, score_pieces
-    from avsep.inference.accuracy import (
+    from avsep.evaluation.localization import (
         NEGATIVE_AUDIO,
         negative_audio_checks,
+        score_pieces,
         summarize_localization,
     )
+    from avsep.inference import prepare_model
+    from avsep.inference.localize import localizer_for
     from avsep.urmp_naming import parse_piece_name
 
     if args.checkpoint:
@@ -108,15 +114,16 @@ def main() -> None:
         runner = prepare_model(create_model(args.model, **overrides), args.device)
         name = f"random {args.model} (seed {args.seed})"
     try:
-        apply_gate_arguments(runner, args, name)
+        gate = gate_from_arguments(args)
+        check_gate_arguments(runner, args, name)
+        localizer = localizer_for(runner.model, gate)
     except ValueError as exc:
         parser.error(str(exc))
-    tagger = getattr(runner.model, "tagger", None)
-    gate = ("; heat ungated" if args.ungated else
-            f"; heat gated by the audio tagger (locality {runner.model.gate_locality:g})"
-            if tagger is not None else "")
+    gate_note = ("; heat ungated" if args.ungated else
+                 f"; heat gated by the audio tagger (locality {localizer.locality:g})"
+                 if localizer.gated else "")
     print(f"model: {name}, device {runner.device}, image size {runner.spec.image_size}, "
-          f"bins weighed by the {args.reference}{gate}")
+          f"bins weighed by the {args.reference}{gate_note}")
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = args.raw
@@ -133,7 +140,7 @@ def main() -> None:
             generate_urmp(raw, urmp_settings("tiny"), RunOptions(progress=False))
         started = time.perf_counter()
         pieces = score_pieces(raw, runner, fps=args.fps, activity_db=args.activity_db,
-                              reference=args.reference, progress=True)
+                              reference=args.reference, progress=True, gate=gate)
         seconds = time.perf_counter() - started
         negative = {}
         if args.negative:
@@ -142,7 +149,7 @@ def main() -> None:
                 other = offscreen_piece(folder, folders)
                 negative[folder.name] = negative_audio_checks(
                     folder, runner, offscreen=other / f"Vid_{other.name}.mp4", fps=args.fps,
-                    heat="players" if args.reference == "estimates" else "total")
+                    heat="players" if args.reference == "estimates" else "total", gate=gate)
 
     print(f"{'piece':<34}{'players':>8}{'pairs':>7}{'accuracy':>10}{'chance':>8}"
           f"{'cIoU@0.3':>10}{'AUC':>7}  per player")

@@ -25,10 +25,9 @@ import warnings
 import torch
 from tqdm import tqdm
 
-from avsep.config import load_config
 from avsep.models import Separator, create_model
 from avsep.presets import preset_names, resolve_preset
-from avsep.training.config import RunConfig
+from avsep.run_config import load_run_config
 
 SAMPLES = 65535
 
@@ -103,7 +102,7 @@ def print_parameter_counts() -> None:
     where the model has that option (the thesis: ~65% fewer parameters)."""
     print(f"{'preset':22s} {'model':22s} {'parameters':>12s} {'separable':>12s} {'saved':>6s}")
     for preset in preset_names():
-        config = load_config(RunConfig, resolve_preset(preset), [])
+        config = load_run_config(resolve_preset(preset))
         kwargs = dict(config.model.kwargs)
         if config.model.name == "sop":
             kwargs["pretrained"] = False

@@ -26,11 +26,10 @@ import time
 import torch
 
 from avsep import create_model
-from avsep.config import load_config
 from avsep.data.solos import shard_urls, training_loader
 from avsep.presets import resolve_preset
-from avsep.training.config import RunConfig
-from avsep.training.loop import build_optimizer, clip_spec
+from avsep.run_config import RunConfig, load_run_config
+from avsep.training.optim import build_optimizer
 from avsep.training.step import MixAndSeparate
 
 
@@ -41,7 +40,7 @@ def peak_memory_mib(device: torch.device) -> float:
 
 
 def random_batches(config: RunConfig, batch: int, sources: int):
-    spec = clip_spec(config)
+    spec = config.data.clip
     g = torch.Generator().manual_seed(0)
     fixed = {
         "audio": torch.randn(batch, sources, spec.clip_samples, generator=g) * 0.1,
@@ -81,8 +80,8 @@ def main() -> None:
         avsep.sources.tar_members = wds.tariterators.tar_file_iterator
     path = resolve_preset(args.config)
     overrides = list(args.overrides) + ["model.kwargs.pretrained=false"] * (
-        "pretrained" in load_config(RunConfig, path).model.kwargs)
-    config = load_config(RunConfig, path, overrides)
+        "pretrained" in load_run_config(path).model.kwargs)
+    config = load_run_config(path, overrides)
     device = torch.device(args.device)
     model = create_model(config.model.name, **config.model.kwargs).to(device)
     if args.channels_last:
@@ -91,7 +90,7 @@ def main() -> None:
     step_fn = MixAndSeparate(model, config.data.mixing).to(device).train()
     net = torch.compile(model) if args.compile else model
     if args.data:
-        batches = training_loader(shard_urls(args.data, "train"), clip_spec(config), args.batch,
+        batches = training_loader(shard_urls(args.data, "train"), config.data.clip, args.batch,
                                   args.sources, seed=0, segment=0, num_workers=args.workers,
                                   distinct_classes=config.data.distinct_classes)
     else:

@@ -8,13 +8,14 @@ whole, since a stream cannot seek.
 
 from __future__ import annotations
 
-import json
+import os
 import tarfile
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from avsep.geometry import ShardFormatError
+from avsep.shard_format import HEADER, Members, index_samples, parse_header, read_member
 from avsep.sources import (
     DEFAULT_POLICY,
     INDEX_NAME,
@@ -39,25 +40,26 @@ def read_metadata(shard: Path) -> list[tuple[str, dict]]:
     """(sample key, decoded json) of every sample in one shard.
 
     Raises:
-        ShardFormatError: not a readable tar file, or a json member that is not a JSON
-            object (the message names the shard and the member).
+        ShardFormatError: not a readable, whole tar file, or a json member that is not a
+            JSON object (the message names the shard and the sample).
     """
-    samples = []
+    index = index_samples(shard)  # the tar headers alone; data is skipped by seeking
+    fd = os.open(shard, os.O_RDONLY)
     try:
-        with tarfile.open(shard, "r:") as archive:
-            for member in archive:
-                if member.isfile() and member.name.endswith(".json"):
-                    key = member.name.split("/")[-1].split(".", 1)[0]
-                    stream = archive.extractfile(member)
-                    meta = json.loads(stream.read()) if stream is not None else None
-                    if not isinstance(meta, dict):
-                        raise ShardFormatError(f"{shard}: {member.name} is not a JSON object")
-                    samples.append((key, meta))
-    except tarfile.TarError as exc:
-        raise ShardFormatError(f"{shard}: not a readable tar file ({exc})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ShardFormatError(f"{shard}: a json member is not JSON ({exc})") from None
-    return samples
+        return [(key, parse_header(read_member(fd, _Sample(shard, key, members), HEADER),
+                                   f"{shard}: sample {key!r}"))
+                for key, members in index.items() if HEADER in members]
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """Where one sample's members lie (what `read_member` takes)."""
+
+    shard: Path
+    key: str
+    members: Members
 
 
 def _local_shards(root: Path) -> Iterator[tuple[str, str, int, str]]:
@@ -83,8 +85,9 @@ def _remote_shards(location: str, policy: ReadPolicy) -> Iterator[tuple[str, str
 
 def _stream_metadata(url: str, policy: ReadPolicy) -> list[tuple[str, dict]]:
     """(sample key, decoded json) of every sample of a streamed shard."""
-    return [(sample["__key__"].split("/")[-1], json.loads(sample["json"]))
-            for sample in shard_samples(url, policy) if "json" in sample]
+    return [(sample["__key__"].split("/")[-1],
+             parse_header(sample[HEADER], f"{url}: sample {sample['__key__']!r}"))
+            for sample in shard_samples(url, policy) if HEADER in sample]
 
 
 def summarize_shards(root: str | Path, policy: ReadPolicy = DEFAULT_POLICY) -> dict:

@@ -32,6 +32,7 @@ from avsep import create_model
 from avsep.audio import loss_weight
 from avsep.losses import MaskLoss
 from avsep.masks import ground_truth_masks
+from avsep.models.localization import Localizer
 
 OUT = Path(__file__).with_name("data") / "boundary_reference.pt"
 SAMPLES = 8191  # 32 STFT frames: a multiple of the tiny U-Nets' 2**3
@@ -51,7 +52,7 @@ def reference_outputs(model, data: dict[str, torch.Tensor]) -> dict[str, torch.T
     """What the pre-boundary API made of `data` (the model in eval mode).
 
     The frames are given as uint8: the pre-boundary code normalised them with
-    `avsep.mixing.FrameNormalize` before the nets, which the model now does itself (and it
+    `avsep.models.vision.FrameNormalize` before the nets, which the model now does itself (and it
     refuses float frames), so the numbers are the same.
     """
     frames = data["frames"]
@@ -68,7 +69,7 @@ def reference_outputs(model, data: dict[str, torch.Tensor]) -> dict[str, torch.T
             "separated": model.separate(data["mix"], condition),
         }
         if model.condition_kind == "frames":
-            out["pixel_energies"] = model.pixel_energies(data["mix"], frames[:, 0])
+            out["pixel_energies"] = Localizer(model).pixel_energies(data["mix"], frames[:, 0])
     return out
 
 

@@ -99,13 +99,12 @@ def test_every_row_builds_its_model(tmp_path):
     # A typo in a row's overrides would only show after hours of study.
     import warnings
 
-    from avsep.config import load_config
     from avsep.models import create_model
     from avsep.presets import resolve_preset
-    from avsep.training.config import RunConfig
+    from avsep.run_config import load_run_config
 
     for row in ablation.ROWS:
-        config = load_config(RunConfig, resolve_preset(row.preset), list(row.overrides))
+        config = load_run_config(resolve_preset(row.preset), list(row.overrides))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             create_model(config.model.name, **config.model.kwargs)

@@ -8,6 +8,7 @@ frames the model was given.
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import math
@@ -20,6 +21,7 @@ import pytest
 import torch
 import webdataset as wds
 
+import avsep.evaluation
 from avsep import create_model, distributed
 from avsep.checkpoint import save_checkpoint
 from avsep.classes import SOLOS_CLASSES, URMP_CODE_TO_CLASS, class_index
@@ -32,7 +34,10 @@ from avsep.evaluation import (
     write_results,
 )
 from avsep.evaluation.report import csv_columns
-from avsep.geometry import ClipSpec, ShardFormatError, clip_frame_indices
+from avsep.evaluation.request import EvaluationRequest, check_request, evaluate_checkpoint
+from avsep.faults import InputError
+from avsep.geometry import ClipSpec, clip_frame_indices
+from avsep.shard_format import ShardFormatError
 
 SAMPLE_RATE = 11025
 SEGMENT = 65535
@@ -532,3 +537,55 @@ def test_missing_frame_names_the_shard_and_sample(tmp_path):
     with pytest.raises(ShardFormatError, match=r"urmp-000-000.tar.*01_Alpha_fl_vc__seg0000.*"
                                                r"player 1"):
         evaluate_urmp(small_sop(), tmp_path, clip_spec=SMALL_FRAMES, progress=False)
+
+
+# ------------------------------------------------------ the library does what the CLI does
+def test_the_library_request_does_what_the_cli_does(shards, tmp_path, capsys):
+    checkpoint = save_checkpoint(tmp_path / "model.pt", small_sop(), step=3,
+                                 config={"data": {"image_size": 16}})
+    request = EvaluationRequest(checkpoint, str(shards), tmp_path / "library", batch_size=2,
+                                limit_pieces=1, progress=False)
+    done = evaluate_checkpoint(request, "cpu")
+    assert (done.protocol, list(done.results), done.comparison) == ("urmp", ["urmp"], None)
+    code = main(["evaluate", "--data", str(shards), "--checkpoint", str(checkpoint), "--out",
+                 str(tmp_path / "cli"), "--batch-size", "2", "--limit-pieces", "1",
+                 "--device", "cpu", "--no-progress"])
+    assert code == 0 and f"results: {tmp_path / 'cli' / 'results.md'}" in capsys.readouterr().out
+    library, cli = (json.loads((tmp_path / name / "results.json").read_text())
+                    for name in ("library", "cli"))
+    library.pop("timing"), cli.pop("timing")
+    assert library == cli and library["info"]["step"] == 3
+    assert (tmp_path / "library" / "segments.csv").read_text() == \
+        (tmp_path / "cli" / "segments.csv").read_text()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"batch_size": 0}, "--batch-size must be at least 1, got 0"),
+    ({"dataset": "music", "limit_pieces": 1}, "--limit-pieces and --pieces are for urmp"),
+    ({"pairs_csv": "x.csv"}, "--pairs-csv and --protocol are for --dataset music"),
+    ({"dataset": "music", "protocol": "both"}, "--protocol both scores a published list"),
+    ({"dataset": "music", "pairs": "nope.json"}, "nope.json: pair list not found"),
+    ({}, "empty: no URMP shards"),
+    ({"dataset": "music"}, r"\(the output of `avsep prepare music`\)"),
+])
+def test_a_request_is_checked_before_a_model_is_loaded(tmp_path, changes, message):
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"never loaded")
+    (tmp_path / "empty").mkdir()
+    request = EvaluationRequest(checkpoint, str(tmp_path / "empty"), tmp_path / "out",
+                                **changes)
+    with pytest.raises(InputError, match=message):
+        check_request(request)
+    with pytest.raises(InputError, match="checkpoint not found"):
+        check_request(EvaluationRequest(tmp_path / "no.pt", str(tmp_path), tmp_path / "out"))
+
+
+def test_evaluation_modules_use_no_private_name_of_another_module():
+    """Protocols share the runner's and the scorer's public names, not each other's."""
+    borrowed = []
+    for path in sorted(Path(avsep.evaluation.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("avsep."):
+                borrowed += [f"{path.name}: {node.module}.{a.name}" for a in node.names
+                             if a.name.startswith("_")]
+    assert borrowed == []

@@ -15,29 +15,32 @@ import torch
 import torch.nn.functional as F
 
 import avsep
+import avsep.inference.localize
 from avsep.cli import main
-from avsep.geometry import ClipSpec
-from avsep.inference import localize_video, prepare_model, render_localization, score_piece
-from avsep.inference.accuracy import (
+from avsep.evaluation.localization import (
     heat_figures,
     negative_audio_checks,
     player_boxes,
     region_iou,
     same_scale_figures,
+    score_piece,
     success_scores,
 )
+from avsep.geometry import ClipSpec
+from avsep.inference import localize_video, prepare_model, render_localization
 from avsep.inference.localize import cell_centres, output_times, upsample_heatmap
 from avsep.inference.render import colormap_lut, overlay, write_mp4
 from avsep.inference.windows import WindowPlan, stft_frame_spans
-from avsep.mixing import IMAGENET_MEAN, IMAGENET_STD
-from avsep.models import SoundOfPixels
+from avsep.models import SoundOfPixels, SoundOfPixelsConfig
+from avsep.models.localization import Localizer
+from avsep.models.vision import IMAGENET_MEAN, IMAGENET_STD
 
 RATE = 11025
 SMALL = ClipSpec(image_size=64)  # 64-pixel short side: a 4 x 7 vision map, fast on CPU
 
 
 class ColourProbe(SoundOfPixels):
-    """A stand-in model whose pixel-wise masks are known in advance.
+    """A stand-in model whose pixel-wise masks are known in advance (`ColourLocalizer`).
 
     The mask of a vision-map location keeps, for each colour channel c, the frequency band
     `bands[c]` in proportion to the mean of channel c over the location's 16 x 16 block
@@ -45,7 +48,7 @@ class ColourProbe(SoundOfPixels):
     """
 
     def __init__(self, bands: list[tuple[float, float] | None]) -> None:
-        super().__init__(num_channels=4, ngf=4, depth=3, vision_arch="tiny")
+        super().__init__(SoundOfPixelsConfig(num_channels=4, ngf=4, depth=3, vision_arch="tiny"))
         freqs = torch.arange(512) * RATE / 1022
         rows = [((freqs >= b[0]) & (freqs < b[1])).float() if b else torch.zeros(512)
                 for b in bands]
@@ -57,18 +60,31 @@ class ColourProbe(SoundOfPixels):
         rgb = (frames * std + mean).mean(dim=2)  # (B, 3, H, W) in [0, 1]
         return F.avg_pool2d(rgb, 16, ceil_mode=True)
 
+
+class ColourLocalizer(Localizer):
+    """The localization of a `ColourProbe`: its known masks instead of the nets'."""
+
     def pixelwise_masks(self, mix, frames, threshold=False):
-        masks = torch.einsum("bchw,cf->bhwf", self.colours(frames), self.band_masks)
+        masks = torch.einsum("bchw,cf->bhwf", self.model.colours(frames), self.model.band_masks)
         tf = 1 + mix.shape[1] // 256
         return masks[..., None].expand(*masks.shape, tf).contiguous()
 
     def location_masks(self, mix, frames, chunk_size=32):
-        power = self.spectrogram(mix)["mag"].square()  # (B, F, Tf)
+        power = self.model.spectrogram(mix)["mag"].square()  # (B, F, Tf)
         masks = self.pixelwise_masks(mix, frames)  # (B, h, w, F, Tf)
         b, h, w = masks.shape[:3]
         flat = masks.reshape(b, h * w, *masks.shape[3:])
         chunks = (flat[:, i:i + chunk_size] for i in range(0, h * w, chunk_size))
         return power, (h, w), chunks
+
+
+@pytest.fixture(autouse=True)
+def probes_localize_by_colour(monkeypatch):
+    """Inference localizes a `ColourProbe` with its `ColourLocalizer`."""
+    def localizer(model, gate=None):
+        return (ColourLocalizer if isinstance(model, ColourProbe) else Localizer)(model, gate)
+
+    monkeypatch.setattr(avsep.inference.localize, "Localizer", localizer)
 
 
 def write_video(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | None,
@@ -157,7 +173,8 @@ def test_heatmap_peak_lies_on_the_sounding_object(tone_burst_video):
 
 def test_pixel_scores_weigh_each_locations_energy_by_the_sources_shares():
     torch.manual_seed(0)
-    model = SoundOfPixels(num_channels=4, ngf=4, depth=3, vision_arch="tiny").eval()
+    model = Localizer(SoundOfPixels(SoundOfPixelsConfig(num_channels=4, ngf=4, depth=3,
+                                                        vision_arch="tiny")).eval())
     mix = torch.randn(1, 8191) * 0.1
     frames = torch.randint(0, 256, (1, 3, 1, 64, 96), dtype=torch.uint8)
     low, high = torch.randn(2, 8191) * 0.1
@@ -165,8 +182,8 @@ def test_pixel_scores_weigh_each_locations_energy_by_the_sources_shares():
     scores = model.pixel_scores(mix, frames, sources, chunk_size=5)
     masks = model.pixelwise_masks(mix, frames)[0]  # (h, w, F, Tf), the full-mask path
     tf = masks.shape[-1]
-    located = (masks * model.spectrogram(mix)["mag"][0, :, :tf]).square()
-    power = model.spectrogram(sources[0])["mag"][..., :tf].square()  # (2, F, Tf)
+    located = (masks * model.model.spectrogram(mix)["mag"][0, :, :tf]).square()
+    power = model.model.spectrogram(sources[0])["mag"][..., :tf].square()  # (2, F, Tf)
     share = power / power.sum(dim=0)
     for n in range(2):
         expected = (located * (share[n] - (1 - share[n]))).sum(dim=2)  # (h, w, Tf)
@@ -453,7 +470,7 @@ def test_localize_command_errors_are_clear(tmp_path, capsys):
 
 
 def test_players_sounding_follows_the_stems_and_captions_the_contact_sheet(tmp_path):
-    from avsep.inference.accuracy import players_sounding
+    from avsep.evaluation.localization import players_sounding
 
     folder = _urmp_piece(tmp_path)  # player 1 sounds 0-6 s, player 2 3-10 s
     times = np.array([1.0, 4.5, 8.0])

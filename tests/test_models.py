@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.error
 import warnings
 from pathlib import Path
@@ -12,7 +13,9 @@ import torch.nn.functional as F
 import torchvision
 
 import avsep
-from avsep.models.mhunet import EMPTY_LOGIT
+from avsep.models import RetiredOptionError, SoundOfPixels
+from avsep.models.localization import Gate, Localizer
+from avsep.models.mhunet import EMPTY_LOGIT, MHUNetConfig
 from avsep.models.synthesizer import Synthesizer
 from avsep.models.unet import AudioUNet
 from avsep.models.vision import DilatedResNetVision, ImageNetWeightsError
@@ -106,9 +109,6 @@ def test_unet_without_skips_is_the_plain_auto_encoder_of_the_same_depth():
     sop = avsep.create_model("sop", num_channels=4, ngf=4, depth=4, vision_arch="tiny",
                              skips=False)
     assert sop.model_kwargs["skips"] is False and sop.audio_net.skips is False
-    with pytest.raises(ValueError, match="skips=False is an option of the 'unet' backbone"):
-        avsep.create_model("sop", num_channels=4, ngf=4, depth=4, vision_arch="tiny",
-                           skips=False, audio_backbone="spectrogram_channels")
 
 
 def test_vision_net_dilates_only_layer4_and_pools_max_then_sigmoid(sop_default):
@@ -158,63 +158,11 @@ def test_visual_batch_norm_is_a_batchnorm_of_the_pooled_vectors(activation):
         DilatedResNetVision(8, arch="tiny", activation="tanh")
 
 
-def test_side_by_side_pools_each_clip_over_its_own_panel_of_one_picture():
-    vision = DilatedResNetVision(8, arch="tiny", activation="relu", norm="none").eval()
-    clips = torch.randn(2, 3, 3, 2, 32, 32, generator=torch.Generator().manual_seed(4))
-    with torch.no_grad():
-        pooled = vision.side_by_side(clips)
-        # By hand: the picture is the three clips joined along the width; clip i's vector is
-        # the max over time and over the map columns of the i-th panel (32 px -> 2 columns).
-        picture = torch.cat([clips[:, 0], clips[:, 1], clips[:, 2]], dim=-1)
-        features = vision.feature_map(picture).amax(dim=2)  # (2, 8, 2, 6)
-        assert features.shape[-1] == 6
-        for i in range(3):
-            expected = torch.relu(features[..., 2 * i:2 * i + 2].amax(dim=(2, 3)))
-            assert torch.allclose(pooled[:, i], expected, atol=1e-6)
-        # A clip's vector depends on its neighbours (every location sees the whole picture),
-        # unlike the clip seen alone.
-        alone = vision(clips[:, 0]).pooled
-        assert pooled.shape == (2, 3, 8) and not torch.allclose(pooled[:, 0], alone)
-    with pytest.raises(ValueError, match="side_by_side: expected frames"):
-        vision.side_by_side(clips[:, 0])
-
-
-def test_sop_side_by_side_only_in_training_and_in_a_random_panel_order():
-    with pytest.raises(ValueError, match="side_by_side is a share"):
-        avsep.create_model("avsep_unittest", side_by_side=1.5)
-    assert avsep.create_model("avsep_unittest").model_kwargs["side_by_side"] == 0.0
-    model = avsep.create_model("avsep_unittest", side_by_side=1.0)
-    frames = _frames(2, 3)
-    images = model.normalize_frames(frames.reshape(6, *frames.shape[2:]))
-    with torch.no_grad():
-        separate = model.vision.eval()(images).pooled.reshape(2, 3, -1)
-        model.eval()  # evaluation and separation: each clip alone, as the original
-        assert torch.allclose(model.visual_features(frames), separate, atol=1e-6)
-        model.train()
-        for seed in (0, 1, 2):
-            torch.manual_seed(seed)
-            order = torch.randperm(3)
-            torch.manual_seed(seed)
-            got = model.visual_features(frames)
-            panels = images.reshape(2, 3, *images.shape[1:])[:, order]
-            expected = model.vision.side_by_side(panels)[:, torch.argsort(order)]
-            assert torch.allclose(got, expected, atol=1e-6), order
-        # One clip has no neighbour to be shown with.
-        single = model.visual_features(frames[:, :1])
-        assert torch.allclose(single, model.vision(images[[0, 3]]).pooled.reshape(2, 1, -1),
-                              atol=1e-6)
-    never = avsep.create_model("avsep_unittest").train()
-    with torch.no_grad():
-        assert torch.allclose(never.visual_features(frames),
-                              never.vision(images).pooled.reshape(2, 3, -1), atol=1e-6)
-
-
-@pytest.mark.parametrize("side_by_side", [0.0, 1.0])
-def test_mean_pooling_makes_mask_logits_the_mean_of_every_locations_logits(side_by_side):
+def test_mean_pooling_makes_mask_logits_the_mean_of_every_locations_logits():
     with pytest.raises(ValueError, match="unknown visual pooling 'median'"):
         avsep.create_model("avsep_unittest", visual_pooling="median")
     model = avsep.create_model("avsep_unittest", visual_pooling="mean", visual_norm="batch",
-                               visual_activation="none", side_by_side=side_by_side)
+                               visual_activation="none")
     assert model.model_kwargs["visual_pooling"] == "mean"
     spec = model.spectrogram(_mix(2))
     frames = _frames(2, 2)
@@ -330,9 +278,10 @@ def test_sop_shapes(batch):
     assert objective.outputs.shape == (batch, 2, 256, 32) and objective.loss.shape == ()
     assert model.warped_magnitudes(torch.stack([mix, mix], 1)).shape == (batch, 2, 256, 32)
     assert model.separate(mix, frames).shape == (batch, 2, SAMPLES)
-    assert model.pixelwise_masks(mix, frames[:, 0]).shape == (batch, 3, 3, 512, 32)
-    assert model.pixel_energies(mix, frames[:, 0]).shape == (batch, 3, 3)
-    assert model.pixel_energies(mix, frames[:, 0], per_frame=True).shape == (batch, 3, 3, 32)
+    localizer = Localizer(model)
+    assert localizer.pixelwise_masks(mix, frames[:, 0]).shape == (batch, 3, 3, 512, 32)
+    assert localizer.pixel_energies(mix, frames[:, 0]).shape == (batch, 3, 3)
+    assert localizer.pixel_energies(mix, frames[:, 0], per_frame=True).shape == (batch, 3, 3, 32)
 
 
 def test_small_resnet_sop_runs_at_112_pixels():
@@ -535,124 +484,6 @@ def test_visual_class_head_survives_a_checkpoint_round_trip(tmp_path):
     assert torch.equal(loaded.class_head.weight, model.class_head.weight)
 
 
-def test_off_screen_pairs_pair_each_mixture_with_the_next_ones_other_instruments():
-    from avsep.models.separator import SoundOfPixels
-
-    labels = torch.tensor([[3, 5], [5, 7], [1, -1], [2, 4]])
-    pairs = SoundOfPixels.off_screen_pairs(labels)
-    # Mixture 0 meets (5, 7): 5 is its own instrument. Mixture 1 meets (1, -1): the unknown
-    # clip is left out. Mixture 2 has an unknown clip itself: nothing is off screen for sure.
-    # Mixture 3 wraps round to (3, 5).
-    assert pairs.tolist() == [[False, True], [True, False], [False, False], [True, True]]
-    assert not SoundOfPixels.off_screen_pairs(torch.tensor([[0, 1]])).any()  # a batch of one
-
-
-def test_off_screen_loss_adds_the_loss_of_empty_masks_for_the_next_mixtures_clips():
-    with pytest.raises(ValueError, match="off_screen_loss >= 0"):
-        avsep.create_model("avsep_unittest", off_screen_loss=-0.5)
-    torch.manual_seed(0)
-    model = avsep.create_model("avsep_unittest", off_screen_loss=0.5,
-                               visual_activation="none").train()
-    assert model.uses_labels and model.model_kwargs["off_screen_loss"] == 0.5
-    plain = avsep.create_model("avsep_unittest", visual_activation="none").train()
-    plain.load_state_dict(model.state_dict())
-    mix, sources, frames = _mix(3), torch.rand(3, 2, SAMPLES) * 0.05, _frames(3, 2)
-    labels = torch.tensor([[3, 5], [5, 7], [1, 2]])
-    with torch.no_grad():
-        got = model(mix, sources, frames, labels=labels).loss
-        separation = plain(mix, sources, frames).loss
-        # By hand: the pairs are (mixture 0, clip 1 of mixture 1), (1, both clips of 2) and
-        # (2, both clips of 0). Binary masks: BCE against 0 is softplus(logit), weighted
-        # per bin by log(1 + |mix|) on the warped axis, mean over the pairs' bins.
-        spec = model.spectrogram(mix)
-        audio = model.audio_net(spec["log_mag"])  # (B, K, Fw, Tf)
-        visual = model.visual_features(frames)  # (B, N, K), batch statistics as in training
-        weight = torch.log1p(spec["warped_mag"])[:, 0].clamp(1e-3, 10)  # (B, Fw, Tf)
-        terms = []
-        for b, (m, n) in [(0, (1, 1)), (1, (2, 0)), (1, (2, 1)), (2, (0, 0)), (2, (0, 1))]:
-            logit = torch.einsum("k,kft->ft", visual[m, n] * model.synthesizer.alpha,
-                                 audio[b]) + model.synthesizer.beta
-            terms.append(weight[b] * F.softplus(logit))
-        by_hand = torch.stack(terms).mean()
-    assert torch.allclose(got, separation + 0.5 * by_hand, rtol=1e-5)
-    with pytest.raises(ValueError, match=r"needs labels \(batch, sources\) = \(3, 2\)"):
-        model(mix, sources, frames)
-    # Evaluation and validation have no such term and need no labels (same running
-    # statistics: the hand computation above updated the model's).
-    plain.load_state_dict(model.state_dict())
-    model.eval(), plain.eval()
-    with torch.no_grad():
-        assert torch.allclose(model(mix, sources, frames).loss,
-                              plain(mix, sources, frames).loss, atol=1e-6)
-
-
-def test_off_screen_locations_ask_the_shown_clips_locations_for_silence():
-    with pytest.raises(ValueError, match="off_screen_locations >= 0"):
-        avsep.create_model("avsep_unittest", off_screen_loss=0.1, off_screen_locations=-1)
-    with pytest.raises(ValueError, match="needs off_screen_loss > 0"):
-        avsep.create_model("avsep_unittest", off_screen_locations=4)
-    with pytest.raises(ValueError, match="does not combine with side_by_side"):
-        avsep.create_model("avsep_unittest", off_screen_loss=0.1, off_screen_locations=4,
-                           side_by_side=0.5)
-    torch.manual_seed(0)
-    model = avsep.create_model("avsep_unittest", off_screen_loss=0.5, off_screen_locations=99,
-                               visual_activation="none").train()
-    assert model.model_kwargs["off_screen_locations"] == 99
-    plain = avsep.create_model("avsep_unittest", visual_activation="none").train()
-    plain.load_state_dict(model.state_dict())
-    mix, sources, frames = _mix(3), torch.rand(3, 2, SAMPLES) * 0.05, _frames(3, 2)
-    labels = torch.tensor([[3, 5], [5, 7], [1, 2]])
-    pairs = [(0, (1, 1)), (1, (2, 0)), (1, (2, 1)), (2, (0, 0)), (2, (0, 1))]
-    with torch.no_grad():
-        got = model(mix, sources, frames, labels=labels).loss
-        separation = plain(mix, sources, frames).loss
-        # By hand: the same pairs as with pooled vectors, but each location (y, x) of the
-        # shown clip's map gives its own logits against an empty mask. terms[p, l]: pair p's
-        # mean over the bins at location l (row-major).
-        spec = model.spectrogram(mix)
-        audio = model.audio_net(spec["log_mag"])  # (B, K, Fw, Tf)
-        maps = model.vision(model.normalize_frames(frames.flatten(0, 1))).spatial
-        maps = maps.reshape(3, 2, *maps.shape[1:])  # (B, N, K, h, w)
-        h, w = maps.shape[-2:]
-        assert h * w > 1
-        weight = torch.log1p(spec["warped_mag"])[:, 0].clamp(1e-3, 10)  # (B, Fw, Tf)
-        terms = torch.zeros(len(pairs), h * w)
-        for p, (b, (m, n)) in enumerate(pairs):
-            for y in range(h):
-                for x in range(w):
-                    vector = maps[m, n, :, y, x] * model.synthesizer.alpha
-                    logit = torch.einsum("k,kft->ft", vector, audio[b]) + model.synthesizer.beta
-                    terms[p, y * w + x] = (weight[b] * F.softplus(logit)).mean()
-    # More locations asked for than the map has: all of them, mean over pairs and locations.
-    assert torch.allclose(got, separation + 0.5 * terms.mean(), rtol=1e-5)
-    # One location per pair, drawn from the global generator: the first draw of the pass.
-    model.off_screen_locations = 1
-    torch.manual_seed(7)
-    with torch.no_grad():
-        one = model(mix, sources, frames, labels=labels).loss
-    torch.manual_seed(7)
-    drawn = torch.rand(len(pairs), h * w).argsort(dim=1)[:, 0]
-    expected = separation + 0.5 * terms[torch.arange(len(pairs)), drawn].mean()
-    assert torch.allclose(one, expected, rtol=1e-5)
-    assert not torch.allclose(one, got)
-    # The pooled vector's term differs: the mean of the locations' logits is not the mean
-    # of their losses.
-    pooled = avsep.create_model("avsep_unittest", off_screen_loss=0.5,
-                                visual_activation="none").train()
-    pooled.load_state_dict(model.state_dict())
-    with torch.no_grad():
-        assert not torch.allclose(pooled(mix, sources, frames, labels=labels).loss, got)
-    # The term trains the vision net through the locations: its gradient is not the plain
-    # separation's.
-    model.off_screen_locations = 99
-    plain.load_state_dict(model.state_dict())
-    model.zero_grad(), plain.zero_grad()
-    model(mix, sources, frames, labels=labels).loss.backward()
-    plain(mix, sources, frames).loss.backward()
-    assert not torch.allclose(model.vision.projection.weight.grad,
-                              plain.vision.projection.weight.grad)
-
-
 def _resnet18_trunk_parameters(widths: list[int]) -> int:
     """Parameters of a ResNet-18 trunk (conv1 .. layer4, no fc) with layer channels `widths`,
     counted by hand: 7x7 stem, two 3x3 BasicBlocks per layer, a 1x1 projection where the
@@ -743,8 +574,8 @@ def test_audio_tagging_trains_its_own_tagger_and_gates_the_location_masks(tmp_pa
     assert torch.equal(seeded[0], seeded[1]) and not torch.equal(seeded[0], seeded[2])
     assert torch.equal(model._noise_rng.get_state(), own_state)
     # The tagger's loss trains only the tagger: no gradient reaches the separation nets.
-    tag_loss = model._tagging_loss(mix, model.warped_magnitudes(mix_sources),
-                                   model.spectrogram(mix), labels)
+    spec = model.spectrogram(mix)
+    tag_loss = model.tagging_loss(mix, model.mask_targets(spec, mix_sources), spec, labels)
     grads = torch.autograd.grad(tag_loss, [*model.audio_net.parameters(),
                                            *model.vision.parameters(),
                                            *model.tagger.parameters()], allow_unused=True)
@@ -759,17 +590,16 @@ def test_audio_tagging_trains_its_own_tagger_and_gates_the_location_masks(tmp_pa
     model, _ = load_checkpoint(tmp_path / "m.pt")
     model.eval()
     clip, shown = mix[:2], frames[:2, 0]
-    gated = model.pixel_energies(clip, shown, per_frame=True)  # (B, h, w, Tf)
-    masks = model.pixelwise_masks(clip, shown)
-    model.gate_locations = False
-    ungated = model.pixel_energies(clip, shown, per_frame=True)
-    ungated_masks = model.pixelwise_masks(clip, shown)
-    separated = model.separate(clip, frames[:2])
-    model.gate_locations = True
-    assert torch.equal(separated, model.separate(clip, frames[:2]))
-    assert model.model_kwargs["audio_gate_locality"] == model.gate_locality == 0.5
-    assert avsep.create_model("avsep_unittest", audio_tagging=0.1, visual_class_loss=0.1
-                              ).gate_locality == 0.0  # the picture's gate by default
+    gated = Localizer(model).pixel_energies(clip, shown, per_frame=True)  # (B, h, w, Tf)
+    masks = Localizer(model).pixelwise_masks(clip, shown)
+    off = Localizer(model, Gate(enabled=False))
+    ungated = off.pixel_energies(clip, shown, per_frame=True)
+    ungated_masks = off.pixelwise_masks(clip, shown)
+    assert not off.gated and Localizer(model).gated
+    assert model.model_kwargs["audio_gate_locality"] == Localizer(model).locality == 0.5
+    assert Localizer(avsep.create_model("avsep_unittest", audio_tagging=0.1,
+                                        visual_class_loss=0.1)
+                     ).locality == 0.0  # the picture's gate by default
     with torch.no_grad():
         spatial = model.vision(model.normalize_frames(shown)).spatial  # (B, K, h, w)
         h, w = spatial.shape[2:]
@@ -783,21 +613,14 @@ def test_audio_tagging_trains_its_own_tagger_and_gates_the_location_masks(tmp_pa
     assert torch.allclose(masks, ungated_masks * gate.unsqueeze(3), rtol=1e-4, atol=1e-7)
     assert bool((own < 1).all()) and bool((own > 0).all()) and bool((own < picture).any())
     for locality, expected in ((1.0, own), (0.0, picture.expand_as(own))):
-        model.gate_locality = locality
-        assert torch.allclose(model.pixel_energies(clip, shown, per_frame=True),
+        localizer = Localizer(model, Gate(locality=locality))
+        assert torch.allclose(localizer.pixel_energies(clip, shown, per_frame=True),
                               ungated * expected.square(), rtol=1e-4, atol=1e-12)
     with pytest.raises(ValueError, match=r"audio_gate_locality must be in \[0, 1\]"):
         avsep.create_model("avsep_unittest", audio_tagging=0.1, visual_class_loss=0.1,
                            audio_gate_locality=1.5)
-
-
-def test_off_screen_clips_and_the_tagger_do_not_mix():
-    from avsep.training.step import MixAndSeparate
-
-    model = avsep.create_model("avsep_unittest", audio_tagging=0.1, visual_class_loss=0.1)
-    with pytest.raises(ValueError, match="the audio tagger .* would learn"):
-        MixAndSeparate(model, off_screen_audio=0.5)
-    MixAndSeparate(model, off_screen_noise=0.5)  # noise has no instrument: allowed
+    with pytest.raises(ValueError, match=r"locality must be in \[0, 1\]"):
+        Gate(locality=-0.5)
 
 
 @pytest.mark.parametrize("width", [1.0, 0.5, 0.25])
@@ -848,3 +671,44 @@ def test_vision_width_survives_a_checkpoint_round_trip(tmp_path):
     frames = torch.randint(0, 256, (1, 2, 3, 1, 64, 64), dtype=torch.uint8)
     assert torch.allclose(loaded.separate(_mix(1), frames), model.separate(_mix(1), frames),
                           atol=1e-6)
+
+
+def test_each_model_is_built_from_its_typed_config_and_rebuilds_from_its_kwargs():
+    for name in avsep.list_models():
+        model = avsep.create_model(name, **({"pretrained": False} if name == "sop" else {}))
+        config = model.config
+        assert isinstance(config, type(model).config_class)
+        assert list(model.model_kwargs) == avsep.models.model_arguments(name)
+        assert model.model_kwargs == dataclasses.asdict(config)
+        assert avsep.models.model_config(name, **model.model_kwargs) == config
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            config.n_fft = 2  # type: ignore[misc]
+    with pytest.raises(ValueError, match=r"unknown argument\(s\) ngff .*known: .*ngf"):
+        avsep.create_model("avsep_unittest", ngff=3)
+    with pytest.raises(TypeError, match="is built from a SoundOfPixelsConfig"):
+        SoundOfPixels(MHUNetConfig())  # type: ignore[arg-type]
+
+
+def test_retired_options_load_at_their_off_value_and_are_an_error_otherwise(tmp_path):
+    from avsep.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+    retired = {"side_by_side": 0.0, "off_screen_loss": 0.0, "off_screen_locations": 0,
+               "output_activation": "sigmoid", "audio_backbone": "unet",
+               "weights_path": "/somewhere/r18.pth"}  # any path: it never shaped the weights
+    model = avsep.create_model("avsep_unittest", **retired)  # an old config still builds
+    assert not set(retired) & set(model.model_kwargs)
+    for key, value in (("side_by_side", 0.5), ("audio_backbone", "tfc_tdf"),
+                       ("output_activation", "relu")):
+        with pytest.raises(RetiredOptionError, match=rf"{key}=.* was retired .*docs/results/"):
+            avsep.create_model("avsep_unittest", **{key: value})
+    # A checkpoint written before the options were retired holds them at their off value.
+    path = save_checkpoint(tmp_path / "old.pt", model, step=1)
+    payload = torch.load(path, weights_only=False)
+    payload["model_kwargs"] |= retired
+    torch.save(payload, path)
+    loaded, _ = load_checkpoint(path)
+    assert loaded.model_kwargs == model.model_kwargs
+    payload["model_kwargs"]["off_screen_loss"] = 0.1
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="off_screen_loss=0.1 was retired"):
+        load_checkpoint(path)

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from avsep.config import load_config
 from avsep.presets import preset_names, resolve_preset
-from avsep.training.config import RunConfig
+from avsep.run_config import load_run_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,8 +20,8 @@ def test_presets_resolve_by_name_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert {"demo", "mhunet", "sop", "htmd_net", "conv_tasnet", "wave_unet", "spectrogram_channels",
             "tfc_tdf"} <= set(preset_names())
-    assert load_config(RunConfig, resolve_preset("sop"), []).model.name == "sop"
-    assert load_config(RunConfig, resolve_preset("mhunet"), []).model.name == "mhunet"
+    assert load_run_config(resolve_preset("sop")).model.name == "sop"
+    assert load_run_config(resolve_preset("mhunet")).model.name == "mhunet"
     with pytest.raises(FileNotFoundError, match="known: .*demo, .*mhunet, sop"):
         resolve_preset("nosuch")
     with pytest.raises(FileNotFoundError, match="does not exist"):

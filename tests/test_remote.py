@@ -19,7 +19,7 @@ from avsep.checkpoint import save_checkpoint
 from avsep.cli import main as cli_main
 from avsep.data.solos import shard_urls, stream_seed
 from avsep.sources import ReadPolicy, ShardReadError, dataset_shards, shard_samples
-from avsep.training.loop import train
+from avsep.training import train
 from avsep.training.tracking import read_metrics
 from tests.test_evaluate import small_sop
 from tests.test_train import tiny_config, train_losses

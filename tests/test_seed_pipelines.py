@@ -45,19 +45,3 @@ def test_train_evaluate_separate(name, prepared_tiny, synth_tiny, tmp_path):
     assert main(["separate", str(_duet_video(synth_tiny)), "--checkpoint", str(checkpoint),
                  "--quiet", "--out", str(tmp_path / "separated")]) == 0
     assert len(list((tmp_path / "separated").glob("region_*.wav"))) == 2
-
-
-def test_sound_of_pixels_with_a_seed_backbone_trains_and_localizes(prepared_tiny, synth_tiny,
-                                                                    tmp_path):
-    kwargs = {"num_channels": 4, "ngf": 4, "depth": 3, "vision_arch": "tiny",
-              "pretrained": False, "audio_backbone": "tfc_tdf"}
-    run = tmp_path / "run"
-    assert _train(prepared_tiny, run, "demo", [f"model.kwargs={json.dumps(kwargs)}",
-                                               "data.image_size=32",
-                                               "data.resize_short_side=36"]) == 0
-    checkpoint = run / "checkpoint.pt"
-    assert main(["localize", str(_duet_video(synth_tiny)), "--checkpoint", str(checkpoint),
-                 "--out", str(tmp_path / "heat")]) == 0
-    assert any((tmp_path / "heat").iterdir())
-    assert main(["separate", str(_duet_video(synth_tiny)), "--checkpoint", str(checkpoint),
-                 "--quiet", "--out", str(tmp_path / "separated"), "--players", "2"]) == 0

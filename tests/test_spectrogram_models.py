@@ -166,5 +166,3 @@ def test_bad_settings_are_named():
         avsep.create_model("tfc_tdf", input="stereo")
     with pytest.raises(ValueError, match="unknown block 'rnn'"):
         avsep.create_model("tfc_tdf", block="rnn")
-    with pytest.raises(ValueError, match="unknown audio_backbone"):
-        avsep.create_model("avsep_unittest", audio_backbone="transformer")

@@ -17,7 +17,7 @@ import time
 
 from crafted import Expired, time_limit
 
-from avsep.tarstream import tar_members
+from avsep.tarstream import tar_index, tar_members
 
 SEED = 20240607
 CASE_SECONDS = 1.0
@@ -126,6 +126,15 @@ def _lean(raw: bytes) -> list[tuple[str, bytes]] | None:
         return None
 
 
+def _indexed(raw: bytes) -> list[tuple[str, bytes]] | None:
+    """The members as the positioned index finds them, their data read at its offsets."""
+    try:
+        return [(entry.name, raw[entry.offset:entry.offset + entry.size])
+                for entry in tar_index(io.BytesIO(raw))]
+    except tarfile.ReadError:
+        return None
+
+
 def _tarfile(raw: bytes) -> tuple[list[tuple[str, bytes]], bool] | None:
     """tarfile's regular members (metadata left out) and whether it stopped at a zero block
     (rather than at a header it could not parse or at the end of the data, which it also
@@ -196,3 +205,24 @@ def test_mutated_archives_end_quickly_and_fail_only_with_read_error_or_agree_wit
     # The cases reach past the checksum check: many are read, many are compared.
     assert counts["cases"] > 400 and counts["read error"] > 100
     assert counts["same as tarfile"] > 50, counts
+
+
+def test_the_positioned_index_agrees_with_the_stream_reader_on_every_mutated_archive():
+    raw, headers, pax = _archive()
+    assert _indexed(raw) == _lean(raw)
+    failures, indexed = [], 0
+    for description, data in _mutations(raw, headers, pax, random.Random(SEED)):
+        try:
+            with time_limit(CASE_SECONDS):
+                ours, streamed = _indexed(data), _lean(data)
+        except Expired:
+            failures.append(f"{description}: still running after {CASE_SECONDS} s")
+            continue
+        except Exception as exc:  # noqa: BLE001 - anything but ReadError from either reader
+            failures.append(f"{description}: {type(exc).__name__}: {exc}")
+            continue
+        indexed += ours is not None
+        if ours != streamed:
+            failures.append(f"{description}: the index gives {ours!r}, the stream {streamed!r}")
+    assert not failures, "\n".join(failures[:20])
+    assert indexed > 50

@@ -14,22 +14,25 @@ import pytest
 import torch
 import torchvision.transforms.functional as TF
 
+from avsep import create_model
 from avsep.checkpoint import load_checkpoint
 from avsep.cli import main as cli_main
-from avsep.config import load_config
 from avsep.data.solos import MixtureGrouper, shard_urls, training_stream, validation_mixtures
 from avsep.geometry import ClipSpec, augment_frames, clip_frame_indices
-from avsep.mixing import IMAGENET_MEAN, IMAGENET_STD, FrameNormalize, MixSources
+from avsep.mixing import MixSources
+from avsep.models.vision import IMAGENET_MEAN, IMAGENET_STD, FrameNormalize
+from avsep.run_config import RunConfig, load_run_config
+from avsep.training import NonFiniteLossError, train
 from avsep.training import loop as loop_module
-from avsep.training.config import RunConfig
-from avsep.training.loop import NonFiniteLossError, num_sources_at, segment_bounds, train
+from avsep.training.data import num_sources_at, segment_bounds
+from avsep.training.optim import build_optimizer
 from avsep.training.step import MixAndSeparate
 from avsep.training.tracking import read_metrics
 
 TINY_OVERRIDES = [
     "model.name=sop",
     "model.kwargs={num_channels: 4, ngf: 8, depth: 4, vision_arch: tiny, pretrained: false}",
-    "data.num_workers=0", "data.image_size=32", "data.resize_short_side=36",
+    "data.num_workers=0", "data.clip.image_size=32", "data.clip.resize_short_side=36",
     "data.val_mixtures=2",
     "optim.optimizer=adam", "optim.lr_frame=0.001", "optim.weight_decay=0.0",
     "train.batch_size=2", "train.epochs=1", "train.steps_per_epoch=8",
@@ -38,7 +41,7 @@ TINY_OVERRIDES = [
 
 
 def tiny_config(shards: Path, *extra: str) -> RunConfig:
-    return load_config(RunConfig, None, TINY_OVERRIDES + [f"data.path={shards}", *extra])
+    return load_run_config(None, TINY_OVERRIDES + [f"data.path={shards}", *extra])
 
 
 def train_losses(run_dir: Path) -> dict[int, float]:
@@ -48,8 +51,8 @@ def train_losses(run_dir: Path) -> dict[int, float]:
 
 # ----------------------------------------------------------------------------- pure parts
 def test_curriculum_and_segments_by_hand():
-    config = load_config(RunConfig, None, ["train.checkpoint_every=10",
-                                           "data.curriculum=[[0, 2], [15, 3], [30, 4]]"])
+    config = load_run_config(None, ["train.checkpoint_every=10",
+                                    "data.curriculum=[[0, 2], [15, 3], [30, 4]]"])
     assert [num_sources_at(config, s) for s in (0, 14, 15, 29, 30, 99)] == [2, 2, 3, 3, 4, 4]
     # Segments are checkpoint_every long and also break where the source count changes.
     assert segment_bounds(config, 0) == (0, 10)
@@ -131,13 +134,12 @@ def test_a_few_steps_on_one_batch_lower_the_loss(prepared_tiny):
     torch.manual_seed(0)
     config = tiny_config(prepared_tiny["solos"], "optim.lr_sound=0.003", "optim.lr_frame=0.003",
                          "optim.lr_synthesizer=0.003")
-    spec = loop_module.clip_spec(config)
-    batch = next(iter(training_stream(shard_urls(prepared_tiny["solos"], "train"), spec, 2, 2,
-                                      seed=0, segment=0)))
-    model = loop_module.create_model(config.model.name, **config.model.kwargs)
+    batch = next(iter(training_stream(shard_urls(prepared_tiny["solos"], "train"),
+                                      config.data.clip, 2, 2, seed=0, segment=0)))
+    model = create_model(config.model.name, **config.model.kwargs)
     step = MixAndSeparate(model).eval()  # eval: fixed gains, so the target does not move
     model.train()
-    optimizer = loop_module.build_optimizer(model, config)
+    optimizer = build_optimizer(model, config)
     losses = []
     for _ in range(40):
         loss = step(model, batch, torch.device("cpu")).loss
@@ -249,7 +251,6 @@ def test_torchrun_two_processes_on_cpu(prepared_tiny, tmp_path):
 
 
 def test_init_from_starts_a_run_from_given_weights(prepared_tiny, tmp_path):
-    from avsep import create_model
     from avsep.checkpoint import save_checkpoint
 
     config = tiny_config(prepared_tiny["solos"])
@@ -314,7 +315,7 @@ def test_fixed_mixtures_are_the_same_set_in_every_segment_and_resume_exactly(
     config = tiny_config(prepared_tiny["solos"], "data.fixed_mixtures=3")
     train(config, tmp_path / "a", progress=False)
     fixed = validation_mixtures(shard_urls(prepared_tiny["solos"], "train"),
-                                loop_module.clip_spec(config), 2, 3, seed=config.train.seed)
+                                config.data.clip, 2, 3, seed=config.train.seed)
     allowed = {k for keys in fixed["keys"] for k in keys}
     assert len(seen) == 8 and all(set(keys) <= allowed for keys in seen)
     # 3 mixtures, batch 2: one batch per pass, each pass a fresh permutation.
@@ -344,37 +345,6 @@ def test_fixed_mixture_batches_cover_the_set_once_per_pass():
         next(fixed_mixture_batches(mixtures, batch_size=6, seed=0))
 
 
-# ------------------------------------------------------------ silent clips (localization)
-def test_silent_clips_are_shown_but_not_mixed():
-    # Three clips per mixture, the last silent: the mixture is what the mixer makes of the
-    # first two (same gains), and the third reference is exactly zero.
-    torch.manual_seed(0)
-    audio = torch.rand(2, 3, 64) - 0.5
-    batch = {"audio": audio, "frames": torch.zeros(2, 3, 3, 1, 8, 8, dtype=torch.uint8)}
-    seen = {}
-
-    def model(mix, sources, condition):
-        seen.update(mix=mix, sources=sources, condition=condition)
-
-    step = MixAndSeparate(type("M", (), {"condition_kind": "frames"})(), "sop", silent_sources=1)
-    step.train()
-    step(model, batch, torch.device("cpu"), torch.Generator().manual_seed(3))
-    expected_mix, expected_sources = MixSources("sop").train()(
-        audio[:, :2], generator=torch.Generator().manual_seed(3))
-    assert torch.equal(seen["mix"], expected_mix)
-    assert torch.equal(seen["sources"][:, :2], expected_sources)
-    assert torch.count_nonzero(seen["sources"][:, 2]) == 0
-    assert seen["condition"].shape[1] == 3  # the silent clip's frames are still shown
-    assert torch.allclose(seen["sources"].sum(1), seen["mix"])
-    # Validation has no silent clips: all clips are mixed.
-    step.eval()
-    step(model, batch, torch.device("cpu"))
-    assert torch.count_nonzero(seen["sources"][:, 2]) > 0
-    with pytest.raises(ValueError, match="cannot have 3 silent"):
-        MixAndSeparate(step.separator, "sop", silent_sources=3).train()(model, batch,
-                                                                        torch.device("cpu"))
-
-
 def test_mix_and_separate_gives_the_class_indices_to_a_model_that_uses_labels():
     batch = {"audio": torch.rand(2, 2, 64) - 0.5,
              "frames": torch.zeros(2, 2, 3, 1, 8, 8, dtype=torch.uint8),
@@ -384,144 +354,18 @@ def test_mix_and_separate_gives_the_class_indices_to_a_model_that_uses_labels():
     def model(mix, sources, condition, **extra):
         seen.update(extra)
 
-    wants = type("M", (), {"condition_kind": "frames", "uses_labels": True})()
+    wants = type("M", (), {"condition_kind": "frames", "uses_labels": True,
+                           "draws_noise": False})()
     MixAndSeparate(wants).train()(model, batch, torch.device("cpu"))
     assert torch.equal(seen["labels"], batch["class_index"])
     seen.clear()
-    MixAndSeparate(type("M", (), {"condition_kind": "frames"})()).train()(
+    MixAndSeparate(type("M", (), {"condition_kind": "frames", "uses_labels": False,
+                                  "draws_noise": False})()).train()(
         model, batch, torch.device("cpu"))
     assert "labels" not in seen  # the original models get no labels
     with pytest.raises(ValueError, match="has no 'class_index'"):
         MixAndSeparate(wants)(model, {k: v for k, v in batch.items() if k != "class_index"},
                               torch.device("cpu"))
-
-
-# ------------------------------------------------------------ off-screen sound (localization)
-def test_off_screen_sound_is_another_mixtures_clip_of_an_instrument_not_shown():
-    from avsep.mixing import OffScreenSound
-
-    torch.manual_seed(0)
-    sources = torch.rand(4, 2, 4000) - 0.5
-    sources[3, 1] = 0.0  # a silent (shown, not heard) clip is never the off-screen sound
-    labels = torch.tensor([[0, 1], [2, 3], [1, 4], [5, 6]])
-    for seed in range(5):
-        got = OffScreenSound(clip_rate=1.0)(sources, labels, torch.Generator().manual_seed(seed))
-        # Mixture 0 meets mixture 1's (2, 3): either. Mixture 1 meets (1, 4): either.
-        # Mixture 2 meets (5, 6) of mixture 3, whose clip 6 is silent: clip 5. Mixture 3
-        # wraps round to (0, 1): either.
-        assert any(torch.equal(got[0], sources[1, n]) for n in (0, 1))
-        assert any(torch.equal(got[1], sources[2, n]) for n in (0, 1))
-        assert torch.equal(got[2], sources[3, 0])
-        assert any(torch.equal(got[3], sources[0, n]) for n in (0, 1))
-    # An instrument the mixture shows is never off screen: (1, 4) meets (4, 9) and (4, 9)
-    # meets (1, 4): clip 9 for the first, clip 1 for the second; (1, 4) with (4, 1): none.
-    got = OffScreenSound(clip_rate=1.0)(sources[:2], torch.tensor([[1, 4], [4, 9]]))
-    assert torch.equal(got[0], sources[1, 1]) and torch.equal(got[1], sources[0, 0])
-    got = OffScreenSound(clip_rate=1.0)(sources[:2], torch.tensor([[1, 4], [4, 1]]))
-    assert torch.count_nonzero(got) == 0
-    # The rate is a probability per mixture: over 2000 mixtures, about half draw a clip.
-    many = torch.rand(2000, 2, 64) - 0.5
-    drawn = OffScreenSound(clip_rate=0.5)(many, torch.arange(4000).reshape(2000, 2),
-                                          torch.Generator().manual_seed(1))
-    assert abs((drawn.abs().amax(dim=1) > 0).float().mean().item() - 0.5) < 0.05
-    assert torch.count_nonzero(OffScreenSound()(sources, labels)) == 0
-    # Noise: white, with an RMS of the mixture's mean source RMS times U[0.5, 1.5).
-    noise = OffScreenSound(noise_rate=1.0)(many[:200].repeat(1, 1, 100), None,
-                                           torch.Generator().manual_seed(2))
-    ratio = noise.square().mean(1).sqrt() / many[:200].repeat(1, 1, 100).square().mean(
-        2).sqrt().mean(1)
-    assert ratio.min() > 0.45 and ratio.max() < 1.6 and ratio.std() > 0.2
-    with pytest.raises(ValueError, match=r"off_screen_audio must be a probability"):
-        OffScreenSound(clip_rate=1.5)
-    with pytest.raises(ValueError, match=r"needs the clips' class indices"):
-        OffScreenSound(clip_rate=0.5)(sources, None)
-
-
-def test_mix_and_separate_adds_off_screen_sound_and_tells_the_model():
-    torch.manual_seed(0)
-    batch = {"audio": torch.rand(3, 2, 64) - 0.5,
-             "frames": torch.zeros(3, 2, 3, 1, 8, 8, dtype=torch.uint8),
-             "class_index": torch.tensor([[0, 1], [2, 3], [4, 5]])}
-    seen = {}
-
-    def model(mix, sources, condition, **extra):
-        seen.update(mix=mix, sources=sources, **extra)
-
-    takes = type("M", (), {"condition_kind": "frames", "accepts_off_screen": True})()
-    step = MixAndSeparate(takes, "sop", off_screen_audio=1.0).train()
-    step(model, batch, torch.device("cpu"), torch.Generator().manual_seed(3))
-    # The shown sources are mixed as before (the same gains come first from the generator);
-    # the mixture also carries one clip of the next mixture, which is no target.
-    expected_mix, expected_sources = MixSources("sop").train()(
-        batch["audio"], generator=torch.Generator().manual_seed(3))
-    assert torch.equal(seen["sources"], expected_sources)
-    assert torch.allclose(seen["mix"], expected_mix + seen["off_screen"])
-    for b in range(3):
-        assert any(torch.equal(seen["off_screen"][b], expected_sources[(b + 1) % 3, n])
-                   for n in (0, 1))
-    seen.clear()
-    step.eval()(model, batch, torch.device("cpu"))  # validation: the original mixtures
-    assert "off_screen" not in seen and torch.allclose(seen["mix"], seen["sources"].sum(1))
-    with pytest.raises(ValueError, match="cannot train with off-screen sound"):
-        MixAndSeparate(type("M", (), {"condition_kind": "frames"})(), off_screen_noise=0.5)
-
-
-def test_off_screen_sound_shares_complementary_masks_and_nothing_else():
-    import avsep
-    from avsep.losses import MaskLoss
-
-    torch.manual_seed(0)
-    length = (32 - 1) * 256
-    sources = (torch.rand(2, 2, length) - 0.5) * 0.3
-    off_screen = (torch.rand(2, length) - 0.5) * 0.3
-    mix = sources.sum(1) + off_screen
-    frames = torch.randint(0, 256, (2, 2, 3, 1, 48, 48), dtype=torch.uint8)
-    for complementary in (True, False):
-        model = avsep.create_model("avsep_unittest", mask_type="ratio",
-                                   complementary=complementary).eval()
-        with torch.no_grad():
-            got = model(mix, sources, frames, off_screen=off_screen)
-            # By hand on the warped magnitudes: complementary ratio masks share each bin
-            # with the off-screen sound, |S_n| / (|S_1| + |S_2| + |D|); SoP's masks are
-            # |S_n| / |mix| whatever else the mixture holds.
-            s = model.warped_magnitudes(sources)
-            d = model.warped_magnitudes(off_screen[:, None])
-            target = (s / (s.sum(1, keepdim=True) + d) if complementary
-                      else (s / (got.spec["warped_mag"] + 1e-10)).clamp(0, 5))
-            weight = torch.log1p(got.spec["warped_mag"]).clamp(1e-3, 10) \
-                if model.weighted_loss else None
-            by_hand = MaskLoss.for_model(model)(got.outputs, target, weight)
-            told = model(mix, sources, frames).loss  # the same mixture, off-screen not told
-        assert torch.allclose(got.loss, by_hand, rtol=1e-5)
-        assert torch.allclose(got.loss, told) != complementary
-    with pytest.raises(ValueError, match="of the mixture's shape"):
-        model(mix, sources, frames, off_screen=off_screen[:, :10])
-    # Models whose objective is against the sources' waveforms have no target for it.
-    with pytest.raises(ValueError, match="TimeDomainSeparator cannot train with off-screen"):
-        MixAndSeparate(avsep.create_model("conv_tasnet"), off_screen_audio=0.5)
-    tiny = avsep.create_model("htmd_net", arch="convtasnet", stacks=1, layers=1)
-    with pytest.raises(ValueError, match="TimeDomainSeparator cannot train with off-screen"):
-        tiny(mix[:, :1024], sources[..., :1024], torch.tensor([[0, 1], [2, 3]]),
-             off_screen=off_screen[:, :1024])
-
-
-def test_training_with_silent_clips_reads_one_more_clip_per_mixture(prepared_tiny, tmp_path,
-                                                                    monkeypatch):
-    shapes: list[tuple[int, ...]] = []
-    real_step = loop_module._Run._optimizer_step
-
-    def spy(self, batch):
-        shapes.append(tuple(batch["audio"].shape[:2]))
-        return real_step(self, batch)
-
-    monkeypatch.setattr(loop_module._Run, "_optimizer_step", spy)
-    config = tiny_config(prepared_tiny["solos"], "data.silent_sources=1",
-                         "model.kwargs.side_by_side=1.0", "train.steps_per_epoch=2")
-    summary = train(config, tmp_path / "run", progress=False)
-    assert shapes == [(2, 3), (2, 3)]
-    assert summary["step"] == 2
-    val = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if r["kind"] == "val"]
-    assert val and math.isfinite(val[-1]["loss"])  # validation mixes both of its 2 clips
 
 
 def test_color_jitter_by_hand_and_only_in_training():

@@ -11,10 +11,9 @@ import pytest
 import torch
 
 from avsep import create_model
-from avsep.config import load_config
 from avsep.presets import resolve_preset
-from avsep.training.config import RunConfig
-from avsep.training.loop import build_optimizer, build_scheduler, max_grad_norm
+from avsep.run_config import RunConfig, load_run_config
+from avsep.training.optim import build_optimizer, build_scheduler, max_grad_norm
 from avsep.training.validate import validate
 
 SMALL_SOP = ["model.kwargs.ngf=4", "model.kwargs.depth=3", "model.kwargs.num_channels=4",
@@ -22,11 +21,11 @@ SMALL_SOP = ["model.kwargs.ngf=4", "model.kwargs.depth=3", "model.kwargs.num_cha
 
 
 def sop_config(*extra: str) -> RunConfig:
-    return load_config(RunConfig, resolve_preset("sop"), [*SMALL_SOP, *extra])
+    return load_run_config(resolve_preset("sop"), [*SMALL_SOP, *extra])
 
 
 def test_the_sop_preset_is_the_original_recipe():
-    c = load_config(RunConfig, resolve_preset("sop"), [])
+    c = load_run_config(resolve_preset("sop"))
     assert (c.model.name, c.model.kwargs["mask_type"], c.model.kwargs["pretrained"]) == (
         "sop", "binary", True)
     assert (c.optim.optimizer, c.optim.momentum, c.optim.weight_decay) == ("sgd", 0.9, 1e-4)
@@ -38,11 +37,11 @@ def test_the_sop_preset_is_the_original_recipe():
 
 
 def test_the_mhunet_and_demo_presets_load_with_their_documented_choices():
-    mhunet = load_config(RunConfig, resolve_preset("mhunet"), [])
-    assert mhunet.model.name == "mhunet" and mhunet.data.curriculum[-1] == [80000, 7]
+    mhunet = load_run_config(resolve_preset("mhunet"))
+    assert mhunet.model.name == "mhunet" and mhunet.data.curriculum[-1] == (80000, 7)
     assert (mhunet.data.mixing, mhunet.optim.optimizer, mhunet.optim.lr_sound) == (
         "peak", "adam", 1e-4)
-    demo = load_config(RunConfig, resolve_preset("demo"), [])
+    demo = load_run_config(resolve_preset("demo"))
     assert (demo.optim.grad_clip, demo.train.best_metric) == (5.0, "sdr")
     assert max_grad_norm(demo) == 5.0
 
@@ -141,30 +140,6 @@ def test_validation_numbers_match_mir_eval():
     assert result["sdr_improvement"] == pytest.approx(np.mean(sdr) - np.mean(mix_sdr), abs=1e-6)
     # batches of 2 and 1 mixtures: the loss is the mean over mixtures, not over batches
     assert result["loss"] == pytest.approx((0.15 * 2 + 0.6) / 3)
-
-
-def test_clip_geometry_set_in_a_config_reaches_the_readers_unchanged():
-    # DataConfig carries ClipSpec's geometry as flat keys (for `--set data.image_size=...`);
-    # every geometry field must exist there with ClipSpec's default, and a checkpoint's saved
-    # config must read back to the same ClipSpec the training readers used.
-    import dataclasses
-
-    from avsep.config import from_dict, to_dict
-    from avsep.geometry import ClipSpec, clip_spec_from_config
-    from avsep.training.config import DataConfig
-    from avsep.training.loop import clip_spec
-
-    data_fields = {f.name: f.default for f in dataclasses.fields(DataConfig)}
-    carried = {f.name for f in dataclasses.fields(ClipSpec)} - {"sample_rate", "fps"}
-    for name in carried:
-        assert data_fields.get(name) == getattr(ClipSpec(), name), name
-    config = from_dict(RunConfig, {"data": {"image_size": 96, "num_frames": 2,
-                                           "frame_stride": 5, "clip_samples": 32767,
-                                           "resize_short_side": 100}})
-    spec = clip_spec(config)
-    assert (spec.image_size, spec.num_frames, spec.frame_stride, spec.clip_samples,
-            spec.resize_short_side) == (96, 2, 5, 32767, 100)
-    assert clip_spec_from_config(to_dict(config)) == spec
 
 
 def test_channels_last_changes_the_layout_not_the_arithmetic():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from avsep.sources import READ_ATTEMPTS, READ_RETRY_DELAY_S, ReadPolicy, ShardReadError
 
@@ -47,7 +46,7 @@ runs the multi-clip protocol and writes RESULTS/multi-clip/, RESULTS/center-clip
 RESULTS/comparison.md, the two side by side. Details and the arithmetic: docs/music.md.
 """
 
-PROTOCOLS = ("multi-clip", "center-clip", "both")
+PROTOCOLS = ("multi-clip", "center-clip", "both")  # as avsep.evaluation.request.PROTOCOLS
 
 
 def register(subparsers) -> None:
@@ -107,142 +106,61 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    checkpoint = Path(args.checkpoint)
-    if not checkpoint.is_file():
-        print(f"error: {checkpoint}: checkpoint not found", file=sys.stderr)
-        return 2
-    if args.batch_size < 1:
-        print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
-        return 2
-
     from avsep import distributed
-    from avsep.checkpoint import load_checkpoint
-    from avsep.evaluation import (
-        clip_spec_from_config,
-        evaluate_music,
-        evaluate_music_center,
-        evaluate_urmp,
-    )
-    from avsep.evaluation.protocol_comparison import (
-        CENTER_DIR,
-        MULTI_DIR,
-        format_comparison_table,
-        write_comparison,
-    )
-    from avsep.evaluation.reader import urmp_shard_urls
+    from avsep.evaluation.request import check_request, evaluate_checkpoint
     from avsep.faults import InputError
-    from avsep.sources import dataset_shards
 
-    music = args.dataset == "music"
-    if music and (args.limit_pieces is not None or args.pieces):
-        print("error: --limit-pieces and --pieces are for urmp; MUSIC mixtures come from "
-              "--pairs or --mixtures", file=sys.stderr)
-        return 2
-    if music and args.pairs and not Path(args.pairs).is_file():
-        print(f"error: {args.pairs}: pair list not found", file=sys.stderr)
-        return 2
-    protocol = _music_protocol(args)
-    if protocol is None:
-        return 2
-    if protocol in ("center-clip", "both"):
-        from avsep.evaluation.pair_csv import read_pair_csv
-
-        try:
-            read_pair_csv(args.pairs_csv)  # a bad line fails before a model is loaded
-        except InputError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    request = _request(args)
     try:
-        policy = ReadPolicy(args.read_attempts, args.read_retry_delay, args.allow_pipe_lists)
-        # fail before loading a model or starting ranks
-        if music:
-            dataset_shards(args.data, "test", policy)
-        else:
-            urmp_shard_urls(args.data, policy)
-    except (InputError, FileNotFoundError, ShardReadError) as exc:
-        hint = " (the output of `avsep prepare music`)" if music else ""
-        print(f"error: {exc}{hint}", file=sys.stderr)
-        return 2
+        protocol = check_request(request)  # fail before loading a model or starting ranks
+    except InputError as exc:
+        return _error(exc, 2)
     info = distributed.setup(args.device)
     try:
         try:
-            model, payload = load_checkpoint(checkpoint, map_location=info.device)
-        except InputError as exc:  # a missing, truncated or foreign checkpoint
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        common = {
-            "batch_size": args.batch_size, "device": info.device,
-            "clip_spec": clip_spec_from_config(payload.get("config")), "workers": args.workers,
-            "progress": not args.no_progress, "policy": policy,
-            "info": {"checkpoint": str(checkpoint), "step": payload.get("step")},
-        }
-        results = {}
-        try:
-            if music:
-                data_config = (payload.get("config") or {}).get("data") or {}
-                mixing = data_config.get("mixing", "sop")
-                out = Path(args.out)
-                both = protocol == "both"
-                if protocol in ("multi-clip", "both"):
-                    results["multi-clip"] = evaluate_music(
-                        model, args.data, out / MULTI_DIR if both else out,
-                        pairs_file=args.pairs, mixtures=args.mixtures, seed=args.seed,
-                        mixing=mixing, **common)
-                if protocol in ("center-clip", "both"):
-                    results["center-clip"] = evaluate_music_center(
-                        model, args.data, args.pairs_csv, out / CENTER_DIR if both else out,
-                        fps=args.center_fps, mixing=mixing, **common)
-            else:
-                results["urmp"] = evaluate_urmp(
-                    model, args.data, args.out, limit_pieces=args.limit_pieces,
-                    pieces=args.pieces, **common)
-        except InputError as exc:  # a damaged shard, a bad pair list or piece name...
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+            done = evaluate_checkpoint(request, info.device, protocol)
+        except InputError as exc:  # a damaged shard or checkpoint, a bad pair list or piece
+            return _error(exc, 2)
         except (FloatingPointError, ShardReadError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+            return _error(exc, 1)
         if info.is_main:
-            for name, result in results.items():
-                _print_result(name if len(results) > 1 else None, result, info)
-            if protocol == "both":
-                path = write_comparison(args.out, results["multi-clip"], results["center-clip"])
-                print("\nmulti-clip beside centre clip (means in dB; docs/music.md)")
-                print(format_comparison_table(results["multi-clip"], results["center-clip"]))
-                print(f"comparison: {path}")
-            else:
-                print(f"results: {Path(args.out) / 'results.md'}")
+            _print_results(done, info)
     finally:
         distributed.teardown()
     return 0
 
 
-def _music_protocol(args: argparse.Namespace) -> str | None:
-    """The protocol(s) to run (None after printing why the flags do not fit together)."""
-    def refuse(message: str) -> None:
-        print(f"error: {message}", file=sys.stderr)
+def _request(args: argparse.Namespace):
+    """The library's `EvaluationRequest` of the parsed flags."""
+    from avsep.evaluation.request import EvaluationRequest
 
-    if args.dataset != "music":
-        if args.pairs_csv or args.protocol:
-            refuse("--pairs-csv and --protocol are for --dataset music")
-            return None
-        return "urmp"
-    protocol = args.protocol or ("center-clip" if args.pairs_csv else "multi-clip")
-    if protocol != "multi-clip" and not args.pairs_csv:
-        refuse(f"--protocol {protocol} scores a published list: give it with --pairs-csv FILE")
-        return None
-    if protocol == "multi-clip" and args.pairs_csv:
-        refuse("--pairs-csv is scored by the centre-clip protocol: use --protocol "
-               "center-clip or both")
-        return None
-    if protocol == "center-clip" and args.pairs:
-        refuse("--pairs is the multi-clip protocol's list (pairs.json): with --protocol "
-               "center-clip give only --pairs-csv, or use --protocol both")
-        return None
-    if args.center_fps < 1:
-        refuse(f"--center-fps must be at least 1, got {args.center_fps}")
-        return None
-    return protocol
+    return EvaluationRequest(
+        checkpoint=args.checkpoint, data=args.data, out=args.out, dataset=args.dataset,
+        protocol=args.protocol, batch_size=args.batch_size, limit_pieces=args.limit_pieces,
+        pieces=args.pieces, pairs=args.pairs, mixtures=args.mixtures, seed=args.seed,
+        pairs_csv=args.pairs_csv, center_fps=args.center_fps, workers=args.workers,
+        progress=not args.no_progress,
+        policy=ReadPolicy(args.read_attempts, args.read_retry_delay, args.allow_pipe_lists))
+
+
+def _error(exc: BaseException, code: int) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return code
+
+
+def _print_results(done, info) -> None:
+    """The terminal summary: each protocol's table, the comparison of both, the files."""
+    from avsep.evaluation.protocol_comparison import format_comparison_table
+
+    results = done.results
+    for name, result in results.items():
+        _print_result(name if len(results) > 1 else None, result, info)
+    if done.comparison is not None:
+        print("\nmulti-clip beside centre clip (means in dB; docs/music.md)")
+        print(format_comparison_table(results["multi-clip"], results["center-clip"]))
+        print(f"comparison: {done.comparison}")
+    else:
+        print(f"results: {done.out / 'results.md'}")
 
 
 def _print_result(title: str | None, result, info) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from avsep.faults import InputError, UsageError
 
 if TYPE_CHECKING:
     from avsep.inference.loading import InferenceModel
-    from avsep.models.separator import SoundOfPixels
+    from avsep.models.localization import Gate
 
 EPILOG = """\
 examples:
@@ -97,24 +97,31 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
              "model.kwargs.audio_gate_locality)")
 
 
-def apply_gate_arguments(runner: InferenceModel, args: argparse.Namespace, name: str) -> None:
-    """Set a loaded model's gate from `add_gate_arguments`' flags (nothing without them).
+def gate_from_arguments(args: argparse.Namespace) -> Gate | None:
+    """The heat's gate from `add_gate_arguments`' flags (None without them: the default).
 
     Raises:
-        UsageError: a locality outside [0, 1], or a flag for a model without a tagger.
+        UsageError: a locality outside [0, 1].
     """
+    from avsep.models.localization import Gate
+
+    if not args.ungated and args.gate_locality is None:
+        return None
+    if args.gate_locality is not None and not 0.0 <= args.gate_locality <= 1.0:
+        raise UsageError(f"--gate-locality must be in [0, 1], got {args.gate_locality}")
+    return Gate(enabled=not args.ungated, locality=args.gate_locality)
+
+
+def check_gate_arguments(runner: InferenceModel, args: argparse.Namespace, name: str) -> None:
+    """Raise UsageError when gate flags are given for a model without an audio tagger."""
+    from avsep.models import SoundOfPixels
+
     if not args.ungated and args.gate_locality is None:
         return
     flag = "--ungated" if args.ungated else "--gate-locality"
-    if args.gate_locality is not None and not 0.0 <= args.gate_locality <= 1.0:
-        raise UsageError(f"--gate-locality must be in [0, 1], got {args.gate_locality}")
-    if getattr(runner.model, "tagger", None) is None:
+    if not isinstance(runner.model, SoundOfPixels) or runner.model.tagger is None:
         raise UsageError(f"{flag}: {name} has no audio tagger (it was not trained with "
                          "model.kwargs.audio_tagging)")
-    separator = cast("SoundOfPixels", runner.model)  # only it has a tagger
-    separator.gate_locations = not args.ungated
-    if args.gate_locality is not None:
-        separator.gate_locality = args.gate_locality
 
 
 def run(args: argparse.Namespace) -> int:
@@ -163,21 +170,22 @@ def _localize(args: argparse.Namespace, out: Path):
     )
 
     model = args.checkpoint
-    if args.ungated or args.gate_locality is not None:
+    gate = gate_from_arguments(args)
+    if gate is not None:
         model = prepare_model(args.checkpoint, args.device)
-        apply_gate_arguments(model, args, str(args.checkpoint))
+        check_gate_arguments(model, args, str(args.checkpoint))
     players = player_files = None
     if args.players is not None or args.regions is not None:
         # One pass gives both: the per-player scores and the total heat.
         players = localize_players(args.video, model, regions=args.regions or "auto",
                                    players=args.players, fps=args.fps, hop=args.hop,
                                    batch_size=args.batch_size, device=args.device,
-                                   progress=not args.quiet)
+                                   progress=not args.quiet, gate=gate)
         localization = players.heat
     else:
         localization = localize_video(args.video, model, fps=args.fps,
                                       hop=args.hop, batch_size=args.batch_size,
-                                      device=args.device, progress=not args.quiet)
+                                      device=args.device, progress=not args.quiet, gate=gate)
     files = render_localization(
         localization, args.video, out, colormap=args.colormap, opacity=args.opacity,
         normalize=args.normalize, keyframe_every_s=args.keyframe_every,

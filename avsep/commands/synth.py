@@ -75,11 +75,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     layouts = parser.add_subparsers(dest="layout", metavar="LAYOUT")
+    _register_solos(layouts)
+    _register_urmp(layouts)
+    _register_music(layouts)
+    both = layouts.add_parser("all", help=ALL_HELP, description=ALL_HELP)
+    _common(both)
+    both.set_defaults(func=run_all)
+    parser.set_defaults(func=lambda args: _usage(parser))
 
-    solos = layouts.add_parser("solos", help="Solos layout: one performer per clip",
-                               description=SOLOS_HELP,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(solos)
+
+def _layout(layouts: argparse._SubParsersAction, name: str, help: str,
+            description: str) -> argparse.ArgumentParser:
+    """The subcommand of one layout, with the options every layout takes."""
+    parser: argparse.ArgumentParser = layouts.add_parser(
+        name, help=help, description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(parser)
+    return parser
+
+
+def _register_solos(layouts: argparse._SubParsersAction) -> None:
+    solos = _layout(layouts, "solos", "Solos layout: one performer per clip", SOLOS_HELP)
     solos.add_argument("--clips-per-class", type=int, default=None, metavar="N",
                        help="clips per class (tiny: 1, bench: 16)")
     solos.add_argument("--seconds", type=float, default=None, metavar="S",
@@ -90,10 +106,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _frame_height(solos, "the width is 4/3 of it")
     solos.set_defaults(func=run_solos)
 
-    urmp = layouts.add_parser("urmp", help="URMP layout: ensemble pieces with separate stems",
-                              description=URMP_HELP,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(urmp)
+
+def _register_urmp(layouts: argparse._SubParsersAction) -> None:
+    urmp = _layout(layouts, "urmp", "URMP layout: ensemble pieces with separate stems",
+                   URMP_HELP)
     urmp.add_argument("--pieces", type=int, default=None, metavar="N",
                       help="number of pieces (tiny: 3, bench: 10)")
     urmp.add_argument("--seconds", type=float, default=None, metavar="S",
@@ -115,10 +131,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            "validation pieces that share no music with the held-out ones)")
     urmp.set_defaults(func=run_urmp)
 
-    music = layouts.add_parser("music", help="MUSIC layout: solo and duet videos",
-                               description=_music_help(),
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(music)
+
+def _register_music(layouts: argparse._SubParsersAction) -> None:
+    music = _layout(layouts, "music", "MUSIC layout: solo and duet videos", _music_help())
     music.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
                        help="MUSIC-21 classes to make (tiny: 6 classes, bench: all 21)")
     music.add_argument("--clips-per-class", type=int, default=None, metavar="N",
@@ -129,11 +144,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="length of every solo and longest duet (tiny: 7, bench: 16)")
     _frame_height(music, "a multiple of 12; solos are 4/3 of it wide")
     music.set_defaults(func=run_music)
-
-    both = layouts.add_parser("all", help=ALL_HELP, description=ALL_HELP)
-    _common(both)
-    both.set_defaults(func=run_all)
-    parser.set_defaults(func=lambda args: _usage(parser))
 
 
 def _music_help() -> str:

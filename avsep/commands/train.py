@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from avsep.run_config import RunConfig
 
 EPILOG = """\
 examples:
@@ -51,98 +56,52 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avsep.config import ConfigError, load_config
+    from avsep.config import ConfigError
+    from avsep.faults import InputError
+    from avsep.models.vision import ImageNetWeightsError
     from avsep.presets import resolve_preset
-    from avsep.training.config import RunConfig
+    from avsep.run_config import load_run_config
+    from avsep.sources import ShardReadError
+    from avsep.training import NonFiniteLossError, check_run_dir, train
 
     overrides = list(args.overrides) + [f"data.dataset={args.dataset}"]
     if args.wandb:
         overrides.append(f"train.wandb={args.wandb}")
     try:
-        config = load_config(RunConfig, resolve_preset(args.config), overrides)
+        config = load_run_config(resolve_preset(args.config), overrides)
     except (ConfigError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _error(exc, 2)
     run_dir = Path(args.run_dir)
-    if args.no_resume and (run_dir / "checkpoint.pt").exists():
-        print(f"error: {run_dir} already has a checkpoint and --no-resume was given",
-              file=sys.stderr)
-        return 2
-    from dataclasses import replace
-
-    if config.data.dataset == "synthetic":
-        from avsep.workflows.standin import StandinMismatchError, ensure_standin
-
-        root = Path(args.data or "work/synthetic")
-        try:
-            paths = ensure_standin(root, config.data.synthetic_preset)
-        except StandinMismatchError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        config = replace(config, data=replace(config.data, path=str(paths.solos_shards)))
-    else:
-        data = args.data or config.data.path
-        if not data:
-            print(f"error: --data SHARDS is required with --dataset {config.data.dataset} "
-                  f"(the output of `avsep prepare {config.data.dataset}`)", file=sys.stderr)
-            return 2
-        config = replace(config, data=replace(config.data, path=data))
-    if config.data.dataset == "music":
-        config = _music_classes(config)
-
-    from avsep.data.solos import shard_urls
-    from avsep.faults import InputError
-    from avsep.models.vision import ImageNetWeightsError
-    from avsep.sources import ShardReadError
-    from avsep.training.loop import (
-        NonFiniteLossError,
-        read_policy,
-        train,
-        validation_shard_urls,
-    )
-
-    try:  # before building anything: the shards are there, train and val
-        shard_urls(config.data.path, "train", read_policy(config))
-        validation_shard_urls(config.data.path, read_policy(config))
-    except (FileNotFoundError, ShardReadError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     try:
+        check_run_dir(run_dir, resume=not args.no_resume)  # before making any stand-in
+        config = _with_data(config, args.data)
         summary = train(config, run_dir, device=args.device, resume=not args.no_resume)
-    except InputError as exc:  # a damaged shard, a corrupt checkpoint.pt, a resume that
-        print(f"error: {exc}", file=sys.stderr)  # changes the model...
-        return 2
-    except ShardReadError as exc:  # unreachable storage: a validation shard, or every
-        print(f"error: {exc}", file=sys.stderr)  # training shard
-        return 1
-    except NonFiniteLossError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except ImageNetWeightsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (InputError, FileNotFoundError, ImageNetWeightsError) as exc:
+        # bad input: a missing or damaged shard, a corrupt checkpoint.pt, a resume that
+        # changes the model, weights that cannot be had...
+        return _error(exc, 2)
+    except (ShardReadError, NonFiniteLossError) as exc:
+        # unreachable storage (a validation shard, or every training shard), or a diverged run
+        return _error(exc, 1)
     if summary.get("rank", 0) == 0:
         print(_format_summary(summary, run_dir))
     return 0
 
 
-def _music_classes(config):
-    """A class-conditioned model gets one output per MUSIC-21 class unless told otherwise
-    (MUSIC shards count class indices in `avsep.classes.MUSIC21_CLASSES`)."""
-    from dataclasses import replace
+def _error(exc: BaseException, code: int) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return code
 
-    from avsep.classes import MUSIC21_CLASSES
-    from avsep.models import model_arguments
 
-    try:
-        known = model_arguments(config.model.name)
-    except ValueError:  # an unknown model: training reports it with the known ones
-        return config
-    kwargs = dict(config.model.kwargs)
-    if "num_classes" in known and "num_classes" not in kwargs:
-        kwargs["num_classes"] = len(MUSIC21_CLASSES)
-        config = replace(config, model=replace(config.model, kwargs=kwargs))
-    return config
+def _with_data(config: RunConfig, data: str | None) -> RunConfig:
+    """`config` reading the shards at --data (else its own `data.path`); for the synthetic
+    dataset, the stand-in generated and prepared under --data (default: work/synthetic)."""
+    if config.data.dataset == "synthetic":
+        from avsep.workflows.standin import ensure_standin
+
+        paths = ensure_standin(Path(data or "work/synthetic"), config.data.synthetic_preset)
+        data = str(paths.solos_shards)
+    return replace(config, data=replace(config.data, path=data or config.data.path))
 
 
 def _format_summary(summary: dict, run_dir: Path) -> str:

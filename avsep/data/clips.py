@@ -5,23 +5,25 @@ A prepared Solos sample (docs/shards.md) holds a chunk of one playing span: `aud
 header. Training draws, from each sample, a random window of `clip_samples` audio samples
 and `num_frames` frames `frame_stride` frames apart around the window's centre, as Sound of
 Pixels does; only those frames are decoded. Frames keep uint8 here; normalisation happens on
-the device (see `avsep.mixing.FrameNormalize`).
+the device (see `avsep.models.vision.FrameNormalize`).
 """
 
 from __future__ import annotations
 
-import json
 import random
 
 import numpy as np
 
-from avsep.geometry import (
-    ClipSpec,
+from avsep.geometry import ClipSpec, augment_frames, clip_frame_indices
+from avsep.shard_format import (
+    AUDIO,
+    HEADER,
     ShardFormatError,
-    augment_frames,
-    clip_frame_indices,
     decode_jpeg,
+    frame_member,
+    header_count,
     load_npy,
+    parse_header,
 )
 
 
@@ -37,18 +39,11 @@ def sample_header(sample: dict) -> dict:
         ShardFormatError: no json, not a JSON object, or `num_samples` / `num_frames`
             missing or not integers (the message names the shard and the sample).
     """
-    try:
-        header = json.loads(sample["json"])
-    except KeyError:
-        raise ShardFormatError(f"{_where(sample)}: missing member 'json'") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ShardFormatError(f"{_where(sample)}: its json member is not JSON ({exc})") from None
-    if not isinstance(header, dict):
-        raise ShardFormatError(f"{_where(sample)}: its json member is not an object")
+    if HEADER not in sample:
+        raise ShardFormatError(f"{_where(sample)}: missing member {HEADER!r}")
+    header = parse_header(sample[HEADER], _where(sample))
     for name in ("num_samples", "num_frames"):
-        if not isinstance(header.get(name), int) or header[name] < 0:
-            raise ShardFormatError(f"{_where(sample)}: its json has no count {name!r} "
-                                   f"(got {header.get(name)!r})")
+        header_count(header, name, _where(sample))
     return header
 
 
@@ -56,7 +51,8 @@ def sample_clip(sample: dict, spec: ClipSpec, rng: random.Random | None) -> dict
     """One clip from one raw (undecoded) shard sample.
 
     Args:
-        sample: a webdataset sample with raw bytes under `audio.npy`, `json`, `NNN.jpg`.
+        sample: a webdataset sample with raw bytes under `audio.npy`, `json`, `NNN.jpg`
+            (`avsep.shard_format`).
         spec: clip geometry.
         rng: random window, crop and flip (training); `None` takes the centre window with a
             centre crop (validation), so the same shard always gives the same clip.
@@ -68,11 +64,11 @@ def sample_clip(sample: dict, spec: ClipSpec, rng: random.Random | None) -> dict
     key = sample.get("__key__", "?")
     header = sample_header(sample)
     try:
-        audio = load_npy(sample["audio.npy"])
+        audio = load_npy(sample[AUDIO])
     except KeyError as exc:
         raise ShardFormatError(f"{_where(sample)}: missing member {exc.args[0]!r}") from None
     except ValueError as exc:  # np.load of damaged bytes
-        raise ShardFormatError(f"{_where(sample)}: unreadable audio.npy ({exc})") from None
+        raise ShardFormatError(f"{_where(sample)}: unreadable {AUDIO} ({exc})") from None
     if audio.ndim != 1 or audio.dtype != np.float32:
         raise ShardFormatError(f"sample {key}: audio must be float32 (T,), got {audio.dtype} {audio.shape}")
     if header.get("sample_rate") != spec.sample_rate or header.get("fps") != spec.fps:
@@ -89,7 +85,7 @@ def sample_clip(sample: dict, spec: ClipSpec, rng: random.Random | None) -> dict
     num_video_frames = int(header["num_frames"])
     indices = clip_frame_indices(start + spec.clip_samples // 2, num_video_frames, spec)
     try:
-        frames = [decode_jpeg(sample[f"{i:03d}.jpg"]) for i in indices]
+        frames = [decode_jpeg(sample[frame_member(i)]) for i in indices]
     except KeyError as exc:
         raise ShardFormatError(f"sample {key}: missing frame {exc.args[0]!r}") from None
     return {

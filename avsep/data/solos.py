@@ -16,15 +16,24 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import closing
+from typing import Any, cast
 
 import numpy as np
 import torch
 import webdataset as wds
 
 from avsep.data.clips import ClipSpec, sample_clip, sample_header
-from avsep.sources import DEFAULT_POLICY, FailureLog, ReadPolicy, dataset_shards, read_shards
+from avsep.shard_format import check_sample_rate
+from avsep.sources import (
+    DEFAULT_POLICY,
+    FailureLog,
+    ReadPolicy,
+    dataset_shards,
+    read_shards,
+    shard_samples,
+)
 
 
 def shard_urls(root: str | os.PathLike, split: str,
@@ -36,6 +45,22 @@ def shard_urls(root: str | os.PathLike, split: str,
     except FileNotFoundError as exc:
         raise FileNotFoundError(
             f"{exc} (expected the output of `avsep prepare solos --out {root}`)") from None
+
+
+def check_shard_rate(url: str, rate: int, policy: ReadPolicy = DEFAULT_POLICY) -> None:
+    """Check that shard `url` holds audio at `rate` Hz (what the model works at), from the
+    header of its first sample; an empty shard passes.
+
+    Raises:
+        ShardFormatError: another rate or none, e.g. "data: shard URL has audio at 22050 Hz,
+            the model expects 11025 Hz"; or a first sample that is not in the format.
+        ShardReadError: the shard cannot be read.
+    """
+    # A generator (closing it closes the shard at once), though typed as an iterator.
+    with closing(cast(Generator[dict, None, None], shard_samples(url, policy))) as samples:
+        for sample in samples:
+            check_sample_rate(sample_header(sample), rate, f"data: shard {url}")
+            return
 
 
 def stream_seed(*parts: object) -> int:

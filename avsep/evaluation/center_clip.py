@@ -33,10 +33,9 @@ lines evaluated and skipped, and names the missing videos.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -44,34 +43,22 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from avsep import distributed
 from avsep.classes import MUSIC21_CLASSES
-from avsep.devices import resolve_device
 from avsep.evaluation.music import Chunk, index_music_shards, mixed_segment
 from avsep.evaluation.pair_csv import ListedPair, PairList, PairListError, read_pair_csv
-from avsep.evaluation.reader import UrmpSegment, local_shards, read_member
-from avsep.evaluation.report import write_results
-from avsep.evaluation.urmp import (
-    SOP_FRAMES,
-    EvaluationResult,
-    SegmentScorer,
-    _merge_ranks,
-    _model_info,
-    _parameter_device,
-    _score_in_batches,
-    _Stopwatch,
-)
+from avsep.evaluation.reader import UrmpSegment
+from avsep.evaluation.runner import EvaluationProtocol, EvaluationResult, RunOptions, run_protocol
 from avsep.faults import UsageError
-from avsep.geometry import (
-    CLIP_SAMPLES,
-    SAMPLE_RATE,
-    ClipSpec,
-    ShardFormatError,
-    augment_frames,
-    decode_jpeg,
-    load_npy,
-)
+from avsep.geometry import CLIP_SAMPLES, SAMPLE_RATE, ClipSpec, augment_frames
 from avsep.mixing import MixSources
+from avsep.shard_format import (
+    AUDIO,
+    ShardFormatError,
+    decode_jpeg,
+    frame_member,
+    load_npy,
+    read_member,
+)
 from avsep.sources import DEFAULT_POLICY, ReadPolicy
 
 PROTOCOL = "music-center-clip"
@@ -191,7 +178,7 @@ class Video:
         for i in range(spec.num_frames):
             step = (i - spec.num_frames // 2) * spec.frame_stride
             chunk, index = self.frame_at(centre / SAMPLE_RATE + step / spec.fps, spec.fps)
-            images.append(decode_jpeg(_read_chunk_member(chunk, f"{index:03d}.jpg")))
+            images.append(decode_jpeg(_read_chunk_member(chunk, frame_member(index))))
         return augment_frames(images, spec, rng=None)
 
 
@@ -204,7 +191,7 @@ def _read_chunk_member(chunk: Chunk, ext: str) -> bytes:
 
 
 def _read_chunk_audio(chunk: Chunk) -> np.ndarray:
-    audio = load_npy(_read_chunk_member(chunk, "audio.npy"))
+    audio = load_npy(_read_chunk_member(chunk, AUDIO))
     if audio.ndim != 1 or len(audio) != chunk.num_samples:
         raise ShardFormatError(f"{chunk.shard}: sample {chunk.key!r}: audio {audio.shape}, its "
                                f"header says {chunk.num_samples} samples")
@@ -269,7 +256,60 @@ def _read_clips(videos: dict[str, Video], clips: dict[str, CenterClip], wanted: 
         return dict(zip(wanted, pool.map(read, wanted)))
 
 
-@torch.no_grad()
+class CenterClipProtocol(EvaluationProtocol):
+    """The lines of a published pair list whose videos are in the test shards, in list
+    order, one centre clip per video.
+
+    Args:
+        pairs_csv: the list (read here, so that a bad line fails before anything else).
+        shard_dir: where the shards are, for messages.
+        fps: frame rate of the list's frame index.
+        mixing: how sources are mixed ('sop' or 'peak').
+    """
+
+    name = PROTOCOL
+    classes = MUSIC21_CLASSES
+    split = "test"
+    prefetch = False  # `reader` decodes every video's clip once: lines share videos
+
+    def __init__(self, pairs_csv: str | os.PathLike, shard_dir: str | os.PathLike, fps: int,
+                 mixing: Literal["sop", "peak"]) -> None:
+        self.pair_list = read_pair_csv(pairs_csv)
+        self.shard_dir, self.fps, self.mixing = shard_dir, fps, mixing
+        self.mixer = MixSources(mixing).eval()
+        self.videos: dict[str, Video] = {}
+        self.clips: dict[str, CenterClip] = {}
+        self.matched: tuple[list[ListedPair], list[ListedPair], list[str]] = ([], [], [])
+
+    def items(self, files: list[Path], sample_rate: int) -> Sequence[ListedPair]:
+        by_video: dict[str, list[Chunk]] = {}
+        for chunk in index_music_shards(files, sample_rate):
+            by_video.setdefault(chunk.video_id, []).append(chunk)
+        listed = self.pair_list.videos
+        self.videos = {i: Video(by_video[i]) for i in listed if i in by_video}
+        self.matched = match_list(self.pair_list, self.videos)
+        present, _, missing = self.matched
+        if not present:
+            raise UsageError(
+                f"{self.pair_list.path}: no line can be evaluated: {len(missing)} of its "
+                f"{len(listed)} videos are not in the test shards of {self.shard_dir} (prepare "
+                "them with `avsep prepare music --test-ids` so that the list's videos are "
+                "in test)")
+        self.clips = {i: center_clip(v.samples, self.fps) for i, v in self.videos.items()}
+        return present
+
+    def reader(self, mine: Sequence[ListedPair], frames: ClipSpec | None, sample_rate: int,
+               workers: int) -> Callable[[ListedPair], UrmpSegment]:
+        wanted = list(dict.fromkeys(s.video_id for pair in mine for s in pair.sources))
+        decoded = _read_clips(self.videos, self.clips, wanted, frames, workers)
+        starts = {i: c.start for i, c in self.clips.items()}
+        return partial(_mixture, clips=decoded, mixer=self.mixer, starts=starts)
+
+    def info(self) -> dict[str, Any]:
+        return {"pair_list": list_info(self.pair_list, *self.matched, self.clips, self.fps),
+                "mixing": self.mixing}
+
+
 def evaluate_music_center(
     separator,
     shard_dir: str | os.PathLike,
@@ -304,57 +344,9 @@ def evaluate_music_center(
             the shards (the message names file:line).
         UsageError: no line has both its videos in the test shards.
     """
-    if batch_size < 1:
-        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
-    pair_list = read_pair_csv(pairs_csv)
-    started = time.perf_counter()
-    device = resolve_device(device if device is not None else _parameter_device(separator))
-    separator = separator.to(device).eval()
-    rank, world_size = distributed.rank_and_world()
-    watch = _Stopwatch(device)
-    scorer = SegmentScorer(separator, device, watch, classes=MUSIC21_CLASSES)
-    spec = clip_spec or SOP_FRAMES
-    frames_spec = spec if scorer.condition_kind == "frames" else None
-    mixer = MixSources(mixing).eval()
-    with local_shards(shard_dir, policy, progress=progress and rank == 0, split="test") as files:
-        by_video: dict[str, list[Chunk]] = {}
-        for chunk in index_music_shards(files):
-            by_video.setdefault(chunk.video_id, []).append(chunk)
-        listed = pair_list.videos
-        videos = {i: Video(by_video[i]) for i in listed if i in by_video}
-        present, absent, missing = match_list(pair_list, videos)
-        if not present:
-            raise UsageError(
-                f"{pair_list.path}: no line can be evaluated: {len(missing)} of its "
-                f"{len(listed)} videos are not in the test shards of {shard_dir} (prepare "
-                "them with `avsep prepare music --test-ids` so that the list's videos are "
-                "in test)")
-        clips = {i: center_clip(v.samples, fps) for i, v in videos.items()}
-        mine = [(order, pair) for order, pair in enumerate(present)
-                if order % world_size == rank]
-        wanted = list(dict.fromkeys(s.video_id for _, p in mine for s in p.sources))
-        decoded = _read_clips(videos, clips, wanted, frames_spec, workers)
-        starts = {i: c.start for i, c in clips.items()}
-        read = partial(_mixture, clips=decoded, mixer=mixer, starts=starts)
-        scored, skipped = _score_in_batches(scorer, mine, read, watch, batch_size=batch_size,
-                                            workers=0, progress=progress and rank == 0)
-    local = (scored, dict(skipped), dict(watch.seconds), time.perf_counter() - started)
-    result = _merge_ranks(distributed.gather_objects(local), segments=len(present), info={
-        "model": _model_info(separator),
-        "shards": str(shard_dir),
-        "pair_list": list_info(pair_list, present, absent, missing, clips, fps),
-        "mixing": mixing,
-        "frames": {k: v for k, v in asdict(spec).items()
-                   if k in ("image_size", "num_frames", "frame_stride")}
-        if frames_spec is not None else None,
-        "device": str(device),
-        "world_size": world_size,
-        "batch_size": batch_size,
-        **(info or {}),
-    }, protocol=PROTOCOL)
-    if out_dir is not None and rank == 0:
-        write_results(result, Path(out_dir))
-    return result
+    options = RunOptions(batch_size, device, clip_spec, workers, progress, info, policy)
+    protocol = CenterClipProtocol(pairs_csv, shard_dir, fps, mixing)
+    return run_protocol(separator, protocol, shard_dir, out_dir, options)
 
 
 def list_info(pair_list: PairList, present: Sequence[ListedPair], absent: Sequence[ListedPair],

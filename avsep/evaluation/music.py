@@ -7,7 +7,8 @@ test split, and every separated source is scored against its solo with SDR, SIR 
 eval mode: clipped to [-1, 1], divided by 2 and summed), and the references are the scaled
 sources, so that the mixture is exactly their sum. The unprocessed mixture and the ideal
 binary / ratio masks are scored on the same mixtures; scoring is the URMP protocol's
-(`urmp.SegmentScorer`: same skip rule for silent windows, same batched metrics).
+(`scoring.SegmentScorer`: same skip rule for silent windows, same batched metrics), and so
+is the run (`runner.run_protocol`).
 
 The mixtures come from a fixed list, `pairs.json` (format in docs/contracts.md): each entry
 names video a, the offset of its window, video b and its offset. It is generated from the
@@ -23,9 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -33,33 +33,28 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from avsep import distributed
 from avsep.classes import MUSIC21_CLASSES
-from avsep.devices import resolve_device
-from avsep.evaluation.reader import UrmpSegment, local_shards, read_member, tar_members
+from avsep.evaluation.reader import UrmpSegment
 from avsep.evaluation.report import atomic_write, write_results
-from avsep.evaluation.urmp import (
-    SOP_FRAMES,
-    EvaluationResult,
-    SegmentScorer,
-    _merge_ranks,
-    _model_info,
-    _parameter_device,
-    _score_in_batches,
-    _Stopwatch,
-)
+from avsep.evaluation.runner import EvaluationProtocol, EvaluationResult, RunOptions, run_protocol
 from avsep.faults import UsageError
-from avsep.geometry import (
-    CLIP_SAMPLES,
-    SAMPLE_RATE,
-    ClipSpec,
-    ShardFormatError,
-    augment_frames,
-    clip_frame_indices,
-    decode_jpeg,
-    load_npy,
-)
+from avsep.geometry import CLIP_SAMPLES, SAMPLE_RATE, ClipSpec, augment_frames, clip_frame_indices
 from avsep.mixing import MixSources
+from avsep.shard_format import (
+    AUDIO,
+    HEADER,
+    SOLOS_FIELDS,
+    Members,
+    ShardFormatError,
+    check_sample_rate,
+    decode_jpeg,
+    frame_member,
+    header_count,
+    index_samples,
+    load_npy,
+    parse_header,
+    read_member,
+)
 from avsep.sources import DEFAULT_POLICY, ReadPolicy
 
 PAIRS_FORMAT = "avsep-music-pairs/1"
@@ -81,7 +76,7 @@ class Chunk:
 
     shard: Path
     key: str
-    members: dict[str, tuple[int, int]]
+    members: Members
     video_id: str
     class_name: str
     first: int
@@ -101,35 +96,41 @@ class Window:
     offset: int
 
 
-def index_music_shards(files: Sequence[Path]) -> list[Chunk]:
+def index_music_shards(files: Sequence[Path], sample_rate: int = SAMPLE_RATE) -> list[Chunk]:
     """The chunks of MUSIC test shards, sorted by video id, then position in the video.
 
+    Args:
+        sample_rate: the rate the caller works at (the model's); every chunk must be at it.
+
     Raises:
-        ShardFormatError: a sample is not a MUSIC solo sample (no audio.npy, no json class).
+        ShardFormatError: a sample is not a MUSIC solo sample (no audio.npy, no json class),
+            or its audio is at another rate (the message names both).
     """
     chunks = []
     for shard in files:
         fd = os.open(shard, os.O_RDONLY)
         try:
-            for key, members in tar_members(shard).items():
-                probe = Chunk(shard, key, members, "", "", 0, 0, 0)
-                if "audio.npy" not in members:
-                    raise ShardFormatError(f"{shard}: sample {key!r} has no audio.npy: not a "
-                                           "MUSIC (Solos-format) shard")
-                header = json.loads(read_member(fd, probe, "json"))
-                if "class" not in header or "classes" in header:
-                    raise ShardFormatError(f"{shard}: sample {key!r} is not a solo sample")
-                rate = int(header["sample_rate"])
-                if rate != SAMPLE_RATE:
-                    raise ShardFormatError(f"{shard}: sample {key!r} is at {rate} Hz, the MUSIC "
-                                           f"protocol at {SAMPLE_RATE} Hz")
-                chunks.append(Chunk(
-                    shard, key, members, str(header["video_id"]), str(header["class"]),
-                    round(float(header["start_s"]) * rate), int(header["num_samples"]),
-                    int(header["num_frames"])))
+            for key, members in index_samples(shard).items():
+                chunks.append(_chunk(fd, Chunk(Path(shard), key, members, "", "", 0, 0, 0),
+                                     sample_rate))
         finally:
             os.close(fd)
     return sorted(chunks, key=lambda c: (c.video_id, c.first))
+
+
+def _chunk(fd: int, probe: Chunk, sample_rate: int) -> Chunk:
+    """The chunk `probe` locates, with what its json header says."""
+    where = f"{probe.shard}: sample {probe.key!r}"
+    if AUDIO not in probe.members:
+        raise ShardFormatError(f"{where} has no {AUDIO}: not a MUSIC (Solos-format) shard")
+    header = parse_header(read_member(fd, probe, HEADER), where, ("class", *SOLOS_FIELDS))
+    if "classes" in header:
+        raise ShardFormatError(f"{where} is not a solo sample")
+    rate = check_sample_rate(header, sample_rate, where)
+    return Chunk(probe.shard, probe.key, probe.members, str(header["video_id"]),
+                 str(header["class"]), round(float(header["start_s"]) * rate),
+                 header_count(header, "num_samples", where),
+                 header_count(header, "num_frames", where))
 
 
 def _draw(seed: int, number: int, what: str, count: int) -> int:
@@ -251,7 +252,7 @@ def read_window(chunk: Chunk, offset: int, window: int, spec: ClipSpec | None
     the window's centre (evaluation transform: resize, centre crop)."""
     fd = os.open(chunk.shard, os.O_RDONLY)
     try:
-        audio = load_npy(read_member(fd, chunk, "audio.npy"))
+        audio = load_npy(read_member(fd, chunk, AUDIO))
         start = offset - chunk.first
         if audio.ndim != 1 or len(audio) < start + window:
             raise ShardFormatError(f"{chunk.shard}: sample {chunk.key!r}: audio {audio.shape} "
@@ -259,7 +260,7 @@ def read_window(chunk: Chunk, offset: int, window: int, spec: ClipSpec | None
         frames = None
         if spec is not None:
             indices = clip_frame_indices(start + window // 2, chunk.num_frames, spec)
-            images = [decode_jpeg(read_member(fd, chunk, f"{i:03d}.jpg")) for i in indices]
+            images = [decode_jpeg(read_member(fd, chunk, frame_member(i))) for i in indices]
             frames = augment_frames(images, spec, rng=None)
     finally:
         os.close(fd)
@@ -294,7 +295,59 @@ def read_mixture(entry: MixtureEntry, spec: ClipSpec | None, window: int,
         audio, frames if spec is not None else None, entry.sources[0][1] / SAMPLE_RATE, mixer)
 
 
-@torch.no_grad()
+class MusicProtocol(EvaluationProtocol):
+    """The mixtures of a pair list (given, or drawn from the test split), in list order.
+
+    Args:
+        pairs_file: a pairs.json to reuse; None: `mixtures` pairs drawn with `seed`.
+        mixing: how sources are mixed ('sop' or 'peak').
+    """
+
+    name = PROTOCOL
+    classes = MUSIC21_CLASSES
+    split = "test"
+
+    def __init__(self, pairs_file: str | os.PathLike | None, mixtures: int, seed: int,
+                 mixing: Literal["sop", "peak"]) -> None:
+        self.pairs_file, self.mixtures, self.seed = pairs_file, mixtures, seed
+        self.mixing = mixing
+        self.mixer = MixSources(mixing).eval()
+        self.pairs: dict = {}
+        self.sha1 = ""
+        self.count = 0
+
+    def items(self, files: list[Path], sample_rate: int) -> Sequence[MixtureEntry]:
+        chunks = index_music_shards(files, sample_rate)
+        if self.pairs_file is not None:
+            self.pairs, self.sha1 = load_pairs(self.pairs_file)
+        else:
+            self.pairs = make_pairs(chunks, self.mixtures, self.seed)
+            self.sha1 = hashlib.sha1(pairs_text(self.pairs).encode()).hexdigest()
+        entries = locate(self.pairs, chunks)
+        self.count = len(entries)
+        return entries
+
+    def reader(self, mine: Sequence[Any], frames: ClipSpec | None, sample_rate: int,
+               workers: int) -> Callable[[MixtureEntry], UrmpSegment]:
+        return partial(read_mixture, spec=frames, window=int(self.pairs["window_samples"]),
+                       mixer=self.mixer)
+
+    def info(self) -> dict[str, Any]:
+        source = str(self.pairs_file) if self.pairs_file is not None else "generated"
+        return {"pairs": {"sha1": self.sha1, "seed": self.pairs.get("seed"),
+                          "mixtures": self.count,
+                          "window_samples": int(self.pairs["window_samples"]),
+                          "file": PAIRS_NAME, "source": source},
+                "mixing": self.mixing}
+
+    def write(self, result: EvaluationResult, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        text = (Path(self.pairs_file).read_text() if self.pairs_file is not None
+                else pairs_text(self.pairs))
+        atomic_write(out / PAIRS_NAME, text)
+        write_results(result, out)
+
+
 def evaluate_music(
     separator,
     shard_dir: str | os.PathLike,
@@ -325,50 +378,6 @@ def evaluate_music(
     Returns:
         the merged result; `info` holds the pair list's seed, count and SHA-1.
     """
-    if batch_size < 1:
-        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
-    started = time.perf_counter()
-    device = resolve_device(device if device is not None else _parameter_device(separator))
-    separator = separator.to(device).eval()
-    rank, world_size = distributed.rank_and_world()
-    watch = _Stopwatch(device)
-    scorer = SegmentScorer(separator, device, watch, classes=MUSIC21_CLASSES)
-    spec = clip_spec or SOP_FRAMES
-    frames_spec = spec if scorer.condition_kind == "frames" else None
-    mixer = MixSources(mixing).eval()
-    with local_shards(shard_dir, policy, progress=progress and rank == 0, split="test") as files:
-        chunks = index_music_shards(files)
-        if pairs_file is not None:
-            pairs, sha1 = load_pairs(pairs_file)
-        else:
-            pairs = make_pairs(chunks, mixtures, seed)
-            sha1 = hashlib.sha1(pairs_text(pairs).encode()).hexdigest()
-        window = int(pairs["window_samples"])
-        entries = locate(pairs, chunks)
-        mine = [(e.number, e) for e in entries if e.number % world_size == rank]
-        read = partial(read_mixture, spec=frames_spec, window=window, mixer=mixer)
-        scored, skipped = _score_in_batches(scorer, mine, read, watch, batch_size=batch_size,
-                                            workers=workers, progress=progress and rank == 0)
-    local = (scored, dict(skipped), dict(watch.seconds), time.perf_counter() - started)
-    result = _merge_ranks(distributed.gather_objects(local), segments=len(entries), info={
-        "model": _model_info(separator),
-        "shards": str(shard_dir),
-        "pairs": {"sha1": sha1, "seed": pairs.get("seed"), "mixtures": len(entries),
-                  "window_samples": window, "file": PAIRS_NAME,
-                  "source": str(pairs_file) if pairs_file is not None else "generated"},
-        "mixing": mixing,
-        "frames": {k: v for k, v in asdict(spec).items()
-                   if k in ("image_size", "num_frames", "frame_stride")}
-        if frames_spec is not None else None,
-        "device": str(device),
-        "world_size": world_size,
-        "batch_size": batch_size,
-        **(info or {}),
-    }, protocol=PROTOCOL)
-    if out_dir is not None and rank == 0:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        text = (Path(pairs_file).read_text() if pairs_file is not None else pairs_text(pairs))
-        atomic_write(out / PAIRS_NAME, text)
-        write_results(result, out)
-    return result
+    options = RunOptions(batch_size, device, clip_spec, workers, progress, info, policy)
+    protocol = MusicProtocol(pairs_file, mixtures, seed, mixing)
+    return run_protocol(separator, protocol, shard_dir, out_dir, options)

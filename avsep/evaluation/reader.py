@@ -2,10 +2,10 @@
 
 URMP shards (docs/contracts.md) hold one webdataset sample per (piece, 65535-sample segment):
 `mix.npy` (T,), `stems.npy` (P, T), frames `p<k>.<i:03d>.jpg` per player k (0 = leftmost,
-the player of `AuSep_1`) at 8 fps, and a `json` header. The index is built from the tar
-headers only (no data is read), so ranks and piece filters can pick their segments before
-anything is decoded; each segment is then read with positioned reads, which lets several
-threads decode from the same file.
+the player of `AuSep_1`) at 8 fps, and a `json` header (names: `avsep.shard_format`). The
+index is built from the tar headers only (no data is read: `shard_format.index_samples`), so
+ranks and piece filters can pick their segments before anything is decoded; each segment is
+then read with positioned reads, which lets several threads decode from the same file.
 
 Shards elsewhere (a URL prefix, a shard list, a brace pattern: `avsep.sources`) are copied
 once into a temporary folder (under $TMPDIR; removed afterwards) by `local_shards`, because
@@ -14,10 +14,8 @@ positioned reads need a file; a shard that cannot be copied is an error naming i
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,19 +26,25 @@ import numpy as np
 from tqdm import tqdm
 
 from avsep.faults import InputError, UsageError
-from avsep.geometry import (
-    ClipSpec,
+from avsep.geometry import ClipSpec, augment_frames, clip_frame_indices
+from avsep.shard_format import (
+    AUDIO,
+    HEADER,
+    MIX,
+    STEMS,
+    URMP_FIELDS,
     ShardFormatError,
-    augment_frames,
-    clip_frame_indices,
+    check_sample_rate,
     decode_jpeg,
+    index_samples,
     load_npy,
+    parse_header,
+    parse_player_frame,
+    parse_urmp_key,
+    player_frame_member,
+    read_member,
 )
 from avsep.sources import DEFAULT_POLICY, ReadPolicy, copy_shard, dataset_shards, is_listing, is_url
-
-_FRAME_MEMBER = re.compile(r"^p(\d+)\.(\d+)\.jpg$")
-_SEGMENT_KEY = re.compile(r"^(?P<piece>.+)__seg(?P<segment>\d+)$")
-_REQUIRED_HEADER = ("instruments", "players", "valid_samples", "start_s", "sample_rate", "fps")
 
 
 class NoUrmpShardsError(InputError, FileNotFoundError):
@@ -166,53 +170,19 @@ def local_shards(location: str | os.PathLike, policy: ReadPolicy = DEFAULT_POLIC
         yield files
 
 
-def tar_members(shard: Path) -> dict[str, dict[str, tuple[int, int]]]:
-    """{sample key: {member extension: (offset, size) of its data}} of one shard, in file
-    order, from its tar headers alone.
-
-    `tarfile` takes the end of the file for the end of the archive, so a shard cut short
-    would read as complete with fewer samples: every member's data must lie inside the file
-    and the archive must end with its end-of-archive block.
-    """
-    grouped: dict[str, dict[str, tuple[int, int]]] = {}
-    size = shard.stat().st_size
-    try:
-        with tarfile.open(shard, "r:") as tar:
-            for info in tar:
-                if info.offset_data + info.size > size:
-                    raise ShardFormatError(f"{shard}: truncated: member {info.name!r} ends "
-                                           f"at byte {info.offset_data + info.size} of {size}")
-                if not info.isfile():
-                    continue
-                name = info.name.rsplit("/", 1)[-1]
-                key, dot, ext = name.partition(".")
-                if not dot:
-                    raise ShardFormatError(f"{shard}: member {info.name!r} has no extension")
-                grouped.setdefault(key, {})[ext] = (info.offset_data, info.size)
-            end = tar.offset
-    except tarfile.TarError as exc:
-        raise ShardFormatError(f"{shard}: not a readable tar file ({exc})") from None
-    with open(shard, "rb") as stream:
-        stream.seek(end)
-        if stream.read(512) != bytes(512):
-            raise ShardFormatError(f"{shard}: truncated: the tar file ends without its "
-                                   f"end-of-archive block after {len(grouped)} samples")
-    return grouped
-
-
 def index_shard(shard: Path) -> list[SegmentEntry]:
     """Segments of one shard in file order, from its tar headers."""
     entries = []
-    for key, members in tar_members(shard).items():
-        if "mix.npy" not in members or "stems.npy" not in members:
-            kind = " (a Solos sample)" if "audio.npy" in members else ""
+    for key, members in index_samples(shard).items():
+        if MIX not in members or STEMS not in members:
+            kind = " (a Solos sample)" if AUDIO in members else ""
             raise ShardFormatError(
-                f"{shard}: sample {key!r}{kind} has no mix.npy/stems.npy: not a URMP shard"
+                f"{shard}: sample {key!r}{kind} has no {MIX}/{STEMS}: not a URMP shard"
             )
-        match = _SEGMENT_KEY.match(key)
-        if match is None:
+        parsed = parse_urmp_key(key)
+        if parsed is None:
             raise ShardFormatError(f"{shard}: sample key {key!r} is not <piece>__seg<index>")
-        entries.append(SegmentEntry(shard, key, match["piece"], int(match["segment"]), members))
+        entries.append(SegmentEntry(shard, key, *parsed, members))
     return entries
 
 
@@ -258,26 +228,13 @@ def select_pieces(entries: Sequence[SegmentEntry], limit_pieces: int | None = No
     return [entry for entry in entries if entry.piece in keep]
 
 
-def read_member(fd: int, entry, ext: str) -> bytes:
-    """The bytes of member `ext` of a sample (an entry with `shard`, `key` and `members`)."""
-    try:
-        offset, size = entry.members[ext]
-    except KeyError:
-        raise ShardFormatError(f"{entry.shard}: sample {entry.key!r} has no member {ext!r}"
-                               ) from None
-    data = os.pread(fd, size, offset)
-    if len(data) != size:
-        raise ShardFormatError(f"{entry.shard}: member {entry.key}.{ext} is truncated")
-    return data
-
-
 def player_frame_counts(entry: SegmentEntry) -> dict[int, int]:
     """Player index -> number of frames stored for that player (frames 0 .. n-1)."""
     found: dict[int, set[int]] = {}
     for ext in entry.members:
-        match = _FRAME_MEMBER.match(ext)
-        if match:
-            found.setdefault(int(match[1]), set()).add(int(match[2]))
+        frame = parse_player_frame(ext)
+        if frame is not None:
+            found.setdefault(frame[0], set()).add(frame[1])
     counts = {}
     for player, indices in found.items():
         if indices != set(range(len(indices))):
@@ -304,25 +261,16 @@ def read_segment(entry: SegmentEntry, spec: ClipSpec | None, sample_rate: int) -
     where = f"{entry.shard}: sample {entry.key!r}"
     fd = os.open(entry.shard, os.O_RDONLY)
     try:
-        try:
-            header = json.loads(read_member(fd, entry, "json"))
-        except json.JSONDecodeError as exc:
-            raise ShardFormatError(f"{where}: unreadable json header ({exc})") from None
-        missing = [name for name in _REQUIRED_HEADER if name not in header]
-        if missing:
-            raise ShardFormatError(f"{where}: json header lacks {', '.join(missing)}")
-        mix = load_npy(read_member(fd, entry, "mix.npy"))
-        stems = load_npy(read_member(fd, entry, "stems.npy"))
+        header = parse_header(read_member(fd, entry, HEADER), where, URMP_FIELDS)
+        check_sample_rate(header, sample_rate, where)
+        mix = _array(fd, entry, MIX)
+        stems = _array(fd, entry, STEMS)
         instruments = [str(code) for code in header["instruments"]]
         players = len(instruments)
         if int(header["players"]) != players:
             raise ShardFormatError(
                 f"{where}: json says {header['players']} players but lists "
                 f"{players} instruments"
-            )
-        if int(header["sample_rate"]) != sample_rate:
-            raise ShardFormatError(
-                f"{where}: audio at {header['sample_rate']} Hz, the model expects {sample_rate} Hz"
             )
         if mix.ndim != 1 or stems.shape != (players, mix.shape[0]):
             raise ShardFormatError(
@@ -352,6 +300,15 @@ def read_segment(entry: SegmentEntry, spec: ClipSpec | None, sample_rate: int) -
     )
 
 
+def _array(fd: int, entry: SegmentEntry, ext: str) -> np.ndarray:
+    """The array of member `ext`; an unreadable one is an error naming the sample."""
+    data = read_member(fd, entry, ext)
+    try:
+        return load_npy(data)
+    except ShardFormatError as exc:
+        raise ShardFormatError(f"{entry.shard}: sample {entry.key!r}, {ext}: {exc}") from None
+
+
 def _read_frames(fd: int, entry: SegmentEntry, header: dict, players: int, valid: int,
                  spec: ClipSpec) -> np.ndarray:
     """(P, 3, spec.num_frames, S, S) uint8 crops of every player."""
@@ -367,7 +324,7 @@ def _read_frames(fd: int, entry: SegmentEntry, header: dict, players: int, valid
         indices = clip_frame_indices(valid // 2, counts[player], spec)
         images = []
         for i in indices:
-            ext = f"p{player}.{i:03d}.jpg"
+            ext = player_frame_member(player, i)
             try:
                 images.append(decode_jpeg(read_member(fd, entry, ext)))
             except ShardFormatError as exc:

@@ -38,7 +38,7 @@ class PairScore:
         player: player index (0 = leftmost in the video = `AuSep_1`).
         instrument: URMP code of the player's instrument.
         valid_samples: samples of real audio the scores were computed on.
-        status: "ok", or why the segment was skipped (see `avsep.evaluation.urmp`).
+        status: "ok", or why the segment was skipped (see `avsep.evaluation.scoring`).
         scores: method -> metric -> dB; empty when skipped.
         order: position of the segment in the evaluated list (for a stable order).
     """

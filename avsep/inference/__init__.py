@@ -11,11 +11,11 @@
 
 Modules: `video` (decoding), `windows` (overlapping windows, overlap-add), `localize`
 (heatmaps), `render` (overlay MP4, PNGs, colour maps), `regions` (what to separate),
-`separate` (one sound per region), `players` (per-player heatmaps), `accuracy` (localization accuracy on URMP-style pieces),
-`loading` (checkpoint -> model, clip geometry, device).
+`separate` (one sound per region), `players` (per-player heatmaps), `loading` (checkpoint ->
+model, clip geometry, device). Scoring heatmaps against URMP players' stems and boxes is
+evaluation's (`avsep.evaluation.localization`: `score_piece`, `score_pieces`).
 """
 
-from avsep.inference.accuracy import PieceLocalization, score_piece, score_pieces
 from avsep.inference.loading import InferenceModel, prepare_model
 from avsep.inference.localize import Localization, localize_video
 from avsep.inference.players import PlayerLocalization, localize_players
@@ -25,8 +25,8 @@ from avsep.inference.separate import Separation, separate_video
 from avsep.inference.video import VideoInputError, VideoSource
 
 __all__ = [
-    "InferenceModel", "Localization", "PieceLocalization", "PlayerLocalization", "Region",
-    "RegionError", "RenderedFiles", "Separation", "VideoInputError", "VideoSource",
-    "localize_players", "localize_video", "parse_regions", "prepare_model",
-    "render_localization", "render_players", "score_piece", "score_pieces", "separate_video",
+    "InferenceModel", "Localization", "PlayerLocalization", "Region", "RegionError",
+    "RenderedFiles", "Separation", "VideoInputError", "VideoSource", "localize_players",
+    "localize_video", "parse_regions", "prepare_model", "render_localization",
+    "render_players", "separate_video",
 ]

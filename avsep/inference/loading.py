@@ -1,8 +1,9 @@
 """A model ready for inference: the separator, its clip geometry and its device.
 
 The clip geometry (window length, frames per clip, their stride, image size) is what the
-model was trained with: it is read from the checkpoint's training config
-(`config["data"]`), and defaults to the Sound of Pixels values for a model given directly.
+model was trained with: it is read from the checkpoint's training config (`data.clip`, with
+`avsep.run_config.run_config_from_dict`), and defaults to the Sound of Pixels values for a
+model given directly.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from avsep.checkpoint import load_checkpoint
+from avsep.checkpoint import load_checkpoint, training_config
 from avsep.devices import resolve_device
-from avsep.geometry import ClipSpec, clip_spec_from_config
+from avsep.geometry import ClipSpec
 from avsep.models import Separator
 
 
@@ -49,14 +50,19 @@ def prepare_model(
             unless `spec` is given).
         device: "auto", "cpu", "cuda", ...
         spec: clip geometry overriding the checkpoint's.
+
+    Raises:
+        CheckpointError: the checkpoint cannot be loaded, or (without `spec`) its training
+            config cannot be read back (`avsep.checkpoint.training_config`).
     """
     if isinstance(model, InferenceModel):
         return model if spec is None else dataclasses.replace(model, spec=spec)
     resolved = resolve_device(device)
     if isinstance(model, (str, Path)):
         separator, payload = load_checkpoint(model, map_location="cpu")
-        spec = spec or dataclasses.replace(clip_spec_from_config(payload.get("config")),
-                                           sample_rate=separator.sample_rate)
+        if spec is None:
+            trained = training_config(payload, model).data.clip
+            spec = dataclasses.replace(trained, sample_rate=separator.sample_rate)
         source = str(model)
     else:
         separator = model

@@ -21,7 +21,6 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -32,6 +31,8 @@ from avsep.faults import UsageError
 from avsep.inference.loading import InferenceModel, prepare_model
 from avsep.inference.video import VideoSource, check_batch_size, model_frame_size, open_video
 from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
+from avsep.models import Separator, SoundOfPixels
+from avsep.models.localization import Gate, Localizer
 
 # Output stride of the vision nets: vision map cell (i, j) sees model pixels
 # [16 i, 16 i + 16) x [16 j, 16 j + 16).
@@ -140,23 +141,19 @@ def cell_centres(model_size: tuple[int, int], map_size: tuple[int, int],
     return ys, xs
 
 
-@runtime_checkable
-class PixelwiseModel(Protocol):
-    """What `check_pixelwise` requires besides frames as the condition (Sound of Pixels)."""
+def localizer_for(model: Separator, gate: Gate | None = None) -> Localizer:
+    """The model's `Localizer` (heatmaps per visual location, dimmed as `gate` says).
 
-    def pixel_energies(self, mix: torch.Tensor, frames: torch.Tensor, per_frame: bool = False,
-                       chunk_size: int = 32) -> torch.Tensor: ...
-
-
-def check_pixelwise(model: torch.nn.Module) -> None:
-    """Raise ValueError unless the model separates per visual location."""
-    if getattr(model, "condition_kind", None) != "frames" or not hasattr(model, "pixel_energies"):
-        name = getattr(model, "model_name", type(model).__name__)
+    Raises:
+        UsageError: the model has no per-location visual features to localize with.
+    """
+    if not isinstance(model, SoundOfPixels):
         raise UsageError(
-            f"model {name!r} cannot localize: localization needs a pixel-wise model "
-            "conditioned on frames (Sound of Pixels); class-conditioned models such as "
-            "MHU-Net have no visual map"
+            f"model {model.model_name!r} cannot localize: localization needs a pixel-wise "
+            "model conditioned on frames (Sound of Pixels); class-conditioned models such "
+            "as MHU-Net have no visual map"
         )
+    return Localizer(model, gate)
 
 
 def localize_video(
@@ -168,6 +165,7 @@ def localize_video(
     batch_size: int = 2,
     device: str | torch.device = "auto",
     progress: bool = True,
+    gate: Gate | None = None,
 ) -> Localization:
     """Heatmaps over time of where each sound of `video` comes from.
 
@@ -179,6 +177,8 @@ def localize_video(
         batch_size: windows per model call.
         device: "auto", "cpu", "cuda".
         progress: show a progress bar.
+        gate: how a model with an audio tagger dims the heat (`avsep.models.localization.Gate`;
+            None: on, at the checkpoint's locality).
 
     Returns:
         a `Localization` (heatmaps (N, h, w), times (N,), geometry).
@@ -189,7 +189,7 @@ def localize_video(
     """
 
     runner = prepare_model(model, device)
-    check_pixelwise(runner.model)
+    localizer = localizer_for(runner.model, gate)
     check_batch_size(batch_size)
     spec, rate = runner.spec, runner.model.sample_rate
     source = open_video(video, rate)
@@ -200,7 +200,7 @@ def localize_video(
     with tqdm(total=len(plan), desc="localize", unit="window", disable=not progress) as bar:
         for first in range(0, len(plan), batch_size):
             indices = list(range(first, min(first + batch_size, len(plan))))
-            energies = _window_energies(runner, source, plan, indices)
+            energies = _window_energies(runner, localizer, source, plan, indices)
             for index, energy in zip(indices, energies):
                 spans = stft_frame_spans(plan, index, times, rate, fps,
                                          runner.model.hop_length, energy.shape[-1])
@@ -233,12 +233,10 @@ def window_inputs(runner: InferenceModel, source: VideoSource, plan: WindowPlan,
             torch.from_numpy(frames).to(runner.device))
 
 
-def _window_energies(runner: InferenceModel, source: VideoSource, plan: WindowPlan,
-                     indices: list[int]) -> np.ndarray:
+def _window_energies(runner: InferenceModel, localizer: Localizer, source: VideoSource,
+                     plan: WindowPlan, indices: list[int]) -> np.ndarray:
     """Per-location energies (B, h, w, Tf) of some windows."""
     mix, frames = window_inputs(runner, source, plan, indices)
-    model = runner.model
-    assert isinstance(model, PixelwiseModel)  # check_pixelwise has checked the model
     with torch.no_grad():
-        energy = model.pixel_energies(mix, frames, per_frame=True)
+        energy = localizer.pixel_energies(mix, frames, per_frame=True)
     return energy.float().cpu().numpy()

@@ -3,10 +3,10 @@
 The total heatmap (`localize_video`) shows where *any* sound is separated; with several
 players it tends to cover them all. Here the sound of each region (a player's crop, as
 `avsep separate` takes it) is separated first, and each location's separated sound is then
-scored against those estimates (`SoundOfPixels.pixel_scores`): positive where region k's
+scored against those estimates (`avsep.models.localization.Localizer.pixel_scores`): positive where region k's
 estimate dominates a time-frequency bin, negative where the other regions' do. Map k thus
 lights up the locations whose sound is player k's, and stays dark while k is silent. This
-is the measure `avsep.inference.accuracy` scores with the reference stems, computed from the
+is the measure `avsep.evaluation.localization` scores with the reference stems, computed from the
 model's own estimates, so it needs no ground truth.
 
 Windows, frames and the averaging to output frames are those of `localize_video`.
@@ -18,7 +18,6 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +26,8 @@ from tqdm import tqdm
 from avsep.inference.loading import prepare_model
 from avsep.inference.localize import (
     Localization,
-    check_pixelwise,
     localization_of,
+    localizer_for,
     output_times,
     window_inputs,
 )
@@ -36,6 +35,7 @@ from avsep.inference.regions import Region
 from avsep.inference.separate import resolve_regions
 from avsep.inference.video import VideoSource, check_batch_size, open_video
 from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
+from avsep.models.localization import Gate
 
 
 @dataclass
@@ -85,6 +85,7 @@ def localize_players(
     batch_size: int = 2,
     device: str | torch.device = "auto",
     progress: bool = True,
+    gate: Gate | None = None,
 ) -> PlayerLocalization:
     """Per-player heatmaps of `video` (see the module docstring).
 
@@ -95,7 +96,7 @@ def localize_players(
             `separate_video`): "auto" takes `players` equal-width columns, else the players
             of a URMP-style name, else the loud parts of the total heatmap.
         players: with "auto": that many equal-width columns.
-        fps, hop, batch_size, device, progress: as `localize_video`.
+        fps, hop, batch_size, device, progress, gate: as `localize_video`.
 
     Raises:
         VideoInputError: the video cannot be read or has no audio.
@@ -103,12 +104,11 @@ def localize_players(
     """
 
     runner = prepare_model(model, device)
-    check_pixelwise(runner.model)
+    localizer = localizer_for(runner.model, gate)
     check_batch_size(batch_size)
     spec, rate = runner.spec, runner.model.sample_rate
     source = open_video(video, rate)
     chosen, how = resolve_regions(regions, source, runner, players, None, progress)
-    separator: Any = runner.model  # a SoundOfPixels (check_pixelwise)
     boxes = [r.box for r in chosen]
     times = output_times(source.duration_s, fps)
     total = max(len(source.audio), math.ceil(source.duration_s * rate))
@@ -122,10 +122,10 @@ def localize_players(
             mix, frames = window_inputs(runner, source, plan, indices)
             crops = np.stack([source.region_frames(plan.centre(i), spec, boxes) for i in indices])
             with torch.no_grad():
-                estimates = separator.separate(mix, torch.from_numpy(crops).to(runner.device))
-                window_scores = separator.pixel_scores(mix, frames, estimates.float())
-                energy = separator.pixel_energies(mix, frames, per_frame=True)
-            window_scores, energy = window_scores.cpu().numpy(), energy.float().cpu().numpy()
+                estimates = runner.model.separate(mix,
+                                                  torch.from_numpy(crops).to(runner.device))
+                window_scores = localizer.pixel_scores(mix, frames, estimates.float()).cpu().numpy()
+                energy = localizer.pixel_energies(mix, frames, per_frame=True).float().cpu().numpy()
             for j, index in enumerate(indices):
                 spans = stft_frame_spans(plan, index, times, rate, fps,
                                          runner.model.hop_length, energy.shape[-1])

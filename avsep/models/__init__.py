@@ -16,15 +16,32 @@ so a small CPU demo model is e.g. `create_model("sop", ngf=16, depth=5, pretrain
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from avsep.models.mhunet import MHUNetSeparator
-from avsep.models.separator import Separator, SoundOfPixels
-from avsep.models.spectrogram_separator import SpectrogramSeparator
-from avsep.models.time_domain import TimeDomainSeparator
+from avsep.faults import UsageError
+from avsep.models.mhunet import MHUNetConfig, MHUNetSeparator
+from avsep.models.separator import Separator, SeparatorConfig
+from avsep.models.sop import SoundOfPixels, SoundOfPixelsConfig
+from avsep.models.spectrogram_separator import SpectrogramConfig, SpectrogramSeparator
+from avsep.models.time_domain import TimeDomainConfig, TimeDomainSeparator
 
+RETIRED_RESULTS = "docs/results/2026-12-07-retired-options.md"
+# Options that were removed, with the value that meant "off". A checkpoint or config that
+# holds one at that value still loads (the option is dropped); any other value is an error
+# that points to the measurements. `ANY_VALUE`: an option that never shaped the weights
+# (where they were initialised from), dropped whatever its value.
+ANY_VALUE: Any = object()
+RETIRED: dict[type[Separator], dict[str, Any]] = {
+    SoundOfPixels: {"side_by_side": 0.0, "off_screen_loss": 0.0, "off_screen_locations": 0,
+                    "output_activation": "sigmoid", "audio_backbone": "unet",
+                    "weights_path": ANY_VALUE},
+}
+
+
+class RetiredOptionError(UsageError):
+    """A model option that avsep no longer has was asked for (or a checkpoint used it)."""
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -96,18 +113,21 @@ def _spec(name: str) -> ModelSpec:
 
 
 def model_arguments(name: str) -> list[str]:
-    """The constructor arguments of the registered model `name` (e.g. to see whether it
+    """The configuration fields of the registered model `name` (e.g. to see whether it
     takes `num_classes`)."""
-    return [p for p in inspect.signature(_spec(name).cls.__init__).parameters if p != "self"]
+    return [f.name for f in dataclasses.fields(_spec(name).cls.config_class)]
 
 
-def create_model(name: str, **overrides: Any) -> Separator:
-    """Build the registered model `name`, with `overrides` replacing its default kwargs.
+def retired_arguments(name: str) -> list[str]:
+    """The retired options that a config of the registered model `name` may still hold."""
+    return sorted(RETIRED.get(_spec(name).cls, {}))
 
-    The returned separator records `model_name` and the full `model_kwargs`, so
-    `create_model(model.model_name, **model.model_kwargs)` rebuilds the architecture.
-    """
+
+def model_config(name: str, **overrides: Any) -> SeparatorConfig:
+    """The typed configuration of the registered model `name`: its defaults with
+    `overrides` replacing them. Retired options at their "off" value are dropped."""
     spec = _spec(name)
+    overrides = _without_retired(spec.cls, overrides)
     known = model_arguments(name)
     unknown = sorted(set(overrides) - set(known))
     if unknown:
@@ -115,13 +135,33 @@ def create_model(name: str, **overrides: Any) -> Separator:
             f"model {name!r}: unknown argument(s) {', '.join(unknown)} "
             f"(known: {', '.join(known)})"
         )
-    model = spec.cls(**{**spec.defaults, **overrides})
-    model.model_name = name
-    return model
+    return spec.cls.config_class(**{**spec.defaults, **overrides})
+
+
+def _without_retired(cls: type[Separator], kwargs: dict[str, Any]) -> dict[str, Any]:
+    retired = RETIRED.get(cls, {})
+    for key in sorted(set(kwargs) & set(retired)):
+        if retired[key] is not ANY_VALUE and kwargs[key] != retired[key]:
+            raise RetiredOptionError(
+                f"model option {key}={kwargs[key]!r} was retired (measured not to help; "
+                f"see {RETIRED_RESULTS}); only {retired[key]!r} is still accepted")
+    return {k: v for k, v in kwargs.items() if k not in retired}
+
+
+def create_model(name: str, *, initialise: bool = True, **overrides: Any) -> Separator:
+    """Build the registered model `name`, with `overrides` replacing its default config.
+
+    The returned separator records `model_name` and its `config` (`model_kwargs`), so
+    `create_model(model.model_name, **model.model_kwargs)` rebuilds the architecture.
+    `initialise=False` skips initialisation from outside weights (ImageNet) that the config
+    may ask for: the caller loads weights itself (a checkpoint).
+    """
+    return _spec(name).cls(model_config(name, **overrides), name, initialise)
 
 
 __all__ = [
-    "MHUNetSeparator", "Separator", "SoundOfPixels", "SpectrogramSeparator",
-    "TimeDomainSeparator", "create_model", "list_models", "model_arguments",
-    "model_description",
+    "MHUNetConfig", "MHUNetSeparator", "RetiredOptionError", "Separator", "SeparatorConfig",
+    "SoundOfPixels", "SoundOfPixelsConfig", "SpectrogramConfig", "SpectrogramSeparator",
+    "TimeDomainConfig", "TimeDomainSeparator", "create_model", "list_models",
+    "model_arguments", "model_config", "model_description", "retired_arguments",
 ]

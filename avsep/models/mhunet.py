@@ -16,17 +16,16 @@ log-magnitude + BatchNorm as SoP (instead of dB rescaled to [0, 1] per example).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avsep.audio import HOP_LENGTH, N_FFT
 from avsep.classes import SOLOS_CLASSES
-from avsep.geometry import SAMPLE_RATE
 from avsep.models.blocks import conv2d
-from avsep.models.separator import MaskSeparator, Spectrogram
+from avsep.models.separator import MaskConfig, MaskSeparator, SeparatorConfig, Spectrogram
 
 EMPTY_SLOT = -1
 # Logit of an empty slot: its softmax share is ~0 (finite, so losses never see inf - inf).
@@ -134,56 +133,59 @@ class MultiHeadUNet(nn.Module):
         return logits
 
 
-class MHUNetSeparator(MaskSeparator):
-    """Class-conditioned separator with one decoder per instrument class.
+@dataclass(frozen=True)
+class MHUNetConfig(MaskConfig):
+    """MHU-Net's settings (defaults: the Solos experiments').
 
-    Args:
-        num_classes: decoders, one per class in `avsep.classes.SOLOS_CLASSES` order.
-        depth: encoder levels (6 as in the Solos experiments).
-        ngf: channels of the first encoder level.
-        dropout: dropout in the decoders (the reference uses 0.2).
-        mask_type: "ratio" (default) or "binary".
-        complementary: masks are a softmax over the requested sources (sum to one) and the
-            ground truth is complementary; if False masks are per-source sigmoids.
-        weighted_loss: weight the MSE per bin (the reference does not).
-        separable: depthwise-separable convolutions (False: the reference).
-        n_fft, hop_length, sample_rate: STFT settings (see `Separator`).
+    num_classes: decoders, one per class in `avsep.classes.SOLOS_CLASSES` order.
+    depth: encoder levels (6 as in the Solos experiments).
+    ngf: channels of the first encoder level.
+    dropout: dropout in the decoders (the reference uses 0.2).
+    mask_type: "ratio" (default) or "binary".
+    complementary: masks are a softmax over the requested sources (sum to one) and the
+        ground truth is complementary; if False masks are per-source sigmoids.
+    weighted_loss: weight the MSE per bin (the reference does not).
+    separable: depthwise-separable convolutions (False: the reference).
+    """
+
+    num_classes: int = len(SOLOS_CLASSES)
+    depth: int = 6
+    ngf: int = 16
+    dropout: float = 0.2
+    mask_type: Literal["binary", "ratio"] = "ratio"
+    complementary: bool = True
+    weighted_loss: bool = False
+    separable: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 2 <= self.depth <= 8:
+            raise ValueError(f"depth must be in [2, 8] for 256 bins, got {self.depth}")
+
+
+class MHUNetSeparator(MaskSeparator):
+    """Class-conditioned separator with one decoder per instrument class, built from an
+    `MHUNetConfig`.
 
     Condition: class indices (B, N) long, -1 for an empty slot (a mixture with fewer than
     N sources).
     """
 
+    config_class: ClassVar[type[SeparatorConfig]] = MHUNetConfig
+    config: MHUNetConfig
     condition_kind: ClassVar[str] = "classes"
     # Decoders of classes absent from a batch get no gradient.
     find_unused_parameters: ClassVar[bool] = True
     model_name = "mhunet"
     class_names: tuple[str, ...] = SOLOS_CLASSES
+    loss_name = "mse"
 
-    def __init__(
-        self,
-        num_classes: int = len(SOLOS_CLASSES),
-        depth: int = 6,
-        ngf: int = 16,
-        dropout: float = 0.2,
-        mask_type: Literal["binary", "ratio"] = "ratio",
-        complementary: bool = True,
-        weighted_loss: bool = False,
-        separable: bool = False,
-        n_fft: int = N_FFT,
-        hop_length: int = HOP_LENGTH,
-        sample_rate: int = SAMPLE_RATE,
-    ) -> None:
-        super().__init__(mask_type=mask_type, complementary=complementary, loss_name="mse",
-                         weighted_loss=weighted_loss, n_fft=n_fft, hop_length=hop_length,
-                         sample_rate=sample_rate)
-        if not 2 <= depth <= 8:
-            raise ValueError(f"depth must be in [2, 8] for 256 bins, got {depth}")
-        self.model_kwargs = {
-            "num_classes": num_classes, "depth": depth, "ngf": ngf, "dropout": dropout,
-            "mask_type": mask_type, "complementary": complementary,
-            "weighted_loss": weighted_loss, "separable": separable, **self.stft_kwargs(),
-        }
-        self.audio_net = MultiHeadUNet(num_classes, depth, ngf, dropout, separable)
+    def __init__(self, config: MHUNetConfig | None = None, name: str | None = None,
+                 initialise: bool = True) -> None:
+        config = config or MHUNetConfig()
+        super().__init__(config, name, initialise)
+        self.audio_net = MultiHeadUNet(config.num_classes, config.depth, config.ngf,
+                                       config.dropout, config.separable)
 
     @property
     def frame_multiple(self) -> int:

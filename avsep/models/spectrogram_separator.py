@@ -14,19 +14,20 @@ batches and kept in the state dict) or equally (M5).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avsep.audio import HOP_LENGTH, N_FFT, NUM_WARPED_BINS
+from avsep.audio import NUM_WARPED_BINS
 from avsep.classes import SOLOS_CLASSES
-from avsep.geometry import SAMPLE_RATE
 from avsep.models.separator import (
     EMPTY_SLOT,
     Objective,
     Separator,
+    SeparatorConfig,
     Spectrogram,
     check_class_condition,
     pick_classes,
@@ -38,62 +39,66 @@ from avsep.models.spectrogram_unets import (
 )
 
 
-class SpectrogramSeparator(Separator):
-    """A class-conditioned separator around a seed spectrogram network.
+@dataclass(frozen=True)
+class SpectrogramConfig(SeparatorConfig):
+    """A seed spectrogram network's settings.
 
-    Args:
-        arch: "spectrogram_channels" or "intermediate" (see the module docstring).
-        input: "magnitude" or "complex" (complex-as-channels).
-        output: "direct" or "mask".
-        balance: "m6" (class balancing weights) or "m5" (equal weights).
-        num_classes: outputs, one per class in `avsep.classes.SOLOS_CLASSES` order.
-        depth, ngf, dropout: Spectrogram-Channels U-Net sizes.
-        block, channels, layers, growth, bottleneck: intermediate-block U-Net sizes.
-        separable: depthwise-separable convolutions.
-        n_fft, hop_length, sample_rate: see `Separator`.
+    arch: "spectrogram_channels" or "intermediate" (see the module docstring).
+    input: "magnitude" or "complex" (complex-as-channels).
+    output: "direct" or "mask".
+    balance: "m6" (class balancing weights) or "m5" (equal weights).
+    num_classes: outputs, one per class in `avsep.classes.SOLOS_CLASSES` order.
+    depth, ngf, dropout: Spectrogram-Channels U-Net sizes (depth: levels of either net).
+    block, channels, layers, growth, bottleneck: intermediate-block U-Net sizes.
+    separable: depthwise-separable convolutions.
+    """
+
+    arch: Literal["spectrogram_channels", "intermediate"] = "spectrogram_channels"
+    input: Literal["magnitude", "complex"] = "magnitude"
+    output: Literal["direct", "mask"] = "direct"
+    balance: Literal["m6", "m5"] = "m6"
+    num_classes: int = len(SOLOS_CLASSES)
+    depth: int = 4
+    ngf: int = 16
+    dropout: float = 0.4
+    block: BlockName = "tfc_tdf"
+    channels: int = 24
+    layers: int = 3
+    growth: int = 16
+    bottleneck: int = 4
+    separable: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name, value, known in (("arch", self.arch, ("spectrogram_channels", "intermediate")),
+                                   ("input", self.input, ("magnitude", "complex")),
+                                   ("output", self.output, ("direct", "mask")),
+                                   ("balance", self.balance, ("m6", "m5"))):
+            if value not in known:
+                raise ValueError(f"unknown {name} {value!r} (known: {', '.join(known)})")
+
+
+class SpectrogramSeparator(Separator):
+    """A class-conditioned separator around a seed spectrogram network, built from a
+    `SpectrogramConfig`.
 
     Condition: class indices (B, N) long, -1 for an empty slot.
     """
 
+    config_class: ClassVar[type[SeparatorConfig]] = SpectrogramConfig
+    config: SpectrogramConfig
     condition_kind: ClassVar[str] = "classes"
     model_name = "spectrogram_channels"
     class_names: tuple[str, ...] = SOLOS_CLASSES
     class_norm_sum: torch.Tensor  # (C,) float64 buffers: running sums for M6's weights
     class_count: torch.Tensor
 
-    def __init__(
-        self,
-        arch: Literal["spectrogram_channels", "intermediate"] = "spectrogram_channels",
-        input: Literal["magnitude", "complex"] = "magnitude",
-        output: Literal["direct", "mask"] = "direct",
-        balance: Literal["m6", "m5"] = "m6",
-        num_classes: int = len(SOLOS_CLASSES),
-        depth: int = 4,
-        ngf: int = 16,
-        dropout: float = 0.4,
-        block: BlockName = "tfc_tdf",
-        channels: int = 24,
-        layers: int = 3,
-        growth: int = 16,
-        bottleneck: int = 4,
-        separable: bool = False,
-        n_fft: int = N_FFT,
-        hop_length: int = HOP_LENGTH,
-        sample_rate: int = SAMPLE_RATE,
-    ) -> None:
-        super().__init__(n_fft=n_fft, hop_length=hop_length, sample_rate=sample_rate)
-        for name, value, known in (("arch", arch, ("spectrogram_channels", "intermediate")),
-                                   ("input", input, ("magnitude", "complex")),
-                                   ("output", output, ("direct", "mask")),
-                                   ("balance", balance, ("m6", "m5"))):
-            if value not in known:
-                raise ValueError(f"unknown {name} {value!r} (known: {', '.join(known)})")
-        self.model_kwargs = {
-            "arch": arch, "input": input, "output": output, "balance": balance,
-            "num_classes": num_classes, "depth": depth, "ngf": ngf, "dropout": dropout,
-            "block": block, "channels": channels, "layers": layers, "growth": growth,
-            "bottleneck": bottleneck, "separable": separable, **self.stft_kwargs(),
-        }
+    def __init__(self, config: SpectrogramConfig | None = None, name: str | None = None,
+                 initialise: bool = True) -> None:
+        config = config or SpectrogramConfig()
+        super().__init__(config, name, initialise)
+        input, output, balance = config.input, config.output, config.balance
+        num_classes, depth, separable = config.num_classes, config.depth, config.separable
         self.input, self.output, self.balance = input, output, balance
         self.num_classes = num_classes
         parts = 2 if input == "complex" else 1
@@ -101,12 +106,13 @@ class SpectrogramSeparator(Separator):
         # n_fft 1024; all 512 at the default 1022 are kept: n_fft // 2 + 1 = 512).
         self.num_bins = NUM_WARPED_BINS if input == "magnitude" else self._even_bins(depth)
         self.input_norm = nn.BatchNorm2d(parts)
-        if arch == "spectrogram_channels":
-            self.net: nn.Module = SpectrogramChannelsUNet(parts, parts * num_classes, depth, ngf,
-                                                          dropout, separable)
+        if config.arch == "spectrogram_channels":
+            self.net: nn.Module = SpectrogramChannelsUNet(parts, parts * num_classes, depth,
+                                                          config.ngf, config.dropout, separable)
         else:
-            self.net = IntermediateBlockUNet(parts, parts * num_classes, self.num_bins, block,
-                                             depth, channels, layers, growth, bottleneck,
+            self.net = IntermediateBlockUNet(parts, parts * num_classes, self.num_bins,
+                                             config.block, depth, config.channels,
+                                             config.layers, config.growth, config.bottleneck,
                                              separable)
         self.register_buffer("class_norm_sum", torch.zeros(num_classes, dtype=torch.float64))
         self.register_buffer("class_count", torch.zeros(num_classes, dtype=torch.float64))
@@ -187,9 +193,8 @@ class SpectrogramSeparator(Separator):
         self.class_norm_sum.index_add_(0, classes, norms)
         self.class_count.index_add_(0, classes, torch.ones_like(norms))
 
-    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor, *,
-                off_screen: torch.Tensor | None = None) -> Objective:
-        self._off_screen_kwargs(mix, off_screen)  # an error: no target for it
+    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor
+                ) -> Objective:
         if self.training and self.balance == "m6":
             self.check_condition(condition, mix.shape[0])
             self._update_class_norms(sources, condition)

@@ -3,7 +3,7 @@
 Sound of Pixels' heatmap is the energy of the sound its masks separate at each location.
 Masks trained by mix-and-separate always find *some* sound for a picture, since every
 training mixture holds the shown instruments; so the heat stays for audio that no shown
-player makes (noise, another piece: measured in docs/localization.md). A tagger says, per
+player makes (noise, another piece: docs/results/2026-12-05-localization.md). A tagger says, per
 STFT frame, how likely each instrument class is to be sounding; `SoundOfPixels` with
 `audio_tagging` > 0 scales each location's mask by the probability that the instrument its
 visual vector shows (the visual class head) is heard. The tagger reads the mixture's
@@ -18,11 +18,11 @@ from torch import nn
 
 TAGGER_CHANNELS = (16, 32, 64)
 # The warped (log-frequency) bins are averaged in groups of this many first: 64 bands keep
-# the timbre and cost a quarter (with 256 bins and 4 layers the tagger added 45% to the demo's
-# CPU step; measured with the demo model, batch 16).
+# the timbre at a quarter of the cost of the full axis (docs/results/2026-12-05-localization.md,
+# the audio tagger's section).
 TAGGER_BAND = 4
 # A source counts as heard in an STFT frame when it holds at least this share of the
-# mixture's energy there (the same share `avsep.inference.accuracy` scores players at).
+# mixture's energy there (the same share `avsep.evaluation.localization` scores players at).
 HEARD_SHARE = 0.1
 
 

@@ -20,19 +20,19 @@ which gets silence). Shapes: mixtures (B, T), sources and estimates (B, N, T).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avsep.audio import HOP_LENGTH, N_FFT
 from avsep.classes import SOLOS_CLASSES
-from avsep.geometry import SAMPLE_RATE
 from avsep.models.separator import (
     EMPTY_SLOT,
     Objective,
     Separator,
+    SeparatorConfig,
     Spectrogram,
     check_class_condition,
     pick_classes,
@@ -169,73 +169,75 @@ def _waveform_loss(name: LossName, estimate: torch.Tensor, target: torch.Tensor,
     return (per_slot * keep).sum() / keep.sum().clamp_min(1)
 
 
-class TimeDomainSeparator(Separator):
-    """Class-conditioned time-domain separator: "htmd" (HTMD-Net), "convtasnet" or "waveunet".
+@dataclass(frozen=True)
+class TimeDomainConfig(SeparatorConfig):
+    """A time-domain separator's settings (defaults: HTMD-Net's).
 
-    Args:
-        arch: which network.
-        num_classes: outputs, one per class in `avsep.classes.SOLOS_CLASSES` order.
-        filters, kernel, bottleneck, hidden, layers, stacks: the Conv-TasNet part (masking
-            network; HTMD-Net: one stack of 9 layers).
-        unet_depth, unet_filters, lstm: the Wave-U-Net part (denoising network; HTMD-Net:
-            12 levels, half of Wave-U-Net's 24 filters, an LSTM in the bottleneck).
-        loss_masking, loss_denoising: "mse" or "mae" for each output (HTMD-Net's L_a, L_d).
-        weight_masking, weight_denoising: (beta, alpha), the deep-supervision weights;
-            weight_masking = 0 trains HTMD-Net without deep supervision. Conv-TasNet and
-            Wave-U-Net alone use `loss_denoising` on their only output.
-        n_fft, hop_length, sample_rate: see `Separator` (the STFT only serves the ideal-mask
-            baselines of the evaluation; the nets run on waveforms).
+    arch: "htmd" (HTMD-Net), "convtasnet" or "waveunet".
+    num_classes: outputs, one per class in `avsep.classes.SOLOS_CLASSES` order.
+    filters, kernel, bottleneck, hidden, layers, stacks: the Conv-TasNet part (masking
+        network; HTMD-Net: one stack of 9 layers).
+    unet_depth, unet_filters, lstm: the Wave-U-Net part (denoising network; HTMD-Net: 12
+        levels, half of Wave-U-Net's 24 filters, an LSTM in the bottleneck).
+    loss_masking, loss_denoising: "mse" or "mae" for each output (HTMD-Net's L_a, L_d).
+    weight_masking, weight_denoising: (beta, alpha), the deep-supervision weights;
+        weight_masking = 0 trains HTMD-Net without deep supervision. Conv-TasNet and
+        Wave-U-Net alone use `loss_denoising` on their only output.
+    The STFT settings only serve the ideal-mask baselines of the evaluation; the nets run on
+    waveforms.
+    """
+
+    arch: Literal["htmd", "convtasnet", "waveunet"] = "htmd"
+    num_classes: int = len(SOLOS_CLASSES)
+    filters: int = 512
+    kernel: int = 16
+    bottleneck: int = 128
+    hidden: int = 512
+    layers: int = 9
+    stacks: int = 1
+    unet_depth: int = 12
+    unet_filters: int = 12
+    lstm: bool = True
+    loss_masking: LossName = "mse"
+    loss_denoising: LossName = "mse"
+    weight_masking: float = 0.5
+    weight_denoising: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.arch not in ("htmd", "convtasnet", "waveunet"):
+            raise ValueError(f"unknown arch {self.arch!r} (known: 'htmd', 'convtasnet', "
+                             "'waveunet')")
+        for loss in (self.loss_masking, self.loss_denoising):
+            if loss not in ("mse", "mae"):
+                raise ValueError(f"unknown waveform loss {loss!r} (known: 'mse', 'mae')")
+
+
+class TimeDomainSeparator(Separator):
+    """Class-conditioned time-domain separator, built from a `TimeDomainConfig`.
 
     Condition: class indices (B, N) long, -1 for an empty slot.
     """
 
+    config_class: ClassVar[type[SeparatorConfig]] = TimeDomainConfig
+    config: TimeDomainConfig
     condition_kind: ClassVar[str] = "classes"
     model_name = "htmd_net"
     class_names: tuple[str, ...] = SOLOS_CLASSES
 
-    def __init__(
-        self,
-        arch: Literal["htmd", "convtasnet", "waveunet"] = "htmd",
-        num_classes: int = len(SOLOS_CLASSES),
-        filters: int = 512,
-        kernel: int = 16,
-        bottleneck: int = 128,
-        hidden: int = 512,
-        layers: int = 9,
-        stacks: int = 1,
-        unet_depth: int = 12,
-        unet_filters: int = 12,
-        lstm: bool = True,
-        loss_masking: LossName = "mse",
-        loss_denoising: LossName = "mse",
-        weight_masking: float = 0.5,
-        weight_denoising: float = 1.0,
-        n_fft: int = N_FFT,
-        hop_length: int = HOP_LENGTH,
-        sample_rate: int = SAMPLE_RATE,
-    ) -> None:
-        super().__init__(n_fft=n_fft, hop_length=hop_length, sample_rate=sample_rate)
-        if arch not in ("htmd", "convtasnet", "waveunet"):
-            raise ValueError(f"unknown arch {arch!r} (known: 'htmd', 'convtasnet', 'waveunet')")
-        for loss in (loss_masking, loss_denoising):
-            if loss not in ("mse", "mae"):
-                raise ValueError(f"unknown waveform loss {loss!r} (known: 'mse', 'mae')")
-        self.model_kwargs = {
-            "arch": arch, "num_classes": num_classes, "filters": filters, "kernel": kernel,
-            "bottleneck": bottleneck, "hidden": hidden, "layers": layers, "stacks": stacks,
-            "unet_depth": unet_depth, "unet_filters": unet_filters, "lstm": lstm,
-            "loss_masking": loss_masking, "loss_denoising": loss_denoising,
-            "weight_masking": weight_masking, "weight_denoising": weight_denoising,
-            **self.stft_kwargs(),
-        }
+    def __init__(self, config: TimeDomainConfig | None = None, name: str | None = None,
+                 initialise: bool = True) -> None:
+        config = config or TimeDomainConfig()
+        super().__init__(config, name, initialise)
+        arch, num_classes, c = config.arch, config.num_classes, config
         self.arch, self.num_classes = arch, num_classes
-        self.losses = (loss_masking, loss_denoising)
-        self.weights = (weight_masking, weight_denoising)
-        self.masker = (ConvTasNet(1, num_classes, filters, kernel, bottleneck, hidden, layers,
-                                  stacks) if arch != "waveunet" else None)
+        self.losses = (c.loss_masking, c.loss_denoising)
+        self.weights = (c.weight_masking, c.weight_denoising)
+        self.masker = (ConvTasNet(1, num_classes, c.filters, c.kernel, c.bottleneck, c.hidden,
+                                  c.layers, c.stacks) if arch != "waveunet" else None)
         denoiser_in = num_classes + 1 if arch == "htmd" else 1
-        self.denoiser = (WaveUNet(denoiser_in, num_classes, unet_depth, unet_filters, lstm)
-                         if arch != "convtasnet" else None)
+        self.denoiser = (WaveUNet(denoiser_in, num_classes, c.unet_depth, c.unet_filters,
+                                  c.lstm) if arch != "convtasnet" else None)
 
     @property
     def frame_multiple(self) -> int:
@@ -273,10 +275,9 @@ class TimeDomainSeparator(Separator):
         length = waves.shape[-1]
         return F.pad(waves, (0, self.valid_num_samples(length) - length))
 
-    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor, *,
-                off_screen: torch.Tensor | None = None) -> Objective:
+    def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor
+                ) -> Objective:
         """Training pass: the loss of each supervised output on the requested slots."""
-        self._off_screen_kwargs(mix, off_screen)  # an error: no target for it
         if mix.dim() != 2 or sources.dim() != 3:
             raise ValueError(f"expected mix (batch, samples) and sources (batch, sources, "
                              f"samples), got {tuple(mix.shape)} and {tuple(sources.shape)}")

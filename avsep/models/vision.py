@@ -21,6 +21,27 @@ from torch import nn
 
 RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision's ImageNet (IMAGENET1K_V1) weights
 WEIGHTS_ENV = "AVSEP_RESNET18_WEIGHTS"
+# The statistics torchvision's ImageNet weights were trained with (RGB, [0, 1] scale).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class FrameNormalize(nn.Module):
+    """uint8 RGB frames (..., 3, T, H, W) -> float, scaled to [0, 1] and ImageNet-normalised."""
+
+    mean: torch.Tensor  # buffers (register_buffer)
+    std: torch.Tensor
+
+    def __init__(self, mean: tuple[float, float, float] = IMAGENET_MEAN,
+                 std: tuple[float, float, float] = IMAGENET_STD) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(3, 1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(3, 1, 1, 1), persistent=False)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        if frames.dim() < 4 or frames.shape[-4] != 3:
+            raise ValueError(f"frames must be (..., 3, T, H, W), got shape {tuple(frames.shape)}")
+        return (frames.float() / 255.0 - self.mean) / self.std
 
 
 class VisualFeatures(NamedTuple):
@@ -296,29 +317,6 @@ class DilatedResNetVision(nn.Module):
     def _pool(self, over_time: torch.Tensor) -> torch.Tensor:
         """(B, K, h, w) -> (B, K), the max or mean over locations (`pooling`)."""
         return over_time.amax(dim=(2, 3)) if self.pooling == "max" else over_time.mean(dim=(2, 3))
-
-    def side_by_side(self, frames: torch.Tensor) -> torch.Tensor:
-        """Pooled vectors of N clips shown side by side in one picture: (B, N, 3, T, H, W) ->
-        (B, N, K).
-
-        The N clips' frames are joined along the width (clip i is the i-th panel) and the
-        vision net sees the whole picture; clip i's vector is pooled (`pooling`) over the
-        locations of its own panel only, then activated and normalised as in `forward`.
-        Every location then sees the other panels too, so a location's features must say
-        what is *at* it, not what is in the picture: the per-location maps used for
-        localization are trained the way they are read, on a picture of several players.
-        """
-        if frames.dim() != 6 or frames.shape[2] != 3:
-            raise ValueError(f"side_by_side: expected frames (batch, clips, 3, time, height, "
-                             f"width), got shape {tuple(frames.shape)}")
-        b, n = frames.shape[:2]
-        picture = torch.cat(frames.unbind(dim=1), dim=-1)  # (B, 3, T, H, N * W)
-        over_time = self.feature_map(picture).amax(dim=2)  # (B, K, h, N * w)
-        panels = torch.tensor_split(over_time, n, dim=-1)
-        pooled = self.activation(torch.stack([self._pool(p) for p in panels], dim=1))
-        if self.norm is not None:
-            pooled = self.norm(pooled.reshape(b * n, -1)).reshape(b, n, -1)
-        return pooled
 
     def _normalize_locations(self, spatial: torch.Tensor) -> torch.Tensor:
         """(B, K, h, w) -> the same, normalised with the pooled vectors' running statistics

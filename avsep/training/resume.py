@@ -1,13 +1,15 @@
 """Resuming a run with a changed configuration: what may change, and applying it.
 
-A resume compares the configuration with the one the checkpoint recorded before it writes
-anything. Settings in `RESUME_SAFE` may change: they are applied (new learning rates and
-milestones included) and recorded in config.yaml and config_history.jsonl. A change to any
-other setting is refused with `ResumeConfigError`, naming each key with its old and new value.
+A resume compares the configuration with the one the checkpoint recorded (read back with
+`avsep.run_config.run_config_from_dict`) before it writes anything. Settings in
+`RESUME_SAFE` may change: they are applied (new learning rates and milestones included) and
+recorded in config.yaml and config_history.jsonl. A change to any other setting is refused
+with `ResumeConfigError`, naming each key with its old and new value.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -16,12 +18,12 @@ from typing import Any
 
 import torch
 
-from avsep import create_model
 from avsep.checkpoint import CheckpointError, read_checkpoint
-from avsep.config import to_dict
+from avsep.config import ConfigError, to_dict
 from avsep.faults import InputError
-from avsep.models import model_arguments
-from avsep.training.config import RunConfig
+from avsep.models import model_arguments, model_config, retired_arguments
+from avsep.run_config import RunConfig, run_config_from_dict
+from avsep.training.optim import group_lrs, lr_milestone_steps
 
 CONFIG_HISTORY = "config_history.jsonl"
 
@@ -43,7 +45,7 @@ RESUME_SAFE = frozenset({
     "train.precision", "train.channels_last", "train.compile",
     "train.wandb", "train.wandb_project",
     "train.init_from",  # ignored by a resume
-    "train.best_metric",  # a change restarts the best score (see _Run._resume)
+    "train.best_metric",  # a change restarts the best score (`checkpoints.best_so_far`)
     "train.weight_average",  # read at every update; switched on, it starts from the weights
 })
 # The safe settings the restored optimiser and scheduler carry: a change is written into them.
@@ -53,17 +55,6 @@ SCHEDULE_KEYS = frozenset({"optim.lr_sound", "optim.lr_frame", "optim.lr_synthes
 
 class ResumeConfigError(InputError, ValueError):
     """A resume asks to change settings that the checkpoint's state depends on."""
-
-
-def lr_milestone_steps(config: RunConfig) -> list[int]:
-    """The steps at which the learning rates are multiplied by `optim.lr_decay`."""
-    return [int(e) * config.train.steps_per_epoch for e in config.optim.lr_milestones]
-
-
-def _group_lrs(config: RunConfig) -> dict[str, float]:
-    """The initial learning rate of each parameter group of `build_optimizer`, by name."""
-    o = config.optim
-    return {"frame": o.lr_frame, "synthesizer": o.lr_synthesizer, "sound": o.lr_sound}
 
 
 def set_schedule(optimizer: torch.optim.Optimizer,
@@ -79,7 +70,7 @@ def set_schedule(optimizer: torch.optim.Optimizer,
     step = scheduler.last_epoch
     milestones = Counter(lr_milestone_steps(config))
     gamma = config.optim.lr_decay
-    initial = _group_lrs(config)
+    initial = group_lrs(config)
     for group, name in zip(optimizer.param_groups, group_names):
         lr = initial[name]
         group["initial_lr"] = lr
@@ -122,38 +113,63 @@ def _model_changes(separator: Any, payload: dict) -> dict[str, tuple[Any, Any]]:
     old = _plain_value(dict(payload["model_kwargs"]))
     new = _plain_value(dict(separator.model_kwargs))
     if set(new) - set(old):
-        # Arguments added after the checkpoint was written: the old model had their defaults.
-        known = set(model_arguments(old_name))
-        kwargs = {k: v for k, v in old.items() if k in known}
-        if "pretrained" in kwargs:
-            kwargs["pretrained"] = False  # the weights come from the file
-        old = {**_plain_value(create_model(old_name, **kwargs).model_kwargs), **old}
+        # Arguments added after the checkpoint was written: the old model had their defaults
+        # (its config as this avsep reads it; retired options at their off value dropped).
+        readable = set(model_arguments(old_name)) | set(retired_arguments(old_name))
+        config = model_config(old_name, **{k: v for k, v in old.items() if k in readable})
+        old = {**_plain_value(dataclasses.asdict(config)), **old}
     return {f"model.kwargs.{k}": (old.get(k), value) for k, value in new.items()
             if old.get(k) != value}
 
 
-def resume_changes(config: RunConfig, separator: Any, payload: dict
+def resume_changes(config: RunConfig, separator: Any, payload: dict[str, Any]
                    ) -> dict[str, tuple[Any, Any]]:
     """{dotted key: (checkpoint's value, configured value)} for every setting of `config`
     that differs from the run the checkpoint `payload` was written by.
 
     The model is compared as built (`separator`, every constructor argument) with the
-    checkpoint's; the other settings with the config the checkpoint recorded, where a
-    setting it lacks (added to avsep later) counts as its default. Settings the checkpoint
-    has but this avsep no longer knows are left out.
+    checkpoint's; the other settings with the config the checkpoint recorded, read back
+    with `run_config_from_dict` (a setting it lacks, added to avsep later, counts as its
+    default; a retired option at its default is left out).
+
+    Raises:
+        ConfigError: the recorded config names a setting this avsep does not know, or a
+            retired option in use.
     """
     changes = _model_changes(separator, payload)
     recorded = payload.get("config") or {}
-    if not isinstance(recorded, dict) or not recorded:
+    if not recorded:
         return changes  # e.g. written without a config: only the model can be compared
-    defaults = _flatten(to_dict(RunConfig()))
-    old = _flatten(recorded)
+    old = _flatten(to_dict(run_config_from_dict(recorded)))
     for key, value in _flatten(to_dict(config)).items():
         if key.startswith("model."):
             continue  # compared as built above
-        before = old.get(key, defaults.get(key))
-        if before != value:
-            changes[key] = (before, value)
+        if old.get(key) != value:
+            changes[key] = (old.get(key), value)
+    return changes
+
+
+def allowed_changes(config: RunConfig, separator: Any, payload: dict[str, Any], path: Path
+                    ) -> dict[str, tuple[Any, Any]]:
+    """The settings a resume from the checkpoint `payload` (read from `path`) changes, when
+    all of them are in `RESUME_SAFE`.
+
+    Raises:
+        ResumeConfigError: a setting outside `RESUME_SAFE` changes (named with both values).
+        CheckpointError: the recorded config cannot be read (see `resume_changes`).
+    """
+    try:
+        changes = resume_changes(config, separator, payload)
+    except ConfigError as exc:
+        raise CheckpointError(f"cannot resume from {path}: the config it recorded cannot be "
+                              f"read ({exc})") from None
+    refused = {k: v for k, v in changes.items() if k not in RESUME_SAFE}
+    if refused:
+        raise ResumeConfigError(
+            f"cannot resume {path} with changed settings: {describe_changes(refused)} (the "
+            "checkpoint's weights, optimiser state and data stream depend on them). To "
+            "resume, set them back to the checkpoint's values; to train with the new "
+            "ones, start a new run in another --run-dir")
     return changes
 
 

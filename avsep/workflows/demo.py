@@ -15,16 +15,15 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from avsep.checkpoint import load_checkpoint
-from avsep.config import load_config
-from avsep.evaluation import clip_spec_from_config, evaluate_urmp, index_urmp_shards
+from avsep.checkpoint import load_checkpoint, training_config
+from avsep.evaluation import evaluate_urmp, index_urmp_shards
+from avsep.evaluation.localization import players_sounding
 from avsep.inference import localize_players, render_localization, render_players
-from avsep.inference.accuracy import players_sounding
 from avsep.inference.render import LOCALIZATION_OUTPUTS
 from avsep.outputs import staged_outputs
 from avsep.presets import resolve_preset
-from avsep.training.config import RunConfig
-from avsep.training.loop import train
+from avsep.run_config import load_run_config
+from avsep.training import train
 from avsep.urmp_naming import parse_piece_name
 from avsep.workflows.standin import UNSEEN_STYLE, ensure_standin
 
@@ -43,8 +42,8 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
     root = Path(root)
     paths = ensure_standin(root / "synthetic" / preset, preset, jobs=jobs)
 
-    run_config = load_config(RunConfig, resolve_preset(config or "demo"),
-                             [f"train.max_minutes={minutes}"])
+    run_config = load_run_config(resolve_preset(config or "demo"),
+                                 [f"train.max_minutes={minutes}"])
     run_config = replace(run_config, data=replace(run_config.data, path=str(paths.solos_shards)))
     run_dir = root / "demo" / "run"
     print(f"training the demo model in {run_dir} (at most {minutes:g} minutes)")
@@ -55,15 +54,15 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
     model, checkpoint = load_checkpoint(chosen, map_location="cpu")
     duets = duet_pieces(paths.urmp_shards)
     print(f"evaluating on {len(duets)} held-out stand-in URMP duets")
+    clip_spec = training_config(checkpoint, chosen).data.clip
     result = evaluate_urmp(model, paths.urmp_shards, root / "demo" / "evaluation",
-                           clip_spec=clip_spec_from_config(checkpoint["config"]), pieces=duets,
-                           device=device)
+                           clip_spec=clip_spec, pieces=duets, device=device)
     overall = result.summary()["overall"]["scores"]
     print(f"evaluating on the same duets drawn in the unseen '{UNSEEN_STYLE}' style")
     unseen = evaluate_urmp(model, paths.urmp_studio_shards,
                            root / "demo" / f"evaluation_{UNSEEN_STYLE}",
-                           clip_spec=clip_spec_from_config(checkpoint["config"]),
-                           pieces=duet_pieces(paths.urmp_studio_shards), device=device)
+                           clip_spec=clip_spec, pieces=duet_pieces(paths.urmp_studio_shards),
+                           device=device)
     unseen_overall = unseen.summary()["overall"]["scores"]
 
     video = paths.raw_urmp / duets[0] / f"Vid_{duets[0]}.mp4"

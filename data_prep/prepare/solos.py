@@ -33,6 +33,7 @@ from avsep.media import (
     resize_for_storage,
     short_side_size,
 )
+from avsep.shard_format import AUDIO, HEADER, frame_member, solos_key
 from data_prep.prepare.report import NOTE, SKIPPED, Issue, UnitResult
 from data_prep.prepare.runner import (
     DEFAULT_UNIT_TIMEOUT_S,
@@ -218,7 +219,6 @@ def process_solos_video(
     # (MUSIC) give their own labels in the unit.
     labels = unit.params.get("labels") or {"class": class_name,
                                            "class_index": class_index(class_name)}
-    key_id = video_id.replace(".", "-")  # webdataset splits member names at dots
     chunk_numbers: dict[int, int] = {}
     for span_index, first, stop, span in chunks:
         chunk_index = chunk_numbers[span_index] = chunk_numbers.get(span_index, -1) + 1
@@ -226,13 +226,13 @@ def process_solos_video(
         num_frames = math.ceil((stop - first) * settings.fps / rate)
         times = start_s + np.arange(num_frames) / settings.fps
         sample: dict = {
-            "__key__": f"{class_name}__{key_id}__{span_index:03d}_{chunk_index:03d}",
-            "audio.npy": np.ascontiguousarray(audio[first:stop]),
+            "__key__": solos_key(class_name, video_id, span_index, chunk_index),
+            AUDIO: np.ascontiguousarray(audio[first:stop]),
         }
         for i, image in enumerate(frames.read(frames.nearest_frames(times))):
             image = resize_for_storage(image, settings.short_side)
-            sample[f"{i:03d}.jpg"] = encode_jpeg(image, settings.jpeg_quality)
-        sample["json"] = {
+            sample[frame_member(i)] = encode_jpeg(image, settings.jpeg_quality)
+        sample[HEADER] = {
             **labels,
             "video_id": video_id,
             "start_s": start_s,

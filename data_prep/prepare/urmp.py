@@ -34,6 +34,7 @@ from avsep.media import (
     resample,
     resize_for_storage,
 )
+from avsep.shard_format import HEADER, MIX, STEMS, player_frame_member, urmp_key
 from avsep.urmp_naming import parse_piece_name, player_bounds, scaled_frame_size
 from data_prep.prepare.report import NOTE, SKIPPED, Issue, UnitResult
 from data_prep.prepare.runner import (
@@ -160,20 +161,19 @@ def process_urmp_piece(
         raise BadInput("too_short", f"only {usable / rate:.2f} s of audio and video, less than "
                                     f"{settings.min_tail_s:g} s")
 
-    piece_key = folder.name.replace(".", "-")  # webdataset splits member names at dots
     for segment, first in enumerate(starts):
         valid = min(clip, usable - first)
         start_s = first / rate
         num_frames = math.ceil(valid * settings.fps / rate)
         times = start_s + np.arange(num_frames) / settings.fps
-        sample: dict = {"__key__": f"{piece_key}__seg{segment:04d}"}
+        sample: dict = {"__key__": urmp_key(folder.name, segment)}
         for i, image in enumerate(frames.read(frames.nearest_frames(times))):
             for k, (x0, x1) in enumerate(bounds):
                 crop = resize_for_storage(image[:, x0:x1], settings.short_side)
-                sample[f"p{k}.{i:03d}.jpg"] = encode_jpeg(crop, settings.jpeg_quality)
-        sample["mix.npy"] = _padded(mix[first:first + valid], clip)
-        sample["stems.npy"] = np.stack([_padded(s[first:first + valid], clip) for s in stems])
-        sample["json"] = {
+                sample[player_frame_member(k, i)] = encode_jpeg(crop, settings.jpeg_quality)
+        sample[MIX] = _padded(mix[first:first + valid], clip)
+        sample[STEMS] = np.stack([_padded(s[first:first + valid], clip) for s in stems])
+        sample[HEADER] = {
             "piece": folder.name,
             "segment": segment,
             "instruments": codes,

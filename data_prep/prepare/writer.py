@@ -75,7 +75,8 @@ class UnitShardWriter:
         self._counts: dict[str, int] = {}
 
     def write(self, sample: dict) -> None:
-        """Add one sample: {'__key__': str, '<ext>': bytes | np.ndarray | dict, ...}."""
+        """Add one sample: {'__key__': str, '<ext>': bytes | np.ndarray | dict, ...}, keys
+        and member names as `avsep.shard_format` has them."""
         import webdataset as wds
 
         if self._writer is None:

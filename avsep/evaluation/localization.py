@@ -54,8 +54,8 @@ from tqdm import tqdm
 from avsep.inference.loading import prepare_model
 from avsep.inference.localize import (
     cell_centres,
-    check_pixelwise,
     localize_video,
+    localizer_for,
     output_times,
     window_inputs,
 )
@@ -63,6 +63,7 @@ from avsep.inference.players import localize_players
 from avsep.inference.video import VideoSource, model_frame_size
 from avsep.inference.windows import FrameAverager, WindowPlan, stft_frame_spans
 from avsep.media import BadInput, read_wav, resample
+from avsep.models.localization import Gate, Localizer
 from avsep.urmp_naming import boxes_file_name, parse_piece_name, player_bounds
 
 REGION_LEVEL = 0.5  # normalised heat at or above which a cell is in the predicted region
@@ -227,6 +228,7 @@ def score_piece(
     reference: str = "stems",
     device: str | torch.device = "auto",
     progress: bool = False,
+    gate: Gate | None = None,
 ) -> PieceLocalization:
     """Localization accuracy on one URMP-style piece folder (see the module docstring).
 
@@ -239,6 +241,7 @@ def score_piece(
             the mixture's energy there.
         reference: "stems" (the shares of the bins from the stems) or "estimates" (from the
             model's separation of each player's column; see the module docstring).
+        gate: how a model with an audio tagger dims the heat (None: the checkpoint's).
     """
 
     if reference not in ("stems", "estimates"):
@@ -246,7 +249,7 @@ def score_piece(
     folder = Path(folder)
     number, title, codes = parse_piece_name(folder.name)
     runner = prepare_model(model, device)
-    check_pixelwise(runner.model)
+    localizer = localizer_for(runner.model, gate)
     model_, spec, rate = runner.model, runner.spec, runner.model.sample_rate
     source = VideoSource(folder / f"Vid_{folder.name}.mp4", rate)
     times = output_times(source.duration_s, fps)
@@ -266,7 +269,7 @@ def score_piece(
             crops = source.region_frames(plan.centre(index), spec, columns)[None]
             with torch.no_grad():
                 estimates = model_.separate(mix, torch.from_numpy(crops).to(runner.device))[0]
-        per_frame = _window_scores(model_, mix, frames, stem_window, estimates)
+        per_frame = _window_scores(localizer, mix, frames, stem_window, estimates)
         _, h, w, tf = per_frame["score"].shape
         spans = stft_frame_spans(plan, index, times, rate, fps, model_.hop_length, tf)
         means = {name: spans.mean_over_frames(v.cpu().numpy()) for name, v in per_frame.items()}
@@ -286,8 +289,9 @@ def score_piece(
     return result
 
 
-def _window_scores(model, mix: torch.Tensor, frames: torch.Tensor, stems: torch.Tensor,
-                   estimates: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def _window_scores(localizer: Localizer, mix: torch.Tensor, frames: torch.Tensor,
+                   stems: torch.Tensor, estimates: torch.Tensor | None = None
+                   ) -> dict[str, torch.Tensor]:
     """Per-location evidence for each player in one window, per STFT frame.
 
     Args:
@@ -302,9 +306,9 @@ def _window_scores(model, mix: torch.Tensor, frames: torch.Tensor, stems: torch.
     """
     with torch.no_grad():
         reference = stems if estimates is None else estimates.float()
-        score = model.pixel_scores(mix, frames, reference[None])[0]  # (P, h, w, Tf)
-        mix_mag = model.spectrogram(mix)["mag"][0]  # (F, Tf)
-        stem_mag = model.spectrogram(stems)["mag"]  # (P, F, Tf)
+        score = localizer.pixel_scores(mix, frames, reference[None])[0]  # (P, h, w, Tf)
+        mix_mag = localizer.model.spectrogram(mix)["mag"][0]  # (F, Tf)
+        stem_mag = localizer.model.spectrogram(stems)["mag"]  # (P, F, Tf)
     tf = score.shape[-1]
     return {
         "score": score,
@@ -429,6 +433,7 @@ def negative_audio_checks(
     seed: int = 0,
     heat: str = "total",
     device: str | torch.device = "auto",
+    gate: Gate | None = None,
 ) -> dict[str, dict[str, float]]:
     """`heat_figures` and `same_scale_figures` of a URMP-style piece's heatmaps with its true
     audio and with each `NEGATIVE_AUDIO` condition; "energy" is given relative to the true
@@ -442,12 +447,13 @@ def negative_audio_checks(
         heat: "total" (`localize_video`'s heatmaps) or "players": the per-player maps of
             `localize_players` (each player's column), their positive parts summed over
             the players, i.e. the heat `avsep localize --players` draws.
+        gate: how a model with an audio tagger dims the heat (None: the checkpoint's).
     """
     if heat not in ("total", "players"):
         raise ValueError(f"heat must be 'total' or 'players', got {heat!r}")
     folder = Path(folder)
     runner = prepare_model(model, device)
-    check_pixelwise(runner.model)
+    localizer_for(runner.model, gate)  # an error for a model that cannot localize
     rate = runner.model.sample_rate
     source = VideoSource(folder / f"Vid_{folder.name}.mp4", rate)
     true = source.audio.astype(np.float32)
@@ -467,10 +473,10 @@ def negative_audio_checks(
     for name, audio in audios.items():
         source.audio = np.asarray(audio, dtype=np.float32)
         if heat == "players":
-            players = localize_players(source, runner, fps=fps, progress=False)
+            players = localize_players(source, runner, fps=fps, progress=False, gate=gate)
             loc, maps = players.heat, np.clip(players.scores, 0.0, None).sum(axis=1)
         else:
-            loc = localize_video(source, runner, fps=fps, progress=False)
+            loc = localize_video(source, runner, fps=fps, progress=False, gate=gate)
             maps = loc.heatmaps
         if cells is None:
             boxes = player_boxes(folder, loc.times_s, source.frame_size,
