@@ -11,14 +11,23 @@ exactly the same preparation code. The music of the two layouts comes from disjo
 Modules: instruments (classes, GM programs, ranges), music (corpus -> notes, pools),
 render (FluidSynth), levels (loudness), sprites and performers (pictures), video_io (mp4),
 solos, urmp and music_layout (the layouts), presets (sizes), workers (parallel runs).
+Pictures come in drawing families (families: names and leave-one-family-out splits;
+looks, look_lineart, look_shaded, look_pictogram: how each family draws; scenes, pens and
+drawing: their backgrounds and tools):
+
+    from data_prep.synth import rotation
+    training, held_out = rotation()[1]  # hold out "lineart"
+    generate_solos("raw/solos", solos_settings("tiny", families=training))
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .families import FAMILIES, rotation, split_families
     from .music_layout import generate_music
     from .presets import (
         DEFAULT_PRESET,
@@ -44,6 +53,7 @@ _LAZY = {
     "generate_music": "music_layout", "generate_solos": "solos", "generate_urmp": "urmp",
     "DEFAULT_SOUNDFONT": "render", "SoundfontError": "render",
     "Summary": "workers", "WorkerPool": "workers",
+    "FAMILIES": "families", "rotation": "families", "split_families": "families",
     **{name: "presets" for name in (
         "DEFAULT_PRESET", "PRESETS", "MusicSettings", "RunOptions", "SolosSettings",
         "UrmpSettings", "music_settings", "solos_settings", "urmp_settings")},
@@ -59,9 +69,10 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "DEFAULT_PRESET", "DEFAULT_SOUNDFONT", "PRESETS", "MusicSettings", "RunOptions",
+    "DEFAULT_PRESET", "DEFAULT_SOUNDFONT", "FAMILIES", "PRESETS", "MusicSettings", "RunOptions",
     "SolosSettings", "SoundfontError", "Summary", "UrmpSettings", "generate", "generate_music",
-    "generate_solos", "generate_urmp", "music_settings", "solos_settings", "urmp_settings",
+    "generate_solos", "generate_urmp", "music_settings", "rotation", "solos_settings",
+    "split_families", "urmp_settings",
 ]
 
 
@@ -69,10 +80,12 @@ def generate(
     out_root: str | Path,
     preset: str | None = None,
     options: RunOptions | None = None,
+    families: Sequence[str] | None = None,
 ) -> dict[str, Summary]:
     """Both layouts of `preset`: `out_root/solos` and `out_root/urmp`, sharing one worker pool.
 
-    Returns {"solos": Summary, "urmp": Summary}. `preset` defaults to `DEFAULT_PRESET`.
+    Returns {"solos": Summary, "urmp": Summary}. `preset` defaults to `DEFAULT_PRESET`;
+    `families` (drawing families, `families.FAMILIES`) to the preset's (the classic look).
     """
     from .presets import DEFAULT_PRESET, RunOptions, solos_settings, urmp_settings
     from .solos import generate_solos
@@ -82,7 +95,9 @@ def generate(
     preset = preset or DEFAULT_PRESET
     options = options or RunOptions()
     out_root = Path(out_root)
-    solos, urmp = solos_settings(preset), urmp_settings(preset)
+    chosen = tuple(families) if families is not None else None
+    solos = solos_settings(preset, families=chosen)
+    urmp = urmp_settings(preset, families=chosen)
     with WorkerPool(options.jobs, options.soundfont, options.progress) as workers:
         return {
             "solos": generate_solos(out_root / "solos", solos, options, workers),

@@ -15,6 +15,7 @@ DATA_DIR = Path(__file__).resolve().parent.parent  # data_prep/, which ships the
 
 # Second seed word per purpose, so streams for music, pictures and pool order never coincide.
 SOLOS_MUSIC, SOLOS_PICTURE, URMP_MUSIC, URMP_PICTURE, POOL_ORDER = 11, 12, 21, 22, 31
+SOLOS_FAMILY, URMP_FAMILY = 13, 23  # which drawing family draws each video
 
 
 def rng_for(seed: int, purpose: int, *index: int) -> np.random.Generator:

@@ -15,6 +15,7 @@ from typing import Any
 
 from avsep.classes import MUSIC21_CLASSES, SOLOS_CLASSES
 
+from .families import DEFAULT_FAMILIES, check_families
 from .render import DEFAULT_SOUNDFONT
 
 # Visual styles. "default": cluttered, textured, panning backgrounds and casually dressed
@@ -22,6 +23,8 @@ from .render import DEFAULT_SOUNDFONT
 # evaluation only (real evaluation changes scene too: Solos on YouTube -> URMP in a studio):
 # a dark stage with a spotlight per player and no clutter, a still camera, players in black
 # or white concert dress, smaller and lower in the frame, instruments in another palette.
+# Who draws the players is another matter, the drawing family (`families.py`): "default" is
+# each family's own background; "studio" is the same stage whichever family draws.
 STYLES = ("default", "studio")
 
 
@@ -31,6 +34,23 @@ def check_style(style: str) -> None:
 
 SOLOS_FPS = 25  # Solos timestamps are counted in frames at 25 fps
 URMP_FPS = Fraction(30000, 1001)
+
+
+def _set_families(settings: SolosSettings | UrmpSettings) -> None:
+    # a list given by a caller becomes a tuple: settings stay hashable and compare equal
+    object.__setattr__(settings, "families", check_families(settings.families))
+
+
+def _repr(settings: SolosSettings | UrmpSettings) -> str:
+    """dataclass repr without `families` while it is the default: stand-in folders record
+    repr(settings) to refuse reuse under other settings (avsep.workflows.standin), and the
+    default family draws exactly what was drawn before families existed, so folders made
+    then must still match."""
+    shown = [f for f in dataclasses.fields(settings)
+             if f.repr and not (f.name == "families"
+                                and getattr(settings, f.name) == DEFAULT_FAMILIES)]
+    fields = ", ".join(f"{f.name}={getattr(settings, f.name)!r}" for f in shown)
+    return f"{type(settings).__qualname__}({fields})"
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,8 @@ class SolosSettings:
         frame_height: frame height; the width is 4/3 of it.
         fps, sample_rate: video frame rate and audio rate of the mp4s.
         classes: the classes to make.
+        families: drawing families (`families.FAMILIES`); each clip is drawn in one of
+            them, dealt at random and evenly within each class (`families.family_for`).
     """
 
     # 16 performers per class, not 8 of twice the length: with 8 (6 after the validation
@@ -60,8 +82,10 @@ class SolosSettings:
     fps: int = SOLOS_FPS
     sample_rate: int = 44100
     classes: tuple[str, ...] = SOLOS_CLASSES
+    families: tuple[str, ...] = DEFAULT_FAMILIES
 
     def __post_init__(self) -> None:
+        _set_families(self)
         if self.clips_per_class < 1 or self.seconds <= 0 or self.music_pieces < 1:
             raise ValueError(f"clips-per-class, seconds and music pieces must be positive: {self}")
         if self.frame_height % 6:
@@ -73,6 +97,8 @@ class SolosSettings:
     @property
     def frame_width(self) -> int:
         return self.frame_height * 4 // 3
+
+    __repr__ = _repr
 
 
 @dataclass(frozen=True)
@@ -92,6 +118,8 @@ class UrmpSettings:
         fps, sample_rate: video rate and rate of the WAVs and of the mp4 audio.
         style: how the videos look (`performers.STYLES`): "default", or "studio", a look
             no training stand-in has, for evaluation under a change of scene.
+        families: drawing families (`families.FAMILIES`); each piece is drawn (players,
+            background, light) in one of them, dealt at random and evenly over the pieces.
     """
 
     pieces: int = 10
@@ -102,9 +130,11 @@ class UrmpSettings:
     fps: Fraction = URMP_FPS
     sample_rate: int = 48000
     style: str = "default"
+    families: tuple[str, ...] = DEFAULT_FAMILIES
 
     def __post_init__(self) -> None:
         check_style(self.style)
+        _set_families(self)
         if self.pieces < 1 or self.seconds <= 0:
             raise ValueError(f"pieces and seconds must be positive: {self}")
         if not 2 <= self.min_players <= self.max_players <= 5:
@@ -117,6 +147,8 @@ class UrmpSettings:
     @property
     def cell_width(self) -> int:
         return self.frame_height * 5 // 6
+
+    __repr__ = _repr
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import numpy as np
 
 from .common import (
     POOL_ORDER,
+    SOLOS_FAMILY,
     SOLOS_MUSIC,
     SOLOS_PICTURE,
     choose_tempo,
@@ -28,6 +29,7 @@ from .common import (
     solos_ids,
     write_json,
 )
+from .families import CLASSIC, family_for
 from .instruments import instrument
 from .levels import mix_stems, normalise, span_gate
 from .music import Piece, excerpt, fit_range, perform, piece_seconds, pool
@@ -54,6 +56,7 @@ class SolosClipJob:
     level_dbfs: float
     picture_seed: tuple[int, ...]
     x264_threads: int
+    family: str = CLASSIC  # the drawing family of the clip's pictures
 
     @property
     def num_samples(self) -> int:
@@ -127,7 +130,7 @@ def make_clip(job: SolosClipJob) -> FileRecord:
     stems, _ = mix_stems([normalise(audio, job.level_dbfs)])
     frames = render_frames(
         [(job.name, job.notes)], job.num_frames, s.fps, s.frame_width, s.frame_height,
-        np.random.default_rng(list(job.picture_seed)), spans=job.spans,
+        np.random.default_rng(list(job.picture_seed)), spans=job.spans, family=job.family,
     )
     path = Path(job.path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,14 +166,17 @@ def plan_solos(
             spans = plan_spans(seconds, settings.span_seconds, settings.gap_seconds, rng)
             notes, used = clip_music(name, spans, music, rng)
             relative = f"{name}/{video_id}.mp4"
+            family = family_for(settings.families, (options.seed, SOLOS_FAMILY, class_index),
+                                clip)
             jobs.append(SolosClipJob(
                 path=str(out_dir / relative), name=name, num_frames=num_frames,
                 settings=settings, spans=tuple(spans), notes=notes,
                 level_dbfs=options.level_dbfs,
                 picture_seed=(options.seed, SOLOS_PICTURE, class_index, clip),
-                x264_threads=1 if options.jobs > 1 else 0,
+                x264_threads=1 if options.jobs > 1 else 0, family=family,
             ))
-            manifest[relative] = {"class": name, "id": video_id, "spans_s": spans, "music": used}
+            manifest[relative] = {"class": name, "id": video_id, "spans_s": spans, "music": used,
+                                  "family": family}
     return jobs, manifest
 
 

@@ -263,6 +263,21 @@ SPECS: dict[str, SpriteSpec] = {
 }
 
 
+# The shape of every class, by which the other drawing families (`looks.py`) pick their own
+# drawing of it: a MUSIC class drawn like a Solos class here is drawn like it there too.
+SHAPE_OF_DRAWING: dict[Callable[[Pen, Colour], None], str] = {
+    _violin: "violin", _cello: "cello", _double_bass: "double_bass", _flute: "flute",
+    _oboe: "oboe", _clarinet: "clarinet", _bassoon: "bassoon", _saxophone: "saxophone",
+    _trumpet: "trumpet", _horn: "horn", _trombone: "trombone", _tuba: "tuba",
+}
+SHAPES: tuple[str, ...] = tuple(SHAPE_OF_DRAWING.values())
+
+
+def shape_of(name: str) -> str:
+    """The shape name of class `name` (one of SHAPES)."""
+    return SHAPE_OF_DRAWING[SPECS[name].draw]
+
+
 def sprite_size(spec: SpriteSpec, frame_height: int, scale: float = 1.0) -> tuple[int, int]:
     """(width, height) in pixels of a sprite for frames `frame_height` pixels high."""
     long_side = spec.length * frame_height * scale

@@ -26,6 +26,7 @@ from avsep.urmp_naming import boxes_file_name
 
 from .common import (
     POOL_ORDER,
+    URMP_FAMILY,
     URMP_MUSIC,
     URMP_PICTURE,
     choose_tempo,
@@ -33,6 +34,7 @@ from .common import (
     rng_for,
     write_json,
 )
+from .families import CLASSIC, family_for
 from .instruments import INSTRUMENTS, instrument
 from .levels import mix_stems, normalise, span_gate
 from .music import Piece, Pool, fit_range, kind_of, perform, piece_seconds, pool
@@ -64,6 +66,7 @@ class UrmpPieceJob:
     level_dbfs: float
     picture_seed: tuple[int, ...]
     x264_threads: int
+    family: str = CLASSIC  # the drawing family of the piece's video
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -170,16 +173,17 @@ def plan_urmp(
         num_frames = round(length * fps)
         codes = tuple(instrument(n).code for n in names)
         folder = folder_name(number, piece.title, codes)
+        family = family_for(settings.families, (options.seed, URMP_FAMILY), number - 1)
         jobs.append(UrmpPieceJob(
             directory=str(out_dir / folder), number=number, title=piece.title,
             names=tuple(names), parts=tuple(notes), num_frames=num_frames,
             num_samples=round(num_frames / fps * settings.sample_rate), settings=settings,
             level_dbfs=options.level_dbfs, picture_seed=(options.seed, URMP_PICTURE, number),
-            x264_threads=1 if options.jobs > 1 else 0,
+            x264_threads=1 if options.jobs > 1 else 0, family=family,
         ))
         manifest[folder] = {"piece": piece.piece_id, "instruments": list(codes),
                             "score_parts": part_indices, "qpm": round(qpm, 2),
-                            "seconds": round(num_frames / fps, 3)}
+                            "seconds": round(num_frames / fps, 3), "family": family}
     return jobs, manifest
 
 
@@ -208,7 +212,7 @@ def make_piece(job: UrmpPieceJob) -> FileRecord:
     frames = render_frames(
         list(zip(job.names, job.parts)), job.num_frames, float(s.fps), s.cell_width,
         s.frame_height, np.random.default_rng(list(job.picture_seed)), boxes=boxes,
-        style=s.style,
+        style=s.style, family=job.family,
     )
     video = folder / f"Vid_{job.stem}_{codes}.mp4"
     write_mp4(video, frames, fps=s.fps, width=s.cell_width * len(job.names),
@@ -216,7 +220,7 @@ def make_piece(job: UrmpPieceJob) -> FileRecord:
               threads=job.x264_threads)
     written.append(video)
     # Not part of the real URMP layout: where each player is drawn, for localization scores
-    # (`avsep.inference.accuracy`; real pieces fall back to equal-width columns).
+    # (`avsep.evaluation.localization`; real pieces fall back to equal-width columns).
     written.append(folder / boxes_file_name(f"{job.stem}_{codes}"))
     write_json(written[-1], {"fps": float(s.fps), "frame_size": [s.frame_height,
                                                                   s.cell_width * len(job.names)],
