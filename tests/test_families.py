@@ -289,3 +289,24 @@ def test_a_solos_set_built_for_a_fold_has_no_video_of_its_held_out_family(tmp_pa
     pieces = json.loads((tmp_path / "urmp" / "synth_manifest.json").read_text())["files"]
     assert sorted(p["family"] for p in pieces.values()) == ["lineart", "pictogram"]
 
+
+
+def test_the_synth_command_takes_families_and_a_held_out_one(capsys):
+    import argparse
+
+    from avsep.cli import main
+    from avsep.commands.synth import _chosen_families
+
+    def chosen(families, hold_out):
+        return _chosen_families(argparse.Namespace(families=families, hold_out=hold_out))
+
+    assert chosen(None, None) is None  # the preset's (classic)
+    assert chosen(["shaded", "classic"], None) == ("shaded", "classic")
+    assert chosen(None, "shaded") == ("classic", "lineart", "pictogram")
+    assert chosen(["lineart", "shaded"], "lineart") == ("shaded",)
+    assert main(["synth", "solos", "--out", "unused", "--families", "classic",
+                 "--hold-out", "lineart"]) == 2
+    assert "held-out family 'lineart' is not one of ['classic']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["synth", "urmp", "--out", "unused", "--families", "studio"])
+    assert "invalid choice: 'studio'" in capsys.readouterr().err

@@ -64,6 +64,35 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _families(parser: argparse.ArgumentParser) -> None:
+    """--families and --hold-out: which drawing families the videos are drawn in."""
+    from data_prep.synth.families import FAMILIES
+
+    parser.add_argument(
+        "--families", nargs="+", choices=FAMILIES, default=None, metavar="FAMILY",
+        help="drawing families to draw the videos in, each video in one of them (dealt at "
+             "random and evenly: per class for Solos, over the pieces for URMP): classic "
+             "(the original look), lineart (ink outlines on paper, seated whole figures), "
+             "shaded (lit volumes, a close camera, a room under a side light), pictogram "
+             "(flat silhouettes, small standing figures, a poster background) "
+             f"(default: classic; choices: {', '.join(FAMILIES)})")
+    parser.add_argument(
+        "--hold-out", choices=FAMILIES, default=None, metavar="FAMILY",
+        help="leave one family out: draw in every family of --families (all families when "
+             "not given) except FAMILY, for training; its test set is made with "
+             "--families FAMILY. The fixed rotation holds out classic, lineart, shaded and "
+             "pictogram in turn (docs/unseen-looks.md)")
+
+
+def _chosen_families(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The families asked for (None: the preset's)."""
+    from data_prep.synth.families import FAMILIES, split_families
+
+    if args.hold_out is not None:
+        return split_families(args.families or FAMILIES, args.hold_out)[0]
+    return tuple(args.families) if args.families else None
+
+
 def _frame_height(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--frame-height", type=int, default=None, metavar="PX",
                         help=f"video height in pixels (default: 240); {what}")
@@ -80,6 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_music(layouts)
     both = layouts.add_parser("all", help=ALL_HELP, description=ALL_HELP)
     _common(both)
+    _families(both)
     both.set_defaults(func=run_all)
     parser.set_defaults(func=lambda args: _usage(parser))
 
@@ -104,6 +134,7 @@ def _register_solos(layouts: argparse._SubParsersAction) -> None:
                        help="pieces of the Solos music pool to draw excerpts from "
                             "(tiny: 4, bench: 40)")
     _frame_height(solos, "the width is 4/3 of it")
+    _families(solos)
     solos.set_defaults(func=run_solos)
 
 
@@ -119,6 +150,7 @@ def _register_urmp(layouts: argparse._SubParsersAction) -> None:
     urmp.add_argument("--max-players", type=int, default=None, metavar="N",
                       help="largest ensemble, 2..5 (default: 3); duets are the most common")
     _frame_height(urmp, "each player's cell is 5/6 of it wide")
+    _families(urmp)
     urmp.add_argument("--style", choices=["default", "studio"], default=None,
                       help="how the videos look: default (the look of every training "
                            "stand-in: cluttered, textured, panning backgrounds), or studio, "
@@ -188,7 +220,8 @@ def run_solos(args: argparse.Namespace) -> int:
 
         settings = solos_settings(args.preset, clips_per_class=args.clips_per_class,
                                   seconds=args.seconds, music_pieces=args.music_pieces,
-                                  frame_height=args.frame_height)
+                                  frame_height=args.frame_height,
+                                  families=_chosen_families(args))
         return [generate_solos(args.out, settings, _options(args))]
 
     return _run(make)
@@ -200,7 +233,8 @@ def run_urmp(args: argparse.Namespace) -> int:
 
         settings = urmp_settings(args.preset, pieces=args.pieces, seconds=args.seconds,
                                  min_players=args.min_players, max_players=args.max_players,
-                                 frame_height=args.frame_height, style=args.style)
+                                 frame_height=args.frame_height, style=args.style,
+                                 families=_chosen_families(args))
         return [generate_urmp(args.out, settings, _options(args), music=args.music)]
 
     return _run(make)
@@ -223,6 +257,7 @@ def run_all(args: argparse.Namespace) -> int:
     def make():
         from data_prep.synth import generate
 
-        return list(generate(args.out, args.preset, _options(args)).values())
+        return list(generate(args.out, args.preset, _options(args),
+                             _chosen_families(args)).values())
 
     return _run(make)
