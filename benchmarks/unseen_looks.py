@@ -33,6 +33,7 @@ from avsep.evaluation.localization import score_piece, summarize_localization
 from avsep.presets import resolve_preset
 from avsep.run_config import load_run_config
 from avsep.training import train
+from avsep.training.checkpoints import git_commit
 from avsep.workflows.demo import duet_pieces
 from avsep.workflows.standin import STANDIN_VAL_FRACTION, VALIDATION_SEED_OFFSET
 from data_prep.prepare import prepare_solos, prepare_urmp
@@ -121,7 +122,8 @@ def main() -> int:
     figures = {name: score_set(model, chosen, clip, data[name], root / "raw" / name,
                                run_dir / f"evaluation_{name}") for name in SETS}
     result = {"fold": args.fold, "held_out": held_out, "training": list(training),
-              "seed": args.seed, "steps": summary["step"], "train_minutes": round(minutes, 1),
+              "seed": args.seed, "revision": git_commit(), "steps": summary["step"],
+              "train_minutes": round(minutes, 1),
               "overrides": args.set, **figures}
     (run_dir / "result.json").write_text(json.dumps(result, indent=2))
     print(f"{'set':<12}{'duets':>6}{'model':>8}{'mixture':>9}{'IRM':>7}{'peak acc':>10}"
