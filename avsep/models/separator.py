@@ -198,14 +198,19 @@ class Separator(nn.Module):
         T must give a frame count that is a multiple of `frame_multiple` (training clips of
         65535 samples do); use `separate` for any length.
         """
-        check_waveforms(mix, 2, "mix (batch, samples)")
-        check_waveforms(sources, 3, "sources (batch, sources, samples)")
-        with full_precision(mix):
-            spec = self.spectrogram(mix)
+        spec = self.training_spectrogram(mix, sources)
         outputs = self.net_outputs(spec, condition)
         with full_precision(mix):
             loss = self.loss(outputs.float(), spec, sources, condition)
         return Objective(loss=loss, outputs=outputs, spec=spec)
+
+    def training_spectrogram(self, mix: torch.Tensor, sources: torch.Tensor) -> Spectrogram:
+        """The mixtures' spectrogram for a training pass, in float32 even under autocast,
+        after checking mix (B, T) and sources (B, N, T)."""
+        check_waveforms(mix, 2, "mix (batch, samples)")
+        check_waveforms(sources, 3, "sources (batch, sources, samples)")
+        with full_precision(mix):
+            return self.spectrogram(mix)
 
     @torch.no_grad()
     def separate(self, mix: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:

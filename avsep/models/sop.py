@@ -30,7 +30,6 @@ from avsep.models.separator import (
     Objective,
     SeparatorConfig,
     Spectrogram,
-    check_waveforms,
     full_precision,
 )
 from avsep.models.synthesizer import Synthesizer
@@ -232,10 +231,7 @@ class SoundOfPixels(MaskSeparator):
         `audio_tagging` times the tagger's loss, whose noise comes from `generator` (on the
         mixture's device; None: the model's own CPU generator).
         """
-        check_waveforms(mix, 2, "mix (batch, samples)")
-        check_waveforms(sources, 3, "sources (batch, sources, samples)")
-        with full_precision(mix):
-            spec = self.spectrogram(mix)
+        spec = self.training_spectrogram(mix, sources)
         parts = self.parts(spec, condition)
         with full_precision(mix):
             targets = self.mask_targets(spec, sources)

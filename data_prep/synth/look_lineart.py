@@ -32,6 +32,7 @@ from .looks import (
     Draw,
     Figure,
     Look,
+    StillScene,
     cell_position,
     elbow,
     family_spec,
@@ -195,7 +196,7 @@ DRAWS: dict[str, Draw] = {
 # ---------------------------------------------------------------- background
 
 
-class LineartScene:
+class LineartScene(StillScene):
     """A sheet of paper with a pencilled floor line and a few sketched objects.
 
     Attributes:
@@ -223,12 +224,6 @@ class LineartScene:
                 line(canvas, (x, y + h / 2), (x + w, y + h / 2), pencil, 1)
         self.canvas = canvas
 
-    def view(self, t: float) -> tuple[np.ndarray, tuple[float, float]]:
-        """The sheet (H, W, 3) uint8; the camera stands still."""
-        return self.canvas.copy(), (0.0, 0.0)
-
-    def light(self, frame: np.ndarray) -> None:
-        """Even light: nothing to do."""
 
 
 # ---------------------------------------------------------------- performers
@@ -239,12 +234,7 @@ class LineartLook(Look):
 
     draws = DRAWS
 
-    @classmethod
-    def scene(cls, width: int, height: int, rng: np.random.Generator, style: str,
-              cells: int) -> Background:
-        if style == "studio":
-            return super().scene(width, height, rng, style, cells)
-        return LineartScene(width, height, rng)
+    family_scene = LineartScene
 
     def __init__(self, name: str, cell: tuple[int, int], height: int,
                  rng: np.random.Generator, style: str = "default",

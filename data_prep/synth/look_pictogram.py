@@ -23,6 +23,7 @@ from .looks import (
     Draw,
     Figure,
     Look,
+    StillScene,
     cell_position,
     family_spec,
     place,
@@ -150,7 +151,7 @@ DRAWS: dict[str, Draw] = {
 # ---------------------------------------------------------------- background
 
 
-class PictogramScene:
+class PictogramScene(StillScene):
     """A flat poster: one background colour, two to four large flat shapes and a floor band.
 
     Attributes:
@@ -181,12 +182,6 @@ class PictogramScene:
         canvas[round(self.floor_y):] = floor
         self.canvas = canvas
 
-    def view(self, t: float) -> tuple[np.ndarray, tuple[float, float]]:
-        """The poster (H, W, 3) uint8; the camera stands still."""
-        return self.canvas.copy(), (0.0, 0.0)
-
-    def light(self, frame: np.ndarray) -> None:
-        """Flat: no lighting."""
 
 
 # ---------------------------------------------------------------- performers
@@ -197,12 +192,7 @@ class PictogramLook(Look):
 
     draws = DRAWS
 
-    @classmethod
-    def scene(cls, width: int, height: int, rng: np.random.Generator, style: str,
-              cells: int) -> Background:
-        if style == "studio":
-            return super().scene(width, height, rng, style, cells)
-        return PictogramScene(width, height, rng)
+    family_scene = PictogramScene
 
     def __init__(self, name: str, cell: tuple[int, int], height: int,
                  rng: np.random.Generator, style: str = "default",

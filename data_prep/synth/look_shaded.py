@@ -265,12 +265,7 @@ class ShadedLook(Look):
 
     draws = DRAWS
 
-    @classmethod
-    def scene(cls, width: int, height: int, rng: np.random.Generator, style: str,
-              cells: int) -> Background:
-        if style == "studio":
-            return super().scene(width, height, rng, style, cells)
-        return ShadedScene(width, height, rng)
+    family_scene = ShadedScene
 
     def __init__(self, name: str, cell: tuple[int, int], height: int,
                  rng: np.random.Generator, style: str = "default",

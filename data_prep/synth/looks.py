@@ -45,6 +45,20 @@ class Background(Protocol):
     def light(self, frame: np.ndarray) -> None: ...
 
 
+class StillScene:
+    """A background drawn once (`canvas`, (H, W, 3) uint8) under a still camera and even
+    light; subclasses draw the canvas in their __init__."""
+
+    canvas: np.ndarray
+
+    def view(self, t: float) -> tuple[np.ndarray, tuple[float, float]]:
+        """The canvas; the camera stands still."""
+        return self.canvas.copy(), (0.0, 0.0)
+
+    def light(self, frame: np.ndarray) -> None:
+        """Even light: nothing to do."""
+
+
 class Look:
     """One performer's appearance in one drawing family.
 
@@ -61,10 +75,13 @@ class Look:
             classic's estimate, which leaves out the bow and the slide).
         draws: the family's drawing of each instrument shape (`sprites.SHAPES`), by name:
             every class is drawn by the drawing of its shape (`sprites.shape_of`).
+        family_scene: the family's own background class, built as (width, height, rng), or None
+            for the classic scene; the studio style is the same stage in every family.
     """
 
     exact_box: ClassVar[bool] = True
     draws: ClassVar[Mapping[str, Draw]]
+    family_scene: ClassVar[Callable[..., Background] | None] = None
     spec: SpriteSpec
     sprite: np.ndarray
     scale: float
@@ -83,6 +100,8 @@ class Look:
               cells: int) -> Background:
         """The family's background for a frame of (width, height) with `cells` players; the
         studio style is the same stage in every family."""
+        if cls.family_scene is not None and style != "studio":
+            return cls.family_scene(width, height, rng)
         return Scene(width, height, rng, style=style, cells=cells)
 
     def body(self, frame: np.ndarray, x: float, y: float, h: float) -> None:
