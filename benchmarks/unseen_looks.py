@@ -30,6 +30,7 @@ from pathlib import Path
 from avsep.checkpoint import load_checkpoint, training_config
 from avsep.evaluation import evaluate_urmp
 from avsep.evaluation.localization import score_piece, summarize_localization
+from avsep.inference import prepare_model
 from avsep.presets import resolve_preset
 from avsep.run_config import load_run_config
 from avsep.training import train
@@ -76,12 +77,13 @@ def make_data(root: Path, training: tuple[str, ...], held_out: str, preset: str,
     return {name: shards / name for name in ("solos", *SETS)}
 
 
-def score_set(model, checkpoint: Path, clip, shards: Path, raw: Path, out: Path) -> dict:
+def score_set(model, clip, shards: Path, raw: Path, out: Path) -> dict:
     """Separation and peak accuracy on the duets of one URMP set."""
     duets = duet_pieces(shards)
     result = evaluate_urmp(model, shards, out, clip_spec=clip, pieces=duets, progress=False)
     scores = result.summary()["overall"]["scores"]
-    pieces = [score_piece(raw / piece, checkpoint) for piece in duets]
+    runner = prepare_model(model, spec=clip)  # loaded once for every piece
+    pieces = [score_piece(raw / piece, runner) for piece in duets]
     located = summarize_localization(pieces)
     return {"duets": len(duets),
             **{f"{method}_sdr": scores[method]["sdr"]["mean"] for method in scores},
@@ -119,7 +121,7 @@ def main() -> int:
     chosen = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "checkpoint.pt"
     model, payload = load_checkpoint(chosen, map_location="cpu")
     clip = training_config(payload, chosen).data.clip
-    figures = {name: score_set(model, chosen, clip, data[name], root / "raw" / name,
+    figures = {name: score_set(model, clip, data[name], root / "raw" / name,
                                run_dir / f"evaluation_{name}") for name in SETS}
     result = {"fold": args.fold, "held_out": held_out, "training": list(training),
               "seed": args.seed, "revision": git_commit(), "steps": summary["step"],
