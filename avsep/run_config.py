@@ -111,6 +111,12 @@ class OptimConfig:
     weight_decay: float = 1e-4
     lr_milestones: list[int] = field(default_factory=lambda: [40, 80])
     lr_decay: float = 0.1
+    # Shares of train.max_minutes after which the rates are multiplied by lr_decay, instead
+    # of lr_milestones (which must then be empty); none, as the original. A time-budgeted
+    # run then gets the same shape of schedule on a slower host, where a step milestone
+    # may never come. A resumed run keeps the decays it had and counts the remaining shares
+    # in its own budget.
+    lr_budget_fractions: list[float] = field(default_factory=list)
     # Largest gradient norm (torch.nn.utils.clip_grad_norm_); 0 = no clipping, as the
     # original. The demo and MHU-Net presets clip at 5 (a guard for training from scratch).
     grad_clip: float = 0.0
@@ -159,6 +165,20 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        shares = self.optim.lr_budget_fractions
+        if not shares:
+            return
+        if self.optim.lr_milestones:
+            raise ConfigError("optim.lr_budget_fractions replaces optim.lr_milestones: set "
+                              "optim.lr_milestones=[] to schedule by the time budget")
+        if self.train.max_minutes <= 0:
+            raise ConfigError("optim.lr_budget_fractions are shares of train.max_minutes, "
+                              "which is not set")
+        if list(shares) != sorted(shares) or not all(0 < f < 1 for f in shares):
+            raise ConfigError(f"optim.lr_budget_fractions must increase within (0, 1), "
+                              f"got {list(shares)}")
 
 
 # ------------------------------------------------------------------ configs of earlier versions

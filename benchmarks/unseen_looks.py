@@ -101,6 +101,8 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config overrides, as `avsep train --set`")
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget")
+    parser.add_argument("--tag", default="",
+                        help="names the run folder run_<tag>_seed<S> (the settings tried)")
     parser.add_argument("--root", type=Path, default=Path("work/unseen"))
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
@@ -114,7 +116,7 @@ def main() -> int:
                              [f"train.max_minutes={args.minutes}", f"train.seed={args.seed}",
                               *args.set])
     config = replace(config, data=replace(config.data, path=str(data["solos"])))
-    run_dir = root / f"run_seed{args.seed}"
+    run_dir = root / (f"run_{args.tag}_seed{args.seed}" if args.tag else f"run_seed{args.seed}")
     started = time.monotonic()
     summary = train(config, run_dir, progress=False)
     minutes = (time.monotonic() - started) / 60
@@ -126,7 +128,7 @@ def main() -> int:
     result = {"fold": args.fold, "held_out": held_out, "training": list(training),
               "seed": args.seed, "revision": git_commit(), "steps": summary["step"],
               "train_minutes": round(minutes, 1),
-              "overrides": args.set, **figures}
+              "config": args.config, "overrides": args.set, **figures}
     (run_dir / "result.json").write_text(json.dumps(result, indent=2))
     print(f"{'set':<12}{'duets':>6}{'model':>8}{'mixture':>9}{'IRM':>7}{'peak acc':>10}"
           f"{'chance':>8}")

@@ -51,6 +51,7 @@ from avsep.training.checkpoints import (
 from avsep.training.data import RunData, num_sources_at, segment_bounds
 from avsep.training.optim import (
     autocast_dtype,
+    budget_decay_due,
     build_optimizer,
     build_scheduler,
     max_grad_norm,
@@ -243,6 +244,8 @@ class _Run:
             window.data_wait = time.monotonic() - fetch_start
             window.shard_failures += report_failures(batch.pop("shard_failures", []),
                                                      self.reported_shards)
+            if t.max_minutes > 0 and self.config.optim.lr_budget_fractions:
+                self._schedule_by_budget(deadline)
             loss, grad_norm = self._optimizer_step(batch)
             window.add(loss)
             if self.step % t.log_every == 0 or self.step == segment_end:
@@ -253,6 +256,16 @@ class _Run:
             if time.monotonic() > deadline or (until_step is not None and self.step >= until_step):
                 return True
         return False
+
+    def _schedule_by_budget(self, deadline: float) -> None:
+        """Decay the rates at this step when the next of `optim.lr_budget_fractions` of the
+        time budget has passed: a milestone at the step the scheduler is about to take,
+        which checkpoints keep. Every rank decides on the same (mean) clock reading."""
+        budget = 60 * self.config.train.max_minutes
+        elapsed = torch.tensor(time.monotonic() - (deadline - budget), device=self.info.device)
+        share = float(distributed.all_reduce_mean(elapsed)) / budget
+        if budget_decay_due(self.config, sum(self.scheduler.milestones.values()), share):
+            self.scheduler.milestones[self.step + 1] += 1
 
     def _optimizer_step(self, batch: dict[str, Any]) -> tuple[float, torch.Tensor]:
         """One mix-and-separate step; returns (loss, gradient norm before clipping)."""

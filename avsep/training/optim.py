@@ -54,6 +54,13 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: RunConfig
                                                 gamma=config.optim.lr_decay)
 
 
+def budget_decay_due(config: RunConfig, decays_done: int, elapsed_share: float) -> bool:
+    """True when `elapsed_share` of `train.max_minutes` has reached the next of
+    `optim.lr_budget_fractions` after the `decays_done` already applied."""
+    shares = config.optim.lr_budget_fractions
+    return decays_done < len(shares) and elapsed_share >= shares[decays_done]
+
+
 def max_grad_norm(config: RunConfig) -> float:
     """The gradient-norm bound: `optim.grad_clip`, or no bound (inf: the norm is still
     measured and logged) when it is 0, as in the original."""
