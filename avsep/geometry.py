@@ -43,15 +43,6 @@ class ClipSpec:
             as SoP): hue turned by up to 180 s degrees, saturation and brightness each
             scaled by a factor in [1 - s, 1 + s]; all frames of a clip get the same change.
             A stand-in for the changes of scene between datasets (see `jitter_colors`).
-        scale_jitter: strength s of a random zoom per training clip (0: none, as SoP): the
-            short side is resized to `resize_short_side` times 2**u, u uniform in [-s, s],
-            before the crop; a frame smaller than the crop is padded with its mean colour.
-            Players then appear at the sizes other cameras show them at.
-        grayscale: probability that a training clip's frames lose their colours (0: never,
-            as SoP), so that the instrument has to be told by its shape, not its palette.
-        blur: probability that a training clip's frames are blurred by a Gaussian of
-            sigma uniform in [0.5, 2] pixels of the crop (0: never, as SoP): other hands
-            draw with less detail, other cameras are out of focus.
     """
 
     clip_samples: int = CLIP_SAMPLES
@@ -62,18 +53,6 @@ class ClipSpec:
     image_size: int = 224
     resize_short_side: int = 246
     color_jitter: float = 0.0
-    scale_jitter: float = 0.0
-    grayscale: float = 0.0
-    blur: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("color_jitter", "scale_jitter"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"data.clip.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("grayscale", "blur"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"data.clip.{name} is a probability in [0, 1], "
-                                 f"got {getattr(self, name)}")
 
 
 def resize_short_side(image: np.ndarray, size: int) -> np.ndarray:
@@ -87,18 +66,12 @@ def resize_short_side(image: np.ndarray, size: int) -> np.ndarray:
 def augment_frames(frames: list[np.ndarray], spec: ClipSpec, rng: random.Random | None) -> np.ndarray:
     """Resize, crop and flip a list of (H, W, 3) frames identically -> (3, T, S, S) uint8.
 
-    With `rng` (training): short side to `spec.resize_short_side` (times a random zoom with
-    `spec.scale_jitter`), one random crop of `spec.image_size` and one random horizontal
-    flip shared by all frames, then the clip's random changes of look (`color_jitter`,
-    `grayscale`, `blur`). Without it (evaluation): short side to `spec.image_size` and a
-    centre crop. Each change draws from `rng` only when its option is on, so a clip without
-    them is cut exactly as before they existed.
+    With `rng` (training): short side to `spec.resize_short_side`, one random crop of
+    `spec.image_size` and one random horizontal flip shared by all frames. Without it
+    (evaluation): short side to `spec.image_size` and a centre crop.
     """
     size = spec.image_size
-    short = spec.resize_short_side if rng else size
-    if rng is not None and spec.scale_jitter > 0:
-        short = max(1, round(short * 2 ** rng.uniform(-spec.scale_jitter, spec.scale_jitter)))
-    resized = [pad_to(resize_short_side(f, short), size) for f in frames]
+    resized = [resize_short_side(f, spec.resize_short_side if rng else size) for f in frames]
     h, w = resized[0].shape[:2]
     if rng is not None:
         top, left = rng.randint(0, h - size), rng.randint(0, w - size)
@@ -108,38 +81,11 @@ def augment_frames(frames: list[np.ndarray], spec: ClipSpec, rng: random.Random 
     crops = [f[top:top + size, left:left + size] for f in resized]
     if flip:
         crops = [c[:, ::-1] for c in crops]
-    if rng is not None:
-        crops = change_look(crops, spec, rng)
-    return np.ascontiguousarray(np.stack(crops).transpose(3, 0, 1, 2))
-
-
-def pad_to(image: np.ndarray, size: int) -> np.ndarray:
-    """(H, W, 3) -> at least (size, size, 3): centred on its mean colour where smaller."""
-    h, w = image.shape[:2]
-    if h >= size and w >= size:
-        return image
-    mean = image.reshape(-1, image.shape[2]).mean(axis=0).round().astype(image.dtype)
-    padded = np.empty((max(h, size), max(w, size), image.shape[2]), image.dtype)
-    padded[:] = mean
-    top, left = (padded.shape[0] - h) // 2, (padded.shape[1] - w) // 2
-    padded[top:top + h, left:left + w] = image
-    return padded
-
-
-def change_look(crops: list[np.ndarray], spec: ClipSpec, rng: random.Random
-                ) -> list[np.ndarray]:
-    """A training clip's random changes of look, the same on each of its (S, S, 3) crops."""
-    if spec.color_jitter > 0:
+    if rng is not None and spec.color_jitter > 0:
         s = spec.color_jitter
         crops = jitter_colors(crops, rng.uniform(-180 * s, 180 * s), rng.uniform(1 - s, 1 + s),
                               rng.uniform(1 - s, 1 + s))
-    if spec.grayscale > 0 and rng.random() < spec.grayscale:
-        crops = [np.repeat(cv2.cvtColor(np.ascontiguousarray(c), cv2.COLOR_RGB2GRAY)[..., None],
-                           3, axis=2) for c in crops]
-    if spec.blur > 0 and rng.random() < spec.blur:
-        sigma = rng.uniform(0.5, 2.0)
-        crops = [cv2.GaussianBlur(np.ascontiguousarray(c), (0, 0), sigma) for c in crops]
-    return crops
+    return np.ascontiguousarray(np.stack(crops).transpose(3, 0, 1, 2))
 
 
 def jitter_colors(frames: list[np.ndarray], hue_degrees: float, saturation: float,

@@ -19,6 +19,7 @@ configuration with the one the checkpoint recorded before it writes anything
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import time
@@ -95,6 +96,10 @@ def run_training(config: RunConfig, run_dir: Path, info: DistInfo, resume: bool,
     finally:
         run.bar.close()
         run.tracker.close()
+        # The last segment's loader iterator sits in a reference cycle: collect it now, so
+        # its worker processes end here and are not copied into processes a caller forks
+        # next (where its clean-up fails with "can only test a child process").
+        gc.collect()
     if not run.last_val:  # e.g. stopped by the time limit before an epoch ended
         run.validate()
     if info.is_main:
