@@ -9,8 +9,7 @@ Two optional auxiliary objectives need the clips' instrument classes (`labels`):
 cross-entropy read linearly from each source's pooled vector (`visual_class_loss`), and a
 frame-wise tagger of the mixture (`audio_tagging`), whose only use is to dim the heatmaps
 for sound no shown instrument makes. Both read what the training pass computes and returns
-(`SopParts`, `MaskTargets`); separation depends on them only with `fallback_confidence`,
-which blends unsure sources' masks toward an even share (`avsep.models.confidence`).
+(`SopParts`, `MaskTargets`); separation never depends on them.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from torch import nn
 
 from avsep.audio import NUM_WARPED_BINS
 from avsep.classes import SOLOS_CLASSES
-from avsep.models.confidence import blend_weights, fallback_logits, source_confidence
 from avsep.models.separator import (
     MaskConfig,
     MaskSeparator,
@@ -74,12 +72,6 @@ class SoundOfPixelsConfig(MaskConfig):
     audio_gate_locality: how much of that dimming is each location's own, in [0, 1]: 0 dims
         the whole map by whether any shown instrument is heard, 1 each location by whether
         its own is.
-    fallback_confidence: do no harm, at separation only (0: off, the original). A source
-        whose class head's top probability is under this threshold t, in (0, 1], gets the
-        mask w * mask + (1 - w) / N with w = confidence / t, toward the even share whose
-        estimate scores as the mixture does (`avsep.models.confidence`). Training is
-        unchanged, so it can be switched on for a trained model; needs ratio masks (binary
-        ones are thresholded at reconstruction) and the class head (`visual_class_loss`).
 
     Measurements behind the non-original settings: docs/ablation.md and docs/results/.
     """
@@ -99,7 +91,6 @@ class SoundOfPixelsConfig(MaskConfig):
     num_classes: int = len(SOLOS_CLASSES)
     audio_tagging: float = 0.0
     audio_gate_locality: float = 0.0
-    fallback_confidence: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -117,15 +108,6 @@ class SoundOfPixelsConfig(MaskConfig):
         if self.audio_tagging > 0 and not self.visual_class_loss:
             raise ValueError("audio_tagging > 0 gates each location by the class its visual "
                              "vector shows: it needs the class head of visual_class_loss > 0")
-        self._check_fallback()
-
-    def _check_fallback(self) -> None:
-        if not 0.0 <= self.fallback_confidence <= 1.0:
-            raise ValueError(f"fallback_confidence must be in [0, 1], "
-                             f"got {self.fallback_confidence}")
-        if self.fallback_confidence and (self.mask_type != "ratio" or not self.visual_class_loss):
-            raise ValueError("fallback_confidence > 0 blends ratio masks by the class head's "
-                             "confidence: it needs mask_type 'ratio' and visual_class_loss > 0")
 
 
 class SopParts(NamedTuple):
@@ -238,38 +220,6 @@ class SoundOfPixels(MaskSeparator):
     def mask_logits(self, spec: torch.Tensor | Spectrogram, condition: torch.Tensor
                     ) -> torch.Tensor:
         return self.parts(spec, condition).logits
-
-    def net_outputs(self, spec: Spectrogram, condition: torch.Tensor) -> torch.Tensor:
-        """Mask logits (B, N, Fw, Tf) for separation (`Separator.separate`): with
-        `fallback_confidence` the logits of the masks blended toward the even share (the
-        training pass, `forward`, never blends)."""
-        parts = self.parts(spec, condition)
-        return self.fallback(parts.logits, parts.pooled)
-
-    def fallback(self, logits: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
-        """The separation's mask logits from the synthesizer's, logits (B, N, Fw, Tf) for
-        pooled visual vectors (B, N, K): unchanged without `fallback_confidence`, else
-        blended toward the even share. A path that runs the synthesizer itself (reused
-        visual features) calls this to separate as `separate` does."""
-        if not self.config.fallback_confidence:
-            return logits
-        return fallback_logits(logits, self._blend(pooled))
-
-    def _blend(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Pooled visual vectors (B, N, K) -> each source's blend weight (B, N)."""
-        assert self.class_head is not None
-        confidence = source_confidence(self.class_head(pooled.float()))
-        return blend_weights(confidence, self.config.fallback_confidence)
-
-    @torch.no_grad()
-    def fallback_weights(self, mix: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        """How much of each source's own mask `separate` keeps for mixtures (B, T) and
-        frames (B, N, 3, T_frames, H, W): (B, N) in [0, 1], 1 where the fallback is off or
-        not needed."""
-        self.check_condition(condition, mix.shape[0])
-        if not self.config.fallback_confidence:
-            return mix.new_ones(condition.shape[:2])
-        return self._blend(self.visual_features(condition))
 
     # ------------------------------------------------------------------ the objective
     def forward(self, mix: torch.Tensor, sources: torch.Tensor, condition: torch.Tensor,
