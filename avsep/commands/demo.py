@@ -43,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained {figures['train_steps']} steps in {figures['train_minutes']} min")
     print("held-out stand-in URMP duets, mean over (player, segment) pairs, dB:")
     print(f"{'':22}{'SDR':>8}{'SIR':>8}{'SAR':>8}")
-    tables = [("", None),
+    tables: list[tuple[str, str | None]] = [("", None),
               (f"{UNSEEN_STYLE}_", f"the same duets drawn in the unseen '{UNSEEN_STYLE}' style:")]
     if figures["held_out_family"]:
         family = figures["held_out_family"]
-        title = f"the same duets drawn in the '{family}' family, which no training video has:"
-        tables.append(("held_out_", title))
+        heading = f"the same duets drawn in the '{family}' family, which no training video has:"
+        tables.append(("held_out_", heading))
     for prefix, title in tables:
         if title:
             print(title)

@@ -55,8 +55,8 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
 
     check_held_out(held_out)
     root = Path(root)
-    folder = preset if held_out is None else f"{preset}_without_{held_out}"
-    paths = ensure_standin(root / "synthetic" / folder, preset, jobs=jobs, held_out=held_out)
+    standin = preset if held_out is None else f"{preset}_without_{held_out}"
+    paths = ensure_standin(root / "synthetic" / standin, preset, jobs=jobs, held_out=held_out)
 
     run_config = load_run_config(resolve_preset(config or "demo"),
                                  [f"train.max_minutes={minutes}"])

@@ -99,9 +99,10 @@ def ensure_standin(root: str | Path, preset: str = "bench", seed: int = 0,
     training = split_families(FAMILIES, held_out)[0] if held_out else None
     urmp = urmp_settings(preset, families=training)
     unseen = replace(urmp, style=UNSEEN_STYLE)
-    made = [solos_settings(preset, families=training), urmp, unseen]
-    if held_out:
-        made.append(urmp_settings(preset, families=(held_out,)))
+    drawn_held_out = urmp_settings(preset, families=(held_out,)) if held_out else None
+    made: list[object] = [solos_settings(preset, families=training), urmp, unseen]
+    if drawn_held_out is not None:
+        made.append(drawn_held_out)
     # The settings themselves, not only the preset's name: a preset changed by a newer
     # avsep must not be mixed with files made under the old one.
     wanted = {"preset": preset, "seed": seed, "settings": repr(tuple(made))}
@@ -116,8 +117,9 @@ def ensure_standin(root: str | Path, preset: str = "bench", seed: int = 0,
         print(f"generating the '{preset}' stand-in under {Path(root) / 'raw'}")
         generate(Path(root) / "raw", preset, RunOptions(seed=seed, jobs=jobs), training)
         generate_urmp(paths.raw_urmp_studio, unseen, RunOptions(seed=seed, jobs=jobs))
-        if paths.raw_urmp_unseen is not None:
-            generate_urmp(paths.raw_urmp_unseen, made[-1], RunOptions(seed=seed, jobs=jobs))
+        if paths.raw_urmp_unseen is not None and drawn_held_out is not None:
+            generate_urmp(paths.raw_urmp_unseen, drawn_held_out,
+                          RunOptions(seed=seed, jobs=jobs))
         marker.write_text(json.dumps(wanted))
     print(f"preparing shards under {Path(root) / 'shards'}")
     # A larger validation share than real data's default, so that even the `tiny` stand-in
