@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,12 @@ import torch
 from tqdm import tqdm
 
 from avsep.classes import class_index
+from avsep.inference.frame_features import (
+    FrameFeatureCache,
+    channels_last_audio_net,
+    separate_windows,
+    supports_frame_reuse,
+)
 from avsep.inference.loading import InferenceModel, prepare_model
 from avsep.inference.localize import localize_video
 from avsep.inference.regions import (
@@ -172,9 +179,10 @@ def separate_video(
     players: int | None = None,
     classes: list[str] | None = None,
     hop: int | None = None,
-    batch_size: int = 2,
+    batch_size: int = 4,
     device: str | torch.device = "auto",
     progress: bool = True,
+    reuse_frames: bool = True,
 ) -> Separation:
     """Separate the sound of each region of `video`.
 
@@ -189,6 +197,11 @@ def separate_video(
         batch_size: windows per model call.
         device: "auto", "cpu", "cuda".
         progress: show progress bars.
+        reuse_frames: for Sound of Pixels models, compute each frame's visual features
+            once for all the windows that show it, and on the CPU run the U-Net in
+            channels-last layout (`avsep.inference.frame_features`; the same output to
+            float rounding); False runs every window's frames through the vision net, in
+            the model's own layout.
 
     Raises:
         VideoInputError: unreadable video or no audio stream.
@@ -211,18 +224,29 @@ def separate_video(
     plan = WindowPlan.cover(len(source.audio), spec.clip_samples, hop)
     joined = OverlapAdd(plan, len(chosen))
     boxes = [r.box for r in chosen]
-    with tqdm(total=len(plan), desc="separate", unit="window", disable=not progress) as bar:
+    model = runner.model
+    features = (FrameFeatureCache(model, source, spec, boxes, runner.device)
+                if reuse_frames and not by_class and supports_frame_reuse(model) else None)
+    layout = (channels_last_audio_net(features.model)
+              if features is not None and runner.device.type == "cpu" else nullcontext())
+    with layout, tqdm(total=len(plan), desc="separate", unit="window",
+                      disable=not progress) as bar:
         for first in range(0, len(plan), batch_size):
             indices = list(range(first, min(first + batch_size, len(plan))))
             mix = torch.from_numpy(np.stack([plan.extract(source.audio, i) for i in indices]))
-            if by_class:
-                batch_condition = condition.expand(len(indices), -1)
+            mix = mix.to(runner.device)
+            if features is not None:
+                pooled = features.pooled([plan.centre(i) for i in indices])
+                estimates = separate_windows(features.model, mix, pooled)
             else:
-                frames = np.stack([source.region_frames(plan.centre(i), spec, boxes)
-                                   for i in indices])
-                batch_condition = torch.from_numpy(frames).to(runner.device)
-            with torch.no_grad():
-                estimates = runner.model.separate(mix.to(runner.device), batch_condition)
+                if by_class:
+                    batch_condition = condition.expand(len(indices), -1)
+                else:
+                    frames = np.stack([source.region_frames(plan.centre(i), spec, boxes)
+                                       for i in indices])
+                    batch_condition = torch.from_numpy(frames).to(runner.device)
+                with torch.no_grad():
+                    estimates = runner.model.separate(mix, batch_condition)
             for index, estimate in zip(indices, estimates.float().cpu().numpy()):
                 joined.add(index, estimate)
             bar.update(len(indices))

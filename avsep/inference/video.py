@@ -125,12 +125,29 @@ class VideoSource:
             self._cache.popitem(last=False)
         return frames
 
-    def clip_frames(self, centre_sample: int, spec: ClipSpec) -> list[np.ndarray]:
-        """The frames of the clip centred on audio sample `centre_sample` (see module doc)."""
+    def clip_frame_numbers(self, centre_sample: int, spec: ClipSpec) -> list[int]:
+        """Video frame indices of the clip centred on audio sample `centre_sample` (see
+        module doc), in time order."""
         grid_frames = max(1, math.ceil(self.duration_s * spec.fps))
         grid = clip_frame_indices(centre_sample, grid_frames, spec)
         times = np.asarray(grid, dtype=np.float64) / spec.fps
-        return self._frames(self.frame_index(times).tolist())
+        return [int(i) for i in self.frame_index(times)]
+
+    def clip_frames(self, centre_sample: int, spec: ClipSpec) -> list[np.ndarray]:
+        """The frames of the clip centred on audio sample `centre_sample` (see module doc)."""
+        return self._frames(self.clip_frame_numbers(centre_sample, spec))
+
+    def frames_by_index(self, indices: Sequence[int]) -> list[np.ndarray]:
+        """Video frames by index, (H, W, 3) uint8 RGB each (through the frame cache)."""
+        return self._frames(list(indices))
+
+    @staticmethod
+    def region_crops(frame: np.ndarray, spec: ClipSpec,
+                     boxes: Sequence[tuple[int, int, int, int]]) -> np.ndarray:
+        """One frame's crops per region as `region_frames` makes them: (N, 3, S, S) uint8
+        (every frame of a clip is resized and cropped on its own)."""
+        return np.stack([augment_frames([resize_for_storage(frame[y0:y1, x0:x1])], spec,
+                                        None)[:, 0] for x0, y0, x1, y1 in boxes])
 
     def model_frames(self, centre_sample: int, spec: ClipSpec) -> np.ndarray:
         """Whole frames for the vision net: (3, num_frames, S, W') uint8, short side S =

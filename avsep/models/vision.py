@@ -300,11 +300,24 @@ class DilatedResNetVision(nn.Module):
             )
         b, c, t, h, w = frames.shape
         images = frames.transpose(1, 2).reshape(b * t, c, h, w)
-        features: torch.Tensor = self.projection(self.backbone(images))
+        features = self.image_features(images)
         return features.reshape(b, t, *features.shape[1:]).transpose(1, 2)
 
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Raw projected features of single images, (M, 3, H, W) -> (M, K, h, w).
+
+        Every image goes through the nets on its own (there is no batch statistic in eval
+        mode), so features computed once per frame can be reused by every clip that shows
+        the frame (`avsep.inference.separate` does, for overlapping windows).
+        """
+        features: torch.Tensor = self.projection(self.backbone(images))
+        return features
+
     def forward(self, frames: torch.Tensor) -> VisualFeatures:
-        features = self.feature_map(frames)
+        return self.pool_feature_map(self.feature_map(frames))
+
+    def pool_feature_map(self, features: torch.Tensor) -> VisualFeatures:
+        """`VisualFeatures` of raw features (B, K, T, h, w) (`feature_map`'s output)."""
         over_time = features.amax(dim=2)
         # Activation after pooling, as the original (for max they commute: all are monotonic).
         pooled = self.activation(self._pool(over_time))

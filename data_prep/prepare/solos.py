@@ -10,6 +10,10 @@ Per video (one work unit): probe -> decode the whole audio track at its native r
 reject silent tracks -> resample to 11025 Hz -> for each playing span at least one clip long,
 equal chunks of at most `max_chunk_s` -> per chunk the audio and the frames at
 `start_s + i / 8` -> one sample in `OUT/<split>/solos-<split>-<tag>-NNN.tar`.
+
+Frames are decoded in one pass over the kept ones (`avsep.media.StreamFrameReader`): frames
+between playing spans are jumped over, frames nothing refers to are not decoded unless
+kept, and only kept frames are scaled (to the stored size, by the decoder's scaler).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 from avsep.classes import SOLOS_CLASSES, class_index
 from avsep.media import (
     BadInput,
-    FrameReader,
+    StreamFrameReader,
     decode_audio,
     encode_jpeg,
     peak_dbfs,
@@ -196,7 +200,7 @@ def process_solos_video(
     audio = resample(native, info.audio.sample_rate, rate)
     del native
     size = short_side_size(info.video.width, info.video.height, settings.short_side)
-    frames = FrameReader(path, threads=ctx.threads, size=size)
+    frames = StreamFrameReader(path, threads=ctx.threads, size=size)
     end_s = min(len(audio) / rate, frames.end_s)
     result.source_seconds = end_s
 
@@ -219,17 +223,20 @@ def process_solos_video(
     # (MUSIC) give their own labels in the unit.
     labels = unit.params.get("labels") or {"class": class_name,
                                            "class_index": class_index(class_name)}
+    chunk_frames = [frames.nearest_frames(first / rate + np.arange(
+        math.ceil((stop - first) * settings.fps / rate)) / settings.fps)
+        for _, first, stop, _ in chunks]
+    frames.keep_only(np.concatenate(chunk_frames))
     chunk_numbers: dict[int, int] = {}
-    for span_index, first, stop, span in chunks:
+    for (span_index, first, stop, span), indices in zip(chunks, chunk_frames):
         chunk_index = chunk_numbers[span_index] = chunk_numbers.get(span_index, -1) + 1
         start_s = first / rate
-        num_frames = math.ceil((stop - first) * settings.fps / rate)
-        times = start_s + np.arange(num_frames) / settings.fps
+        num_frames = len(indices)
         sample: dict = {
             "__key__": solos_key(class_name, video_id, span_index, chunk_index),
             AUDIO: np.ascontiguousarray(audio[first:stop]),
         }
-        for i, image in enumerate(frames.read(frames.nearest_frames(times))):
+        for i, image in enumerate(frames.read(indices)):
             image = resize_for_storage(image, settings.short_side)
             sample[frame_member(i)] = encode_jpeg(image, settings.jpeg_quality)
         sample[HEADER] = {
@@ -247,6 +254,7 @@ def process_solos_video(
         writer.write(sample)
         result.samples += 1
         result.audio_seconds += (stop - first) / rate
+    frames.close()
 
 
 def prepare_solos(

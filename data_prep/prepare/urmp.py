@@ -26,7 +26,7 @@ import numpy as np
 from avsep.classes import URMP_CODE_TO_CLASS, class_index
 from avsep.media import (
     BadInput,
-    FrameReader,
+    StreamFrameReader,
     encode_jpeg,
     peak_dbfs,
     probe,
@@ -125,7 +125,7 @@ def process_urmp_piece(
             raise BadInput("no_video", "no video stream")
         width, height = info.video.width, info.video.height
         scaled = scaled_frame_size(width, height, players, settings.short_side)
-        frames = FrameReader(folder / video_name, threads=ctx.threads, size=scaled)
+        frames = StreamFrameReader(folder / video_name, threads=ctx.threads, size=scaled)
     except BadInput as exc:  # say which of the piece's files is concerned
         raise BadInput(exc.code, f"{video_name}: {exc}") from None
     source_bounds = player_bounds(width, players)
@@ -161,13 +161,15 @@ def process_urmp_piece(
         raise BadInput("too_short", f"only {usable / rate:.2f} s of audio and video, less than "
                                     f"{settings.min_tail_s:g} s")
 
-    for segment, first in enumerate(starts):
+    segment_frames = [frames.nearest_frames(first / rate + np.arange(math.ceil(
+        min(clip, usable - first) * settings.fps / rate)) / settings.fps) for first in starts]
+    frames.keep_only(np.concatenate(segment_frames))
+    for segment, (first, indices) in enumerate(zip(starts, segment_frames)):
         valid = min(clip, usable - first)
         start_s = first / rate
-        num_frames = math.ceil(valid * settings.fps / rate)
-        times = start_s + np.arange(num_frames) / settings.fps
+        num_frames = len(indices)
         sample: dict = {"__key__": urmp_key(folder.name, segment)}
-        for i, image in enumerate(frames.read(frames.nearest_frames(times))):
+        for i, image in enumerate(frames.read(indices)):
             for k, (x0, x1) in enumerate(bounds):
                 crop = resize_for_storage(image[:, x0:x1], settings.short_side)
                 sample[player_frame_member(k, i)] = encode_jpeg(crop, settings.jpeg_quality)
@@ -193,6 +195,7 @@ def process_urmp_piece(
         writer.write(sample)
         result.samples += 1
         result.audio_seconds += valid / rate
+    frames.close()
 
 
 def _padded(audio: np.ndarray, length: int) -> np.ndarray:

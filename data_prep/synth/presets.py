@@ -1,9 +1,11 @@
 """Sizes of the stand-in datasets: the settings of each layout and the named presets.
 
-(`tiny` and `bench` name sizes of every layout: Solos, URMP and MUSIC.)
+(`tiny`, `bench` and `hd` name sizes of every layout: Solos, URMP and MUSIC.)
 
 - `tiny`: for tests; both layouts together take well under 30 s on 2 cores.
 - `bench`: enough to train a small demo model on CPU; a few minutes to make on 2 cores.
+- `hd`: a few 720p videos (Solos 1280 x 720, as on YouTube) to time preparation at the
+  sizes of the real datasets (`benchmarks/prepare.py`).
 """
 
 from __future__ import annotations
@@ -41,14 +43,20 @@ def _set_families(settings: SolosSettings | UrmpSettings) -> None:
     object.__setattr__(settings, "families", check_families(settings.families))
 
 
+SOLOS_ASPECT = (4, 3)  # the stand-in's classic frame shape (width, height)
+HD_ASPECT = (16, 9)  # the shape of most YouTube (Solos) videos: 1280 x 720 at 720p
+# Fields left out of the settings' repr while they hold these values (see `_repr`).
+_QUIET_DEFAULTS: dict[str, object] = {"families": DEFAULT_FAMILIES, "frame_aspect": SOLOS_ASPECT}
+
+
 def _repr(settings: SolosSettings | UrmpSettings) -> str:
-    """dataclass repr without `families` while it is the default: stand-in folders record
-    repr(settings) to refuse reuse under other settings (avsep.workflows.standin), and the
-    default family draws exactly what was drawn before families existed, so folders made
-    then must still match."""
+    """dataclass repr without `families` and `frame_aspect` while they are the defaults:
+    stand-in folders record repr(settings) to refuse reuse under other settings
+    (avsep.workflows.standin), and the defaults draw exactly what was drawn before these
+    fields existed, so folders made then must still match."""
     shown = [f for f in dataclasses.fields(settings)
-             if f.repr and not (f.name == "families"
-                                and getattr(settings, f.name) == DEFAULT_FAMILIES)]
+             if f.repr and not (f.name in _QUIET_DEFAULTS
+                                and getattr(settings, f.name) == _QUIET_DEFAULTS[f.name])]
     fields = ", ".join(f"{f.name}={getattr(settings, f.name)!r}" for f in shown)
     return f"{type(settings).__qualname__}({fields})"
 
@@ -63,7 +71,9 @@ class SolosSettings:
         music_pieces: how many pieces of the Solos music pool the clips draw excerpts from.
         span_seconds: (min, max) length of one playing span.
         gap_seconds: (min, max) length of a non-playing gap (silence, instrument lowered).
-        frame_height: frame height; the width is 4/3 of it.
+        frame_height: frame height; the width is `frame_aspect` times it.
+        frame_aspect: (width, height) shape of the frames: (4, 3), the classic stand-in,
+            or (16, 9), the shape of most Solos videos (1280 x 720 at a height of 720).
         fps, sample_rate: video frame rate and audio rate of the mp4s.
         classes: the classes to make.
         families: drawing families (`families.FAMILIES`); each clip is drawn in one of
@@ -83,20 +93,31 @@ class SolosSettings:
     sample_rate: int = 44100
     classes: tuple[str, ...] = SOLOS_CLASSES
     families: tuple[str, ...] = DEFAULT_FAMILIES
+    frame_aspect: tuple[int, int] = SOLOS_ASPECT
 
     def __post_init__(self) -> None:
         _set_families(self)
+        # a list (from JSON) becomes a tuple: settings stay hashable and compare equal
+        object.__setattr__(self, "frame_aspect", tuple(self.frame_aspect))
         if self.clips_per_class < 1 or self.seconds <= 0 or self.music_pieces < 1:
             raise ValueError(f"clips-per-class, seconds and music pieces must be positive: {self}")
-        if self.frame_height % 6:
+        if self.frame_aspect not in (SOLOS_ASPECT, HD_ASPECT):
+            raise ValueError(f"frame aspect must be {SOLOS_ASPECT} or {HD_ASPECT}, "
+                             f"got {self.frame_aspect}")
+        if self.frame_aspect == SOLOS_ASPECT and self.frame_height % 6:
             raise ValueError(f"frame height must be a multiple of 6, got {self.frame_height}")
+        if self.frame_aspect == HD_ASPECT and self.frame_height % 18:
+            # an even width (yuv420p) of 16/9 of the height
+            raise ValueError(f"a 16:9 frame height must be a multiple of 18, "
+                             f"got {self.frame_height}")
         unknown = sorted(set(self.classes) - set(SOLOS_CLASSES))
         if unknown:
             raise ValueError(f"unknown classes {unknown} (known: {', '.join(SOLOS_CLASSES)})")
 
     @property
     def frame_width(self) -> int:
-        return self.frame_height * 4 // 3
+        width, height = self.frame_aspect
+        return self.frame_height * width // height
 
     __repr__ = _repr
 
@@ -219,6 +240,15 @@ PRESETS: dict[str, Preset] = {
                       music_pieces=4, frame_height=120),
     ),
     "bench": Preset(SolosSettings(), UrmpSettings()),
+    # Real Solos and URMP videos are 720p to 1080p, where decoding dominates preparation:
+    # a little of each layout at 720p for `benchmarks/prepare.py` (not for training).
+    "hd": Preset(
+        SolosSettings(clips_per_class=1, seconds=20.0, music_pieces=8, frame_height=720,
+                      frame_aspect=HD_ASPECT),
+        UrmpSettings(pieces=2, seconds=20.0, frame_height=720),
+        MusicSettings(clips_per_class=1, duets=1, seconds=16.0, music_pieces=8,
+                      frame_height=720),
+    ),
 }
 DEFAULT_PRESET = "bench"
 
