@@ -120,7 +120,8 @@ def test_the_stream_reader_gives_decords_frames(hd_raw):
     to a keyframe), a batch that repeats the last frame, and a step back."""
     import numpy as np
 
-    from avsep.media import FrameReader, StreamFrameReader
+    from avsep.media import FrameReader
+    from avsep.stream_frames import StreamFrameReader
 
     video = min(hd_raw.glob("*/*.mp4"))
     size = (455, 256)

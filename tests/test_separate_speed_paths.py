@@ -3,7 +3,6 @@ computed once and the U-Net in channels-last layout (`reuse_frames`, the default
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -51,19 +50,6 @@ def test_reusing_frame_features_gives_the_plain_output(trio_video, batch_size):
     assert len(plain.regions) == 3
     np.testing.assert_allclose(reused.model_sources, plain.model_sources, rtol=0, atol=1e-6)
     np.testing.assert_allclose(reused.sources, plain.sources, rtol=0, atol=1e-6)
-
-
-def test_reusing_frame_features_keeps_the_confidence_fallback(trio_video):
-    """A model that blends unsure sources toward an even share does so on both paths."""
-    from avsep.models.sop import SoundOfPixelsConfig
-
-    if "fallback_confidence" not in {f.name for f in dataclasses.fields(SoundOfPixelsConfig)}:
-        pytest.skip("this avsep has no fallback_confidence")
-    runner = _model(mask_type="ratio", visual_class_loss=1.0, fallback_confidence=1.0)
-    source = VideoSource(trio_video, runner.model.sample_rate)
-    plain = separate_video(source, runner, players=3, progress=False, reuse_frames=False)
-    reused = separate_video(source, runner, players=3, progress=False)
-    np.testing.assert_allclose(reused.model_sources, plain.model_sources, rtol=0, atol=1e-6)
 
 
 def test_each_frame_goes_through_the_vision_net_once(trio_video):

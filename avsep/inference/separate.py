@@ -171,6 +171,13 @@ def class_condition(regions: list[Region], classes: list[str] | None) -> torch.T
     return torch.tensor([class_index(code) for code in codes], dtype=torch.long)
 
 
+def _window_frames(source: VideoSource, centres: list[int], spec, boxes, device
+                   ) -> torch.Tensor:
+    """The regions' frames of the windows centred at `centres` -> uint8 (W, N, 3, T, S, S)."""
+    frames = np.stack([source.region_frames(c, spec, boxes) for c in centres])
+    return torch.from_numpy(frames).to(device)
+
+
 def separate_video(
     video: str | Path | VideoSource,
     model,
@@ -235,25 +242,19 @@ def separate_video(
             indices = list(range(first, min(first + batch_size, len(plan))))
             mix = torch.from_numpy(np.stack([plan.extract(source.audio, i) for i in indices]))
             mix = mix.to(runner.device)
+            centres = [plan.centre(i) for i in indices]
             if features is not None:
-                pooled = features.pooled([plan.centre(i) for i in indices])
-                estimates = separate_windows(features.model, mix, pooled)
+                estimates = separate_windows(features.model, mix, features.pooled(centres))
             else:
-                if by_class:
-                    batch_condition = condition.expand(len(indices), -1)
-                else:
-                    frames = np.stack([source.region_frames(plan.centre(i), spec, boxes)
-                                       for i in indices])
-                    batch_condition = torch.from_numpy(frames).to(runner.device)
+                batch_condition = (condition.expand(len(indices), -1) if by_class else
+                                   _window_frames(source, centres, spec, boxes, runner.device))
                 with torch.no_grad():
                     estimates = runner.model.separate(mix, batch_condition)
             for index, estimate in zip(indices, estimates.float().cpu().numpy()):
                 joined.add(index, estimate)
             bar.update(len(indices))
     model_sources = joined.result()
-    native = len(source.native_audio)
-    sources = np.stack([_fit(resample(s, rate, source.native_rate), native)
-                        for s in model_sources])
+    sources = _at_native_rate(model_sources, rate, source)
     return Separation(
         sources=sources, residual=source.native_audio - sources.sum(axis=0),
         mixture=source.native_audio, sample_rate=source.native_rate,
@@ -261,6 +262,13 @@ def separate_video(
         region_source=how, window_samples=plan.window, hop_samples=plan.hop,
         video=str(source.path),
     )
+
+
+def _at_native_rate(model_sources: np.ndarray, rate: int, source: VideoSource) -> np.ndarray:
+    """(N, T) sources at the model's `rate` -> (N, T_native) at the video's own rate and
+    length."""
+    native = len(source.native_audio)
+    return np.stack([_fit(resample(s, rate, source.native_rate), native) for s in model_sources])
 
 
 def _fit(audio: np.ndarray, length: int) -> np.ndarray:

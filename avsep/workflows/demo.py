@@ -69,24 +69,21 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
     chosen = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "checkpoint.pt"
     model, checkpoint = load_checkpoint(chosen, map_location="cpu")
     duets = duet_pieces(paths.urmp_shards)
-    print(f"evaluating on {len(duets)} held-out stand-in URMP duets")
     clip_spec = training_config(checkpoint, chosen).data.clip
-    result = evaluate_urmp(model, paths.urmp_shards, root / "demo" / "evaluation",
-                           clip_spec=clip_spec, pieces=duets, device=device)
-    overall = result.summary()["overall"]["scores"]
-    print(f"evaluating on the same duets drawn in the unseen '{UNSEEN_STYLE}' style")
-    unseen = evaluate_urmp(model, paths.urmp_studio_shards,
-                           root / "demo" / f"evaluation_{UNSEEN_STYLE}",
-                           clip_spec=clip_spec, pieces=duet_pieces(paths.urmp_studio_shards),
-                           device=device)
-    unseen_overall = unseen.summary()["overall"]["scores"]
-    held_out_overall = {}
+    sets = [("", f"{len(duets)} held-out stand-in URMP duets", paths.urmp_shards, "evaluation"),
+            (f"{UNSEEN_STYLE}_", f"the same duets drawn in the unseen '{UNSEEN_STYLE}' style",
+             paths.urmp_studio_shards, f"evaluation_{UNSEEN_STYLE}")]
     if paths.urmp_unseen_shards is not None:
-        print(f"evaluating on the same duets drawn in the held-out family '{held_out}'")
-        held_out_overall = evaluate_urmp(
-            model, paths.urmp_unseen_shards, root / "demo" / f"evaluation_{HELD_OUT_NAME}",
-            clip_spec=clip_spec, pieces=duet_pieces(paths.urmp_unseen_shards),
-            device=device).summary()["overall"]["scores"]
+        sets.append(("held_out_", f"the same duets drawn in the held-out family '{held_out}'",
+                     paths.urmp_unseen_shards, f"evaluation_{HELD_OUT_NAME}"))
+    scores = {}
+    for prefix, what, shards, out in sets:
+        print(f"evaluating on {what}")
+        overall = evaluate_urmp(model, shards, root / "demo" / out, clip_spec=clip_spec,
+                                pieces=duet_pieces(shards),
+                                device=device).summary()["overall"]["scores"]
+        scores.update({f"{prefix}{method}_{metric}": overall[method][metric]["mean"]
+                       for method in overall for metric in ("sdr", "sir", "sar")})
 
     video = paths.raw_urmp / duets[0] / f"Vid_{duets[0]}.mp4"
     heatmap_dir = root / "demo" / "heatmap"
@@ -111,12 +108,7 @@ def run_demo(root: str | Path = "work", preset: str = "bench", minutes: float = 
         "train_steps": train_summary["step"],
         "train_minutes": round(train_summary["minutes"], 2),
         "urmp_duets": duets,
-        **{f"{method}_{metric}": overall[method][metric]["mean"]
-           for method in overall for metric in ("sdr", "sir", "sar")},
-        **{f"{UNSEEN_STYLE}_{method}_{metric}": unseen_overall[method][metric]["mean"]
-           for method in unseen_overall for metric in ("sdr", "sir", "sar")},
-        **{f"held_out_{method}_{metric}": held_out_overall[method][metric]["mean"]
-           for method in held_out_overall for metric in ("sdr", "sir", "sar")},
+        **scores,
         "evaluation": str(root / "demo" / "evaluation" / "results.md"),
         "heatmap_video": str(rendered.video),
         "contact_sheet": str(rendered.contact_sheet),

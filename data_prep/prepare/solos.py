@@ -11,7 +11,7 @@ reject silent tracks -> resample to 11025 Hz -> for each playing span at least o
 equal chunks of at most `max_chunk_s` -> per chunk the audio and the frames at
 `start_s + i / 8` -> one sample in `OUT/<split>/solos-<split>-<tag>-NNN.tar`.
 
-Frames are decoded in one pass over the kept ones (`avsep.media.StreamFrameReader`): frames
+Frames are decoded in one pass over the kept ones (`avsep.stream_frames.StreamFrameReader`): frames
 between playing spans are jumped over, frames nothing refers to are not decoded unless
 kept, and only kept frames are scaled (to the stored size, by the decoder's scaler).
 """
@@ -28,7 +28,6 @@ import numpy as np
 from avsep.classes import SOLOS_CLASSES, class_index
 from avsep.media import (
     BadInput,
-    StreamFrameReader,
     decode_audio,
     encode_jpeg,
     peak_dbfs,
@@ -38,6 +37,7 @@ from avsep.media import (
     short_side_size,
 )
 from avsep.shard_format import AUDIO, HEADER, frame_member, solos_key
+from avsep.stream_frames import StreamFrameReader
 from data_prep.prepare.report import NOTE, SKIPPED, Issue, UnitResult
 from data_prep.prepare.runner import (
     DEFAULT_UNIT_TIMEOUT_S,

@@ -26,7 +26,6 @@ import numpy as np
 from avsep.classes import URMP_CODE_TO_CLASS, class_index
 from avsep.media import (
     BadInput,
-    StreamFrameReader,
     encode_jpeg,
     peak_dbfs,
     probe,
@@ -35,6 +34,7 @@ from avsep.media import (
     resize_for_storage,
 )
 from avsep.shard_format import HEADER, MIX, STEMS, player_frame_member, urmp_key
+from avsep.stream_frames import StreamFrameReader
 from avsep.urmp_naming import parse_piece_name, player_bounds, scaled_frame_size
 from data_prep.prepare.report import NOTE, SKIPPED, Issue, UnitResult
 from data_prep.prepare.runner import (
