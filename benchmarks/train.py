@@ -11,6 +11,10 @@ without it, batches are random tensors made once (pure compute).
     python benchmarks/train.py --config demo --batch 16 --data SHARDS --workers 1 \
         --channels-last [--tarfile-reader]   # the demo's step on CPU; tarfile's tar parser
 
+`--profile N` profiles N more steps after the timed ones (torch.profiler) and prints the
+operators that take the most of the device's time (CPU time on the CPU): where a step goes
+(convolutions of the vision net and the U-Net, STFT and warp, loss, optimiser, copies).
+
 `--tarfile-reader` reads the shards' tar members with Python's tarfile (webdataset's own
 reader, what avsep used before `avsep.tarstream`), for a before / after figure of the data
 worker's cost; it needs DataLoader workers started by fork (Linux's default).
@@ -70,6 +74,8 @@ def main() -> None:
                         help="parse shards with tarfile instead of avsep.tarstream (before/after)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after the timed steps, profile N more and print the top operators")
     args = parser.parse_args()
 
     if args.tarfile_reader:
@@ -97,17 +103,20 @@ def main() -> None:
         batches = random_batches(config, args.batch, args.sources)
     amp = torch.bfloat16 if args.bf16 else None
 
-    step_times, wait_times = [], []
-    for i in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
-        batch = next(batches)
-        t1 = time.perf_counter()
+    def train_step(batch) -> None:
         out = step_fn(net, batch, device, autocast_dtype=amp)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+
+    step_times, wait_times = [], []
+    for i in range(args.warmup + args.steps):
+        t0 = time.perf_counter()
+        batch = next(batches)
+        t1 = time.perf_counter()
+        train_step(batch)
         t2 = time.perf_counter()
         if i >= args.warmup:
             step_times.append(t2 - t0)
@@ -122,6 +131,22 @@ def main() -> None:
     print(f"data wait share of step time: {sum(wait_times) / sum(step_times):.1%}")
     print(f"peak memory: {peak_memory_mib(device):.0f} MiB "
           f"({'CUDA max allocated' if device.type == 'cuda' else 'process peak RSS'})")
+    if args.profile:
+        print_profile(lambda: train_step(next(batches)), args.profile, device)
+
+
+def print_profile(step, steps: int, device: torch.device, rows: int = 25) -> None:
+    """Profile `steps` calls of `step` and print the operators with the most self time on
+    `device` (CUDA kernels' time on a GPU, CPU time otherwise)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] * (device.type == "cuda"))
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(f"\nprofile of {steps} steps, by {key}:")
+    print(prof.key_averages().table(sort_by=key, row_limit=rows))
 
 
 if __name__ == "__main__":
