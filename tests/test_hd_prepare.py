@@ -137,3 +137,10 @@ def test_the_stream_reader_gives_decords_frames(hd_raw):
         expected = np.stack(list(reference.read(batch)))
         np.testing.assert_array_equal(np.stack(list(stream.read(batch))), expected)
     stream.close()
+
+
+def test_the_synth_command_offers_every_preset():
+    from avsep.commands.synth import PRESET_NAMES
+    from data_prep.synth.presets import PRESETS
+
+    assert set(PRESET_NAMES) == set(PRESETS)

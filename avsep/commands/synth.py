@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-PRESET_NAMES = ("tiny", "bench")  # data_prep.synth.presets.PRESETS, without importing it here
+PRESET_NAMES = ("tiny", "bench", "hd")  # data_prep.synth.presets.PRESETS, without importing it here
 DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 
 DESCRIPTION = """\
@@ -15,7 +15,8 @@ FluidSynth through a General MIDI soundfont, written in the exact raw layouts of
 URMP so that `avsep prepare` treats them like the real data. The pieces used for the Solos
 layout and for the URMP layout never overlap. The same seed and options give byte-identical
 WAVs. Sizes come from --preset (tiny: for tests, seconds to make; bench: enough to train a
-small demo model on CPU, a few minutes to make); the size options override the preset.
+small demo model on CPU, a few minutes to make; hd: a little of each layout at 1280 x 720, for
+measuring preparation at the size of real videos); the size options override the preset.
 """
 
 SOLOS_HELP = """\
