@@ -199,7 +199,34 @@ def peak_dbfs(audio: np.ndarray) -> float:
     return 20.0 * math.log10(peak) if peak > 0 else -math.inf
 
 
-class FrameReader:
+class TimedFrames:
+    """What a frame reader knows of its video's frames: their display intervals,
+    `frame_start_s` and `frame_end_s` (N,) seconds, set by the reader."""
+
+    frame_start_s: np.ndarray
+    frame_end_s: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.frame_start_s)
+
+    @property
+    def end_s(self) -> float:
+        """End of the last frame's display interval (the video's decodable duration)."""
+        return float(self.frame_end_s[-1])
+
+    def nearest_frames(self, times_s: np.ndarray) -> np.ndarray:
+        """Index of the frame whose presentation time is nearest to each time.
+
+        Args:
+            times_s: (N,) seconds.
+
+        Returns:
+            (N,) int64 frame indices.
+        """
+        return nearest_frames(self.frame_start_s, times_s)
+
+
+class FrameReader(TimedFrames):
     """Frames of a video file picked by presentation time, decoded with decord.
 
     Args:
@@ -230,24 +257,6 @@ class FrameReader:
         self.frame_start_s = np.asarray(stamps[:, 0], dtype=np.float64)
         self.frame_end_s = np.asarray(stamps[:, 1], dtype=np.float64)
 
-    def __len__(self) -> int:
-        return len(self.frame_start_s)
-
-    @property
-    def end_s(self) -> float:
-        """End of the last frame's display interval (the video's decodable duration)."""
-        return float(self.frame_end_s[-1])
-
-    def nearest_frames(self, times_s: np.ndarray) -> np.ndarray:
-        """Index of the frame whose presentation time is nearest to each time.
-
-        Args:
-            times_s: (N,) seconds.
-
-        Returns:
-            (N,) int64 frame indices.
-        """
-        return nearest_frames(self.frame_start_s, times_s)
 
     def read(
         self, indices: Sequence[int] | np.ndarray, batch: int = 16

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from avsep.media import BadInput, nearest_frames
+from avsep.media import BadInput, TimedFrames
 
 
-class StreamFrameReader:
+class StreamFrameReader(TimedFrames):
     """Frames of a video file picked by presentation time, decoded in order with PyAV: what
     preparation uses, where most frames of a video are passed over.
 
@@ -82,18 +82,6 @@ class StreamFrameReader:
         self._pending: dict[int, np.ndarray] = {}
         self._seek(0)
 
-    def __len__(self) -> int:
-        return len(self.frame_start_s)
-
-    @property
-    def end_s(self) -> float:
-        """End of the last frame's display interval (the video's decodable duration)."""
-        return float(self.frame_end_s[-1])
-
-    def nearest_frames(self, times_s: np.ndarray) -> np.ndarray:
-        """Index of the frame whose presentation time is nearest to each time, as
-        `FrameReader.nearest_frames`: (N,) seconds -> (N,) int64."""
-        return nearest_frames(self.frame_start_s, times_s)
 
     def keep_only(self, indices: Sequence[int] | np.ndarray) -> None:
         """Name every frame index that will be read (frames nothing refers to and that are
