@@ -77,9 +77,10 @@ def make_data(root: Path, training: tuple[str, ...], held_out: str, preset: str,
     return {name: shards / name for name in ("solos", *SETS)}
 
 
-def score_set(model, clip, shards: Path, raw: Path, out: Path) -> dict:
-    """Separation and peak accuracy on the duets of one URMP set."""
-    duets = duet_pieces(shards)
+def score_set(model, clip, shards: Path, raw: Path, out: Path,
+              pieces: list[str] | None = None) -> dict:
+    """Separation and peak accuracy on the duets of one URMP set (or on `pieces`)."""
+    duets = duet_pieces(shards) if pieces is None else pieces
     result = evaluate_urmp(model, shards, out, clip_spec=clip, pieces=duets, progress=False)
     scores = result.summary()["overall"]["scores"]
     runner = prepare_model(model, spec=clip)  # loaded once for every piece

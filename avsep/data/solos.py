@@ -78,48 +78,61 @@ class MixtureGrouper:
     """Groups a stream of clips into mixtures of `num_sources` compatible clips.
 
     Clips of one mixture come from different videos and, with `distinct_classes`, from
-    different instrument classes. A clip that fits no open group opens a new one; groups are
-    emitted in the order they fill, so the output is a deterministic function of the input.
+    different instrument classes. With `same_class_share` p > 0, each new mixture is, with
+    probability p, one of a single class instead (players of the same instrument, which only
+    motion tells apart); the draw is seeded by `seed` and the loader worker. A clip that fits
+    no open group opens a new one; groups are emitted in the order they fill, so the output
+    is a deterministic function of the input and the seed.
     """
 
-    def __init__(self, num_sources: int, distinct_classes: bool = True, max_pending: int = 2048):
+    def __init__(self, num_sources: int, distinct_classes: bool = True, max_pending: int = 2048,
+                 same_class_share: float = 0.0, seed: int = 0):
         if num_sources < 1:
             raise ValueError(f"num_sources must be >= 1, got {num_sources}")
+        if not 0.0 <= same_class_share <= 1.0:
+            raise ValueError(f"same_class_share must be in [0, 1], got {same_class_share}")
         self.num_sources = num_sources
         self.distinct_classes = distinct_classes
         self.max_pending = max_pending
+        self.same_class_share = same_class_share
+        self.seed = seed
 
-    def _fits(self, group: list[dict], clip: dict) -> bool:
+    def _fits(self, group: list[dict], clip: dict, same: bool) -> bool:
         for other in group:
             if other["video_id"] == clip["video_id"]:
                 return False
-            if self.distinct_classes and other["class_index"] == clip["class_index"]:
+            if same and other["class_index"] != clip["class_index"]:
+                return False
+            if not same and self.distinct_classes and other["class_index"] == clip["class_index"]:
                 return False
         return True
 
     def __call__(self, clips: Iterable[dict]) -> Iterator[list[dict]]:
-        open_groups: list[list[dict]] = []
+        rng = random.Random(stream_seed("groups", self.seed, *_worker_identity()))
+        open_groups: list[tuple[list[dict], bool]] = []  # (clips, of a single class)
         pending = 0
         for clip in clips:
-            for group in open_groups:
-                if self._fits(group, clip):
+            for group, same in open_groups:
+                if self._fits(group, clip, same):
                     group.append(clip)
                     break
             else:
                 group = [clip]
-                open_groups.append(group)
+                same = bool(self.same_class_share) and rng.random() < self.same_class_share
+                open_groups.append((group, same))
             pending += 1
             if len(group) == self.num_sources:
-                open_groups.remove(group)
+                open_groups.remove((group, same))
                 pending -= self.num_sources
                 yield group
             elif pending > self.max_pending:
-                classes = sorted({c["class_index"] for g in open_groups for c in g})
-                videos = len({c["video_id"] for g in open_groups for c in g})
+                classes = sorted({c["class_index"] for g, _ in open_groups for c in g})
+                videos = len({c["video_id"] for g, _ in open_groups for c in g})
                 raise ValueError(
                     f"cannot form mixtures of {self.num_sources} sources from "
-                    f"{'different classes and ' if self.distinct_classes else ''}different videos: "
-                    f"{pending} clips wait, from {videos} videos of classes {classes}. "
+                    f"{'different classes and ' if self.distinct_classes else ''}different videos"
+                    f"{' (or one class, data.same_class_share)' if self.same_class_share else ''}"
+                    f": {pending} clips wait, from {videos} videos of classes {classes}. "
                     "Use fewer sources, or set data.distinct_classes=false."
                 )
 
@@ -166,6 +179,7 @@ def training_stream(
     distinct_classes: bool = True,
     shuffle_buffer: int = 64,
     policy: ReadPolicy = DEFAULT_POLICY,
+    same_class_share: float = 0.0,
 ) -> wds.DataPipeline:
     """An infinite stream of training batches (see `collate_mixtures`) for one segment.
 
@@ -179,7 +193,8 @@ def training_stream(
         wds.ResampledShards(urls, seed=shard_seed % (2**31), deterministic=True),
         read_shards(policy, failures, give_up_after=2 * len(urls) + 8),
         _random_clips(seed, segment, spec, shuffle_buffer),
-        MixtureGrouper(num_sources, distinct_classes),
+        MixtureGrouper(num_sources, distinct_classes, same_class_share=same_class_share,
+                       seed=stream_seed("mixtures", seed, segment)),
         wds.batched(batch_size, collation_fn=collate_mixtures, partial=False),
         wds.map(failures.attach),
     )
@@ -195,10 +210,11 @@ def training_loader(
     num_workers: int,
     distinct_classes: bool = True,
     policy: ReadPolicy = DEFAULT_POLICY,
+    same_class_share: float = 0.0,
 ) -> Iterator[dict]:
     """Batches of one segment from `num_workers` DataLoader workers (0: in-process)."""
     stream = training_stream(urls, spec, batch_size, num_sources, seed, segment, distinct_classes,
-                             policy=policy)
+                             policy=policy, same_class_share=same_class_share)
     loader = wds.WebLoader(
         stream,
         batch_size=None,
@@ -238,6 +254,7 @@ def validation_mixtures(
     seed: int = 0,
     distinct_classes: bool = True,
     policy: ReadPolicy = DEFAULT_POLICY,
+    same_class_share: float = 0.0,
 ) -> dict[str, Any]:
     """A fixed validation set: `count` mixtures built from the centre clip of each sample.
 
@@ -260,7 +277,9 @@ def validation_mixtures(
             too_short += 1
     random.Random(seed).shuffle(clips)
     groups = []
-    for group in MixtureGrouper(num_sources, distinct_classes, max_pending=len(clips) + 1)(clips):
+    grouper = MixtureGrouper(num_sources, distinct_classes, max_pending=len(clips) + 1,
+                             same_class_share=same_class_share, seed=seed)
+    for group in grouper(clips):
         groups.append(group)
         if len(groups) == count:
             break

@@ -152,10 +152,11 @@ class RunData:
             self.fixed_set = validation_mixtures(
                 self.train_urls, self.spec, data.num_sources, data.fixed_mixtures,
                 seed=config.train.seed, distinct_classes=data.distinct_classes,
-                policy=self.policy)
+                policy=self.policy, same_class_share=data.same_class_share)
         self.val_set = validation_mixtures(
             self.val_urls, self.spec, data.num_sources, data.val_mixtures,
-            seed=config.train.seed, distinct_classes=data.distinct_classes, policy=self.policy)
+            seed=config.train.seed, distinct_classes=data.distinct_classes, policy=self.policy,
+            same_class_share=data.same_class_share)
         if self.val_set["too_short"] and is_main:
             print(f"validation: {self.val_set['too_short']} of {self.val_set['samples']} "
                   f"samples are shorter than one clip ({self.spec.clip_samples} audio samples) "
@@ -178,7 +179,7 @@ class RunData:
             batches = training_loader(self.train_urls, self.spec, local_batch,
                                       num_sources_at(config, step), seed, start,
                                       config.data.num_workers, config.data.distinct_classes,
-                                      self.policy)
+                                      self.policy, config.data.same_class_share)
         for _ in range(step - start):
             next(batches)
         return batches

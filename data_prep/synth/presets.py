@@ -126,10 +126,11 @@ class SolosSettings:
 class UrmpSettings:
     """URMP-layout stand-in: `pieces` ensemble pieces of at most `seconds` each.
 
-    Piece 01 is a duet of two different instruments and piece 02 a violin duet (`vn_vn`,
-    a repeated instrument as in URMP); piece 03 has `max_players`; the others draw their
-    player count from [min_players, max_players], duets most often (probability halves with
-    each extra player). Pieces shorter than `seconds` at their tempo are used whole.
+    Piece 01 is a duet of two different instruments, then come the duets of one instrument
+    (`same_instrument`: by default piece 02, a violin duet `vn_vn`, as URMP has), then a
+    piece of `max_players`; the others draw their player count from [min_players,
+    max_players], duets most often (probability halves with each extra player). Pieces
+    shorter than `seconds` at their tempo are used whole.
 
     Attributes:
         pieces: number of pieces.
@@ -141,6 +142,8 @@ class UrmpSettings:
             no training stand-in has, for evaluation under a change of scene.
         families: drawing families (`families.FAMILIES`); each piece is drawn (players,
             background, light) in one of them, dealt at random and evenly over the pieces.
+        same_instrument: the classes (`instruments.INSTRUMENTS`) of the duets of one
+            instrument, one piece each from piece 02 on.
     """
 
     pieces: int = 10
@@ -152,10 +155,15 @@ class UrmpSettings:
     sample_rate: int = 48000
     style: str = "default"
     families: tuple[str, ...] = DEFAULT_FAMILIES
+    same_instrument: tuple[str, ...] = ("Violin",)
 
     def __post_init__(self) -> None:
         check_style(self.style)
         _set_families(self)
+        unknown = [name for name in self.same_instrument if name not in SOLOS_CLASSES]
+        if unknown:
+            raise ValueError(f"unknown instrument(s) {', '.join(unknown)} for same-instrument "
+                             f"duets (known: {', '.join(SOLOS_CLASSES)})")
         if self.pieces < 1 or self.seconds <= 0:
             raise ValueError(f"pieces and seconds must be positive: {self}")
         if not 2 <= self.min_players <= self.max_players <= 5:

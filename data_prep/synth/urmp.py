@@ -83,12 +83,13 @@ def folder_name(number: int, title: str, codes: tuple[str, ...]) -> str:
 
 
 def player_counts(settings: UrmpSettings, rng: np.random.Generator) -> list[int]:
-    """Players per piece: 01 and 02 have min_players (duets by default), 03 has max_players,
-    the rest are drawn with probabilities halving for each extra player."""
+    """Players per piece: 01 and the same-instrument pieces after it have min_players (duets
+    by default), the next has max_players, the rest are drawn with probabilities halving for
+    each extra player."""
     low, high = settings.min_players, settings.max_players
     sizes = np.arange(low, high + 1)
     weights = 0.5 ** (sizes - 2)
-    fixed = [low, low, high]
+    fixed = [low] * (1 + len(settings.same_instrument)) + [high]
     counts = []
     for number in range(1, settings.pieces + 1):
         if number <= len(fixed):
@@ -98,11 +99,13 @@ def player_counts(settings: UrmpSettings, rng: np.random.Generator) -> list[int]
     return counts
 
 
-def choose_instruments(number: int, players: int, rng: np.random.Generator) -> list[str]:
-    """Classes for the players, highest instrument on the highest part. Piece 02 (when it is
-    a duet) is `vn_vn`, a repeated instrument as in URMP; otherwise all differ."""
-    if number == 2 and players == 2:
-        return ["Violin", "Violin"]
+def choose_instruments(number: int, players: int, rng: np.random.Generator,
+                       same_instrument: tuple[str, ...] = ("Violin",)) -> list[str]:
+    """Classes for the players, highest instrument on the highest part. Pieces 02, 03, ...
+    (when they are duets) are duets of `same_instrument[0]`, `same_instrument[1]`, ...
+    (`vn_vn` by default, a repeated instrument as in URMP); otherwise all differ."""
+    if 2 <= number < 2 + len(same_instrument) and players == 2:
+        return [same_instrument[number - 2]] * 2
     names = list(rng.choice(list(INSTRUMENTS), players, replace=False))
     return sorted(names, key=lambda n: -INSTRUMENTS[n].centre)
 
@@ -161,7 +164,7 @@ def plan_urmp(
     jobs, manifest = [], {}
     for number, players in enumerate(counts, start=1):
         rng = rng_for(options.seed, URMP_MUSIC, number)
-        names = choose_instruments(number, players, rng)
+        names = choose_instruments(number, players, rng, settings.same_instrument)
         queue = queues[players == 5]
         plan = None
         while plan is None:
