@@ -200,3 +200,37 @@ def test_urmp_standin_plans_a_duet_per_same_instrument_class():
     assert len(set(choose_instruments(3, 2, rng))) == 2
     with pytest.raises(ValueError, match="unknown instrument"):
         urmp_settings("bench", same_instrument=("Kazoo",))
+
+
+def test_synth_names_an_unknown_same_instrument_class(tmp_path, capsys):
+    from avsep.cli import main as cli_main
+
+    code = cli_main(["synth", "urmp", "--out", str(tmp_path / "u"), "--same-instrument",
+                     "Violin", "Kazoo"])
+    assert code == 2
+    assert "unknown instrument(s) Kazoo" in capsys.readouterr().err
+    assert not (tmp_path / "u").exists()
+
+
+def test_a_motion_path_can_start_from_a_one_frame_checkpoint(tmp_path):
+    from avsep.checkpoint import CheckpointError, save_checkpoint
+    from avsep.training.checkpoints import load_initial_weights
+
+    torch.manual_seed(0)
+    one_frame = SoundOfPixels(SoundOfPixelsConfig(**SMALL))
+    save_checkpoint(tmp_path / "one.pt", one_frame, step=0, config={})
+    with_motion = SoundOfPixels(SoundOfPixelsConfig(**SMALL, motion_width=2))
+    fresh = {k: v.clone() for k, v in with_motion.state_dict().items() if k.startswith("motion.")}
+    load_initial_weights(str(tmp_path / "one.pt"), with_motion, None, torch.device("cpu"))
+    for name, value in one_frame.state_dict().items():
+        assert torch.equal(with_motion.state_dict()[name], value), name
+    for name, value in fresh.items():  # the new path keeps its initialisation
+        assert torch.equal(with_motion.state_dict()[name], value), name
+    # anything else that does not fit is still refused, and a one-frame model does not take
+    # a motion checkpoint
+    save_checkpoint(tmp_path / "motion.pt", with_motion, step=0, config={})
+    for path, model in ((tmp_path / "one.pt", SoundOfPixels(SoundOfPixelsConfig(
+            **{**SMALL, "ngf": 8}, motion_width=2))),
+            (tmp_path / "motion.pt", SoundOfPixels(SoundOfPixelsConfig(**SMALL)))):
+        with pytest.raises(CheckpointError, match="does not fit"):
+            load_initial_weights(str(path), model, None, torch.device("cpu"))

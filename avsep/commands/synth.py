@@ -150,6 +150,10 @@ def _register_urmp(layouts: argparse._SubParsersAction) -> None:
                       help="smallest ensemble, 2..5 (default: 2)")
     urmp.add_argument("--max-players", type=int, default=None, metavar="N",
                       help="largest ensemble, 2..5 (default: 3); duets are the most common")
+    urmp.add_argument("--same-instrument", nargs="+", default=None, metavar="CLASS",
+                      help="a duet of two players of each of these classes, pieces 02, 03, "
+                           "... (default: Violin, one vn_vn duet as URMP has); e.g. Violin "
+                           "Cello Flute Trumpet for a same-instrument evaluation set")
     _frame_height(urmp, "each player's cell is 5/6 of it wide")
     _families(urmp)
     urmp.add_argument("--style", choices=["default", "studio"], default=None,
@@ -235,7 +239,9 @@ def run_urmp(args: argparse.Namespace) -> int:
         settings = urmp_settings(args.preset, pieces=args.pieces, seconds=args.seconds,
                                  min_players=args.min_players, max_players=args.max_players,
                                  frame_height=args.frame_height, style=args.style,
-                                 families=_chosen_families(args))
+                                 families=_chosen_families(args),
+                                 same_instrument=(tuple(args.same_instrument)
+                                                  if args.same_instrument else None))
         return [generate_urmp(args.out, settings, _options(args), music=args.music)]
 
     return _run(make)

@@ -5,7 +5,7 @@ and body move with their own notes, so features that follow the motion over time
 synthesizer give each player the sound whose onsets match its movements.
 
 `MotionNet` sees every frame of the clip at the video rate (grey level at half the
-resolution and its change since the previous frame), through a small strided CNN shared by
+resolution, its change since the previous frame and the size of that change), through a small strided CNN shared by
 all frames and a temporal convolution per location. Its output lies on the vision map's grid (ceil(H/16) x
 ceil(W/16)) and is added to the appearance vector before the synthesizer, so a source's
 mask logits become sum_k alpha_k (v_k + m_k(t)) s_k(f, t) + beta. The last layer starts at
@@ -52,7 +52,7 @@ class MotionNet(nn.Module):
         self.luma: torch.Tensor
         self.register_buffer("luma", torch.tensor(LUMA), persistent=False)
         # half resolution first (the vision net's grid is 1/16): three strided layers remain
-        self.spatial = nn.Sequential(_conv(2, width), _conv(width, 2 * width),
+        self.spatial = nn.Sequential(_conv(3, width), _conv(width, 2 * width),
                                      _conv(2 * width, 4 * width))
         # over (time, location) planes: 2-D convolutions, which channels-last layouts accept
         self.temporal = nn.Sequential(
@@ -76,8 +76,9 @@ class MotionNet(nn.Module):
         grey = grey.reshape(b, t, 1, *grey.shape[-2:])
         # the change since the previous frame; none before the first
         change = torch.cat([torch.zeros_like(grey[:, :1]), grey[:, 1:] - grey[:, :-1]], dim=1)
-        pairs = torch.cat([grey, change], dim=2).flatten(0, 1)  # (B*T, 2, H/2, W/2)
-        x = self.spatial(pairs)  # (B*T, C, h', w')
+        # the size of the change directly: how much moves there follows the note onsets
+        planes = torch.cat([grey, change, change.abs()], dim=2).flatten(0, 1)  # (B*T, 3, ..)
+        x = self.spatial(planes)  # (B*T, C, h', w')
         c, hh, ww = x.shape[1:]
         x = x.reshape(b, t, c, hh * ww).transpose(1, 2)  # (B, C, T, h'*w')
         out: torch.Tensor = self.temporal(x)

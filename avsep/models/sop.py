@@ -188,6 +188,12 @@ class SoundOfPixels(MaskSeparator):
         return self.class_head is not None
 
     @property
+    def optional_parts(self) -> tuple[str, ...]:
+        """Weight prefixes a one-frame checkpoint lacks and `train.init_from` may start
+        fresh: the motion path (so it can be trained on top of a trained one-frame model)."""
+        return ("motion.",) if self.motion is not None else ()
+
+    @property
     def draws_noise(self) -> bool:
         return self.tagger is not None
 
