@@ -234,3 +234,32 @@ def test_a_motion_path_can_start_from_a_one_frame_checkpoint(tmp_path):
             (tmp_path / "motion.pt", SoundOfPixels(SoundOfPixelsConfig(**SMALL)))):
         with pytest.raises(CheckpointError, match="does not fit"):
             load_initial_weights(str(path), model, None, torch.device("cpu"))
+
+
+def test_onset_loss_against_a_hand_computed_flux():
+    model = SoundOfPixels(SoundOfPixelsConfig(**SMALL, motion_width=2, motion_onset_loss=1.0))
+    g = torch.Generator().manual_seed(0)
+    mags = torch.rand(2, 2, 5, 12, generator=g)
+    mags[1, 1] = 0.3  # a still source: no flux, left out
+    level = np.log1p(mags.numpy())
+    flux = np.concatenate([np.zeros((2, 2, 1)),
+                           np.clip(np.diff(level, axis=-1), 0, None).sum(axis=2)], axis=-1)
+    with np.errstate(invalid="ignore"):  # the still source: 0 / 0, left out
+        standard = (flux - flux.mean(-1, keepdims=True)) / flux.std(-1, keepdims=True)
+    head = model.onset_head
+    assert head is not None
+    with torch.no_grad():
+        head.weight.zero_()
+        head.weight[0, 0] = 1.0
+        head.bias.zero_()
+    motion = torch.zeros(2, 2, SMALL["num_channels"], 12)
+    # a motion term that says nothing of the onsets costs 1
+    assert model.onset_loss(motion, mags).item() == pytest.approx(1.0, abs=1e-5)
+    # one that carries them exactly costs nothing
+    motion[:, :, 0] = torch.from_numpy(np.nan_to_num(standard)).float()
+    assert model.onset_loss(motion, mags).item() == pytest.approx(0.0, abs=1e-5)
+    # and half of them, a quarter
+    motion[:, :, 0] *= 0.5
+    assert model.onset_loss(motion, mags).item() == pytest.approx(0.25, abs=1e-4)
+    with pytest.raises(ValueError, match="needs motion_width"):
+        SoundOfPixelsConfig(**SMALL, motion_onset_loss=0.1)

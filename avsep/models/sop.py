@@ -79,6 +79,10 @@ class SoundOfPixelsConfig(MaskConfig):
         all, the vision net only the centre one, and each source's visual vector becomes
         time-varying, v_k + m_k(t).
     motion_kernel: the motion path's temporal kernel, in video frames (odd).
+    motion_onset_loss: weight of an auxiliary objective of the motion path (0: none): a
+        linear read-out of each source's motion term predicts the onsets of that source's
+        own sound (spectral flux over time; 1 - their correlation). Separation alone let
+        the path learn a still picture; this asks it for the timing of the notes.
     motion_fps: the frame rate of those frames (the shards', data.clip.fps): it places each
         frame on the spectrogram's time axis.
 
@@ -103,6 +107,7 @@ class SoundOfPixelsConfig(MaskConfig):
     motion_width: int = 0
     motion_kernel: int = 5
     motion_fps: float = 8.0
+    motion_onset_loss: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -121,6 +126,9 @@ class SoundOfPixelsConfig(MaskConfig):
             raise ValueError(f"need motion_width >= 0, motion_fps > 0 and an odd "
                              f"motion_kernel, got {self.motion_width}, {self.motion_fps} and "
                              f"{self.motion_kernel}")
+        if self.motion_onset_loss < 0 or (self.motion_onset_loss and not self.motion_width):
+            raise ValueError(f"motion_onset_loss must be >= 0 and needs motion_width > 0, got "
+                             f"{self.motion_onset_loss} with motion_width {self.motion_width}")
         if self.audio_tagging > 0 and not self.visual_class_loss:
             raise ValueError("audio_tagging > 0 gates each location by the class its visual "
                              "vector shows: it needs the class head of visual_class_loss > 0")
@@ -174,6 +182,8 @@ class SoundOfPixels(MaskSeparator):
         self.synthesizer = Synthesizer(config.num_channels)
         self.motion = (MotionNet(config.num_channels, config.motion_width, config.motion_kernel)
                        if config.motion_width else None)
+        self.onset_head = (nn.Linear(config.num_channels, 1)
+                           if config.motion_onset_loss else None)
         # A linear read-out of the instrument class from a source's pooled visual vector,
         # trained only through the auxiliary loss.
         self.class_head = (nn.Linear(config.num_channels, config.num_classes)
@@ -191,7 +201,9 @@ class SoundOfPixels(MaskSeparator):
     def optional_parts(self) -> tuple[str, ...]:
         """Weight prefixes a one-frame checkpoint lacks and `train.init_from` may start
         fresh: the motion path (so it can be trained on top of a trained one-frame model)."""
-        return ("motion.",) if self.motion is not None else ()
+        if self.motion is None:
+            return ()
+        return ("motion.", "onset_head.") if self.onset_head is not None else ("motion.",)
 
     @property
     def draws_noise(self) -> bool:
@@ -299,6 +311,9 @@ class SoundOfPixels(MaskSeparator):
         with full_precision(mix):
             targets = self.mask_targets(spec, sources)
             loss = self.mask_loss(parts.logits.float(), targets)
+            if self.training and self.onset_head is not None and parts.motion is not None:
+                loss = loss + self.config.motion_onset_loss * self.onset_loss(
+                    parts.motion, targets.source_mags)
         if not (self.training and self.uses_labels):
             return Objective(loss=loss, outputs=parts.logits, spec=spec)
         if labels is None or labels.shape != parts.pooled.shape[:2]:
@@ -312,6 +327,23 @@ class SoundOfPixels(MaskSeparator):
                 loss = loss + self.config.audio_tagging * self.tagging_loss(
                     mix, targets, spec, labels, generator)
         return Objective(loss=loss, outputs=parts.logits, spec=spec)
+
+    def onset_loss(self, motion: torch.Tensor, source_mags: torch.Tensor) -> torch.Tensor:
+        """The squared error of `onset_head` on each source's motion term (B, N, K, Tf)
+        against that source's standardised spectral flux (the sum over bins of the rise of
+        log(1 + |S|) from the previous frame, from source_mags (B, N, Fw, Tf)), averaged over
+        the frames and the sources whose flux varies -> (). 1 - the squared correlation at
+        best; 1 for a motion term that says nothing of the onsets."""
+        assert self.onset_head is not None
+        predicted = self.onset_head(motion.float().transpose(2, 3)).squeeze(-1)  # (B, N, Tf)
+        level = torch.log1p(source_mags.float())
+        flux = F.pad((level[..., 1:] - level[..., :-1]).clamp_min(0).sum(dim=2), (1, 0))
+        spread = flux.std(dim=-1, correction=0, keepdim=True)
+        varies = spread.squeeze(-1) > 1e-6
+        if not varies.any():
+            return predicted.new_zeros(())
+        standard = (flux - flux.mean(dim=-1, keepdim=True)) / spread.clamp_min(1e-6)
+        return (predicted - standard).square().mean(dim=-1)[varies].mean()
 
     def class_loss(self, pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The cross-entropy () of `class_head` on pooled vectors (B, N, K) against labels
