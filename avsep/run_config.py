@@ -77,8 +77,9 @@ class DataConfig:
     curriculum: list[tuple[int, int]] = field(default_factory=list)
     distinct_classes: bool = True
     # The share of mixtures whose sources all play one class (different videos): players of
-    # the same instrument, told apart only by how they move (0: as the original, where
-    # distinct_classes decides). Applies to the training and the validation mixtures.
+    # the same instrument, which only their motion tells apart (0: as the original, where
+    # distinct_classes decides; docs/same-instrument.md). Applies to the training and the
+    # validation mixtures.
     same_class_share: float = 0.0
     mixing: Literal["sop", "peak"] = "sop"
     num_workers: int = 4
@@ -174,7 +175,6 @@ class RunConfig:
         if not 0.0 <= self.data.same_class_share <= 1.0:
             raise ConfigError(f"data.same_class_share must be in [0, 1], "
                               f"got {self.data.same_class_share}")
-        self._check_motion()
         shares = self.optim.lr_budget_fractions
         if not shares:
             return
@@ -187,23 +187,6 @@ class RunConfig:
         if list(shares) != sorted(shares) or not all(0 < f < 1 for f in shares):
             raise ConfigError(f"optim.lr_budget_fractions must increase within (0, 1), "
                               f"got {list(shares)}")
-
-
-    def _check_motion(self) -> None:
-        """A Sound of Pixels motion path needs consecutive frames at the shards' rate."""
-        kwargs = self.model.kwargs
-        if self.model.name != "sop" or not kwargs.get("motion_width"):
-            return
-        clip = self.data.clip
-        if clip.frame_stride != 1 or clip.num_frames < 2:
-            raise ConfigError(
-                f"model.kwargs.motion_width needs consecutive video frames: set "
-                f"data.clip.frame_stride=1 and data.clip.num_frames >= 2 (about the window's "
-                f"length times data.clip.fps), got {clip.num_frames} frames "
-                f"{clip.frame_stride} apart")
-        if float(kwargs.get("motion_fps", clip.fps)) != clip.fps:
-            raise ConfigError(f"model.kwargs.motion_fps ({kwargs['motion_fps']}) must be the "
-                              f"clips' frame rate data.clip.fps ({clip.fps})")
 
 
 # ------------------------------------------------------------------ configs of earlier versions

@@ -34,11 +34,6 @@ step "$py" benchmarks/original_step.py --original "$original" "${gpu[@]}" --bf16
 step "$py" benchmarks/train.py "${gpu[@]}" --bf16 --channels-last --steps 15
 step "$py" benchmarks/train.py "${gpu[@]}" --bf16 --channels-last --steps 15 --compile
 step "$py" benchmarks/train.py "${gpu[@]}" --bf16 --channels-last --steps 5 --profile 3
-# the same step with the temporal visual path at full size (docs/motion.md): 48 consecutive
-# frames per source (5.94 s at 8 fps), the vision net on the centre one
-motion=(--set model.kwargs.motion_width=16 --set data.clip.num_frames=48
-        --set data.clip.frame_stride=1 --set data.same_class_share=0.5)
-step "$py" benchmarks/train.py "${gpu[@]}" --bf16 --channels-last --steps 15 "${motion[@]}"
 if [ -n "$shards" ]; then
     step "$py" benchmarks/train.py "${gpu[@]}" --bf16 --channels-last --steps 15 \
         --data "$shards" --workers "$(( $(nproc) - 1 ))"

@@ -1,9 +1,8 @@
 """Players of the same instrument: separation and localization of same-instrument duets.
 
-    python benchmarks/same_instrument.py --seed 0                       # the one-frame demo
-    python benchmarks/same_instrument.py --seed 0 --tag motion --config demo_motion
-    python benchmarks/same_instrument.py --seed 0 --tag motion --config demo \\
-        --set model.kwargs.motion_width=8 --set data.clip.num_frames=24 ...
+    python benchmarks/same_instrument.py --seed 0                   # train the demo, score it
+    python benchmarks/same_instrument.py --seed 0 --tag share --set data.same_class_share=0.5
+    python benchmarks/same_instrument.py --checkpoint RUN/best.pt     # score a trained model
 
 The training videos and `urmp_val` / `urmp_seen` are fold 1's of `unseen_looks.py` (drawn in
 the classic, shaded and pictogram families; made there if missing). Two more URMP sets are

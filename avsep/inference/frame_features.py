@@ -28,9 +28,8 @@ from avsep.models.sop import SoundOfPixels
 
 
 def supports_frame_reuse(model: object) -> TypeGuard[SoundOfPixels]:
-    """Whether `separate_windows` applies: a Sound of Pixels model (frames as condition)
-    without a motion path (whose features depend on the window's frames together)."""
-    return isinstance(model, SoundOfPixels) and model.motion is None
+    """Whether `separate_windows` applies: a Sound of Pixels model (frames as condition)."""
+    return isinstance(model, SoundOfPixels)
 
 
 class FrameFeatureCache:

@@ -66,33 +66,16 @@ class Localizer:
                 and self.model.class_head is not None)
 
     def _inputs(self, mix: torch.Tensor, frames: torch.Tensor
-                ) -> tuple[Spectrogram, torch.Tensor, torch.Tensor, torch.Tensor | None, int]:
+                ) -> tuple[Spectrogram, torch.Tensor, torch.Tensor, int]:
         """The padded mixture's spectrogram, audio components (B, K, Fw, Tf'), the vision
-        map (B, K, h, w), each location's motion term (B, h*w, K, Tf') of a model with a
-        motion path (else None) and the frame count Tf of the unpadded mixture."""
+        map (B, K, h, w) and the frame count Tf of the unpadded mixture."""
         _check_clip(mix, frames)
         model = self.model
         length = mix.shape[1]
         spec = model.spectrogram(F.pad(mix, (0, model.valid_num_samples(length) - length)))
         audio = model.audio_components(spec["log_mag"])
-        spatial = model.vision(model.appearance_images(frames)).spatial  # (B, K, h, w)
-        frames_out = model.num_stft_frames(length)
-        motion = None
-        if model.motion is not None:
-            # the clip's frames are centred on the unpadded window
-            moving = model.motion_map(frames, audio.shape[-1], (frames_out - 1) / 2)
-            b, k, tf = moving.shape[:3]
-            motion = moving.reshape(b, k, tf, -1).permute(0, 3, 1, 2)  # (B, h*w, K, Tf')
-        return spec, audio, spatial, motion, frames_out
-
-    def _location_logits(self, locations: torch.Tensor, motion: torch.Tensor | None,
-                         audio: torch.Tensor) -> torch.Tensor:
-        """Mask logits (B, L, Fw, Tf') of locations (B, L, K), with their motion terms
-        (B, L, K, Tf') when the model has a motion path."""
-        logits: torch.Tensor = self.model.synthesizer(locations, audio)
-        if motion is not None:
-            logits = logits + self.model.synthesizer.temporal(motion, audio)
-        return logits
+        spatial = model.vision(model.normalize_frames(frames)).spatial  # (B, K, h, w)
+        return spec, audio, spatial, model.num_stft_frames(length)
 
     def location_gate(self, spec: Spectrogram, locations: torch.Tensor) -> torch.Tensor | None:
         """How likely each location's instrument is heard, frame by frame (`Gate`), or None
@@ -120,12 +103,10 @@ class Localizer:
         grows with h * w * F * Tf: use `pixel_energies` for heatmaps.
         """
         model = self.model
-        spec, audio, spatial, motion, frames_out = self._inputs(mix, frames)
+        spec, audio, spatial, frames_out = self._inputs(mix, frames)
+        masks = model.mask_activation(model.synthesizer.pixelwise(spatial, audio).float())
         b, k, h, w = spatial.shape
-        locations = spatial.reshape(b, k, h * w).transpose(1, 2)  # (B, h*w, K)
-        logits = self._location_logits(locations, motion, audio)
-        masks = model.mask_activation(logits.reshape(b, h, w, *logits.shape[2:]).float())
-        gate = self.location_gate(spec, locations)
+        gate = self.location_gate(spec, spatial.reshape(b, k, h * w).transpose(1, 2))
         if gate is not None:  # (B, h*w, Tf) -> (B, h, w, 1, Tf)
             masks = masks * gate.reshape(b, h, w, 1, -1)
         linear: torch.Tensor = model.unwarp(masks)[..., :frames_out]
@@ -139,7 +120,7 @@ class Localizer:
         the soft masks (B, chunk, F, Tf) of the locations in row-major order, a chunk at a
         time so that memory stays bounded (what the heatmaps are made of)."""
         model = self.model
-        spec, audio, spatial, motion, frames_out = self._inputs(mix, frames)
+        spec, audio, spatial, frames_out = self._inputs(mix, frames)
         b, k, h, w = spatial.shape
         locations = spatial.reshape(b, k, h * w).transpose(1, 2)  # (B, h*w, K)
         gate = self.location_gate(spec, locations)
@@ -147,9 +128,7 @@ class Localizer:
         def chunks() -> Iterator[torch.Tensor]:
             for start in range(0, h * w, chunk_size):
                 part = slice(start, start + chunk_size)
-                logits = self._location_logits(
-                    locations[:, part], None if motion is None else motion[:, part], audio)
-                masks = model.mask_activation(logits.float())
+                masks = model.mask_activation(model.synthesizer(locations[:, part], audio).float())
                 if gate is not None:
                     masks = masks * gate[:, part].unsqueeze(2)
                 yield model.unwarp(masks)[..., :frames_out]

@@ -23,7 +23,6 @@ from torch import nn
 
 from avsep.audio import NUM_WARPED_BINS
 from avsep.classes import SOLOS_CLASSES
-from avsep.models.motion import MotionNet, video_to_stft
 from avsep.models.separator import (
     MaskConfig,
     MaskSeparator,
@@ -73,18 +72,6 @@ class SoundOfPixelsConfig(MaskConfig):
     audio_gate_locality: how much of that dimming is each location's own, in [0, 1]: 0 dims
         the whole map by whether any shown instrument is heard, 1 each location by whether
         its own is.
-    motion_width: first-layer channels of a temporal visual path (`avsep.models.motion`;
-        0: none, the original). With it, the clip's frames are consecutive video frames
-        (data.clip.frame_stride 1) around the window's centre: the motion path sees them
-        all, the vision net only the centre one, and each source's visual vector becomes
-        time-varying, v_k + m_k(t).
-    motion_kernel: the motion path's temporal kernel, in video frames (odd).
-    motion_onset_loss: weight of an auxiliary objective of the motion path (0: none): a
-        linear read-out of each source's motion term predicts the onsets of that source's
-        own sound (spectral flux over time; 1 - their correlation). Separation alone let
-        the path learn a still picture; this asks it for the timing of the notes.
-    motion_fps: the frame rate of those frames (the shards', data.clip.fps): it places each
-        frame on the spectrogram's time axis.
 
     Measurements behind the non-original settings: docs/ablation.md and docs/results/.
     """
@@ -104,10 +91,6 @@ class SoundOfPixelsConfig(MaskConfig):
     num_classes: int = len(SOLOS_CLASSES)
     audio_tagging: float = 0.0
     audio_gate_locality: float = 0.0
-    motion_width: int = 0
-    motion_kernel: int = 5
-    motion_fps: float = 8.0
-    motion_onset_loss: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -122,13 +105,6 @@ class SoundOfPixelsConfig(MaskConfig):
         if not 0.0 <= self.audio_gate_locality <= 1.0:
             raise ValueError(f"audio_gate_locality must be in [0, 1], "
                              f"got {self.audio_gate_locality}")
-        if self.motion_width < 0 or self.motion_fps <= 0 or self.motion_kernel % 2 == 0:
-            raise ValueError(f"need motion_width >= 0, motion_fps > 0 and an odd "
-                             f"motion_kernel, got {self.motion_width}, {self.motion_fps} and "
-                             f"{self.motion_kernel}")
-        if self.motion_onset_loss < 0 or (self.motion_onset_loss and not self.motion_width):
-            raise ValueError(f"motion_onset_loss must be >= 0 and needs motion_width > 0, got "
-                             f"{self.motion_onset_loss} with motion_width {self.motion_width}")
         if self.audio_tagging > 0 and not self.visual_class_loss:
             raise ValueError("audio_tagging > 0 gates each location by the class its visual "
                              "vector shows: it needs the class head of visual_class_loss > 0")
@@ -140,14 +116,11 @@ class SopParts(NamedTuple):
     audio: (B, K, Fw, Tf) the U-Net's components.
     pooled: (B, N, K) each source's pooled visual vector.
     logits: (B, N, Fw, Tf) the synthesizer's mask logits.
-    motion: (B, N, K, Tf) each source's motion term on the spectrogram's frames, or None
-        without a motion path.
     """
 
     audio: torch.Tensor
     pooled: torch.Tensor
     logits: torch.Tensor
-    motion: torch.Tensor | None = None
 
 
 class SoundOfPixels(MaskSeparator):
@@ -180,10 +153,6 @@ class SoundOfPixels(MaskSeparator):
                                    out_channels=config.num_channels,
                                    separable=config.separable, skips=config.skips)
         self.synthesizer = Synthesizer(config.num_channels)
-        self.motion = (MotionNet(config.num_channels, config.motion_width, config.motion_kernel)
-                       if config.motion_width else None)
-        self.onset_head = (nn.Linear(config.num_channels, 1)
-                           if config.motion_onset_loss else None)
         # A linear read-out of the instrument class from a source's pooled visual vector,
         # trained only through the auxiliary loss.
         self.class_head = (nn.Linear(config.num_channels, config.num_classes)
@@ -196,14 +165,6 @@ class SoundOfPixels(MaskSeparator):
     @property
     def uses_labels(self) -> bool:
         return self.class_head is not None
-
-    @property
-    def optional_parts(self) -> tuple[str, ...]:
-        """Weight prefixes a one-frame checkpoint lacks and `train.init_from` may start
-        fresh: the motion path (so it can be trained on top of a trained one-frame model)."""
-        if self.motion is None:
-            return ()
-        return ("motion.", "onset_head.") if self.onset_head is not None else ("motion.",)
 
     @property
     def draws_noise(self) -> bool:
@@ -227,10 +188,6 @@ class SoundOfPixels(MaskSeparator):
                 f"SoundOfPixels: expected frames (batch={batch}, sources, 3, time, height, "
                 f"width), got shape {tuple(condition.shape)}"
             )
-        if self.motion is not None and condition.shape[3] < 2:
-            raise ValueError(
-                f"SoundOfPixels with a motion path: expected consecutive video frames "
-                f"(data.clip.num_frames >= 2, frame_stride 1), got {condition.shape[3]} frame")
         if condition.dtype != torch.uint8:
             raise ValueError(
                 f"SoundOfPixels: frames must be uint8 RGB (0..255; the model normalises them), "
@@ -244,40 +201,12 @@ class SoundOfPixels(MaskSeparator):
         components: torch.Tensor = self.audio_net(log_mag)
         return components
 
-    def appearance_images(self, frames: torch.Tensor) -> torch.Tensor:
-        """What the vision net sees of uint8 frames (B, 3, T, H, W), normalised: every
-        frame, or with a motion path the centre one, (B, 3, 1, H, W)."""
-        if self.motion is not None:
-            centre = frames.shape[2] // 2
-            frames = frames[:, :, centre:centre + 1]
-        images: torch.Tensor = self.normalize_frames(frames)
-        return images
-
     def visual_features(self, frames: torch.Tensor) -> torch.Tensor:
         """Pooled visual vectors per source: uint8 (B, N, 3, T, H, W) -> (B, N, K)."""
         b, n = frames.shape[:2]
-        images = self.appearance_images(frames.reshape(b * n, *frames.shape[2:]))
+        images = self.normalize_frames(frames.reshape(b * n, *frames.shape[2:]))
         pooled: torch.Tensor = self.vision(images).pooled
         return pooled.reshape(b, n, -1)
-
-    def motion_map(self, frames: torch.Tensor, num_stft_frames: int, centre: float
-                   ) -> torch.Tensor:
-        """The motion path on the spectrogram's frames: uint8 frames (B, 3, T, H, W) ->
-        (B, K, Tf, h, w), with the clip's centre frame at STFT frame `centre`."""
-        assert self.motion is not None
-        per_frame = self.motion(frames)  # (B, K, T, h, w)
-        spacing = self.config.sample_rate / (self.config.motion_fps * self.hop_length)
-        weights = video_to_stft(per_frame.shape[2], num_stft_frames, centre, spacing)
-        return torch.einsum("bkthw,jt->bkjhw", per_frame,
-                            weights.to(per_frame.device, per_frame.dtype))
-
-    def motion_features(self, frames: torch.Tensor, num_stft_frames: int) -> torch.Tensor:
-        """Each source's motion term, pooled over locations as the appearance vector:
-        uint8 (B, N, 3, T, H, W) -> (B, N, K, Tf), the window filling the Tf frames."""
-        b, n = frames.shape[:2]
-        motion = self.motion_map(frames.reshape(b * n, *frames.shape[2:]), num_stft_frames,
-                                 (num_stft_frames - 1) / 2)
-        return motion.mean(dim=(3, 4)).reshape(b, n, -1, num_stft_frames)
 
     def parts(self, spec: torch.Tensor | Spectrogram, condition: torch.Tensor) -> SopParts:
         """The nets' outputs for mixtures `spec` and frames `condition` (`SopParts`)."""
@@ -286,11 +215,7 @@ class SoundOfPixels(MaskSeparator):
         audio = self.audio_components(log_mag)
         pooled = self.visual_features(condition)
         logits: torch.Tensor = self.synthesizer(pooled, audio)
-        motion = None
-        if self.motion is not None:
-            motion = self.motion_features(condition, audio.shape[-1])
-            logits = logits + self.synthesizer.temporal(motion, audio)
-        return SopParts(audio=audio, pooled=pooled, logits=logits, motion=motion)
+        return SopParts(audio=audio, pooled=pooled, logits=logits)
 
     def mask_logits(self, spec: torch.Tensor | Spectrogram, condition: torch.Tensor
                     ) -> torch.Tensor:
@@ -311,9 +236,6 @@ class SoundOfPixels(MaskSeparator):
         with full_precision(mix):
             targets = self.mask_targets(spec, sources)
             loss = self.mask_loss(parts.logits.float(), targets)
-            if self.training and self.onset_head is not None and parts.motion is not None:
-                loss = loss + self.config.motion_onset_loss * self.onset_loss(
-                    parts.motion, targets.source_mags)
         if not (self.training and self.uses_labels):
             return Objective(loss=loss, outputs=parts.logits, spec=spec)
         if labels is None or labels.shape != parts.pooled.shape[:2]:
@@ -327,23 +249,6 @@ class SoundOfPixels(MaskSeparator):
                 loss = loss + self.config.audio_tagging * self.tagging_loss(
                     mix, targets, spec, labels, generator)
         return Objective(loss=loss, outputs=parts.logits, spec=spec)
-
-    def onset_loss(self, motion: torch.Tensor, source_mags: torch.Tensor) -> torch.Tensor:
-        """The squared error of `onset_head` on each source's motion term (B, N, K, Tf)
-        against that source's standardised spectral flux (the sum over bins of the rise of
-        log(1 + |S|) from the previous frame, from source_mags (B, N, Fw, Tf)), averaged over
-        the frames and the sources whose flux varies -> (). 1 - the squared correlation at
-        best; 1 for a motion term that says nothing of the onsets."""
-        assert self.onset_head is not None
-        predicted = self.onset_head(motion.float().transpose(2, 3)).squeeze(-1)  # (B, N, Tf)
-        level = torch.log1p(source_mags.float())
-        flux = F.pad((level[..., 1:] - level[..., :-1]).clamp_min(0).sum(dim=2), (1, 0))
-        spread = flux.std(dim=-1, correction=0, keepdim=True)
-        varies = spread.squeeze(-1) > 1e-6
-        if not varies.any():
-            return predicted.new_zeros(())
-        standard = (flux - flux.mean(dim=-1, keepdim=True)) / spread.clamp_min(1e-6)
-        return (predicted - standard).square().mean(dim=-1)[varies].mean()
 
     def class_loss(self, pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The cross-entropy () of `class_head` on pooled vectors (B, N, K) against labels

@@ -16,8 +16,6 @@ class Synthesizer(nn.Module):
     Shapes:
         forward(visual (B, N, K), audio (B, K, F, T)) -> logits (B, N, F, T)
         pixelwise(visual_map (B, K, h, w), audio (B, K, F, T)) -> logits (B, h, w, F, T)
-        temporal(visual (B, N, K, T), audio (B, K, F, T)) -> (B, N, F, T), the term of a
-            time-varying visual vector (no beta: it adds to `forward`'s logits)
     """
 
     def __init__(self, num_channels: int = 32) -> None:
@@ -39,14 +37,6 @@ class Synthesizer(nn.Module):
         weights = visual * self.alpha  # (B, N, K)
         logits = torch.bmm(weights, audio.reshape(b, k, f * t))
         return logits.reshape(b, visual.shape[1], f, t) + self.beta
-
-    def temporal(self, visual: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        self._check(visual.shape[2], audio)
-        if visual.dim() != 4 or visual.shape[-1] != audio.shape[-1]:
-            raise ValueError(f"Synthesizer: expected visual (batch, sources, K, "
-                             f"T={audio.shape[-1]}), got shape {tuple(visual.shape)}")
-        weights = visual * self.alpha.unsqueeze(1)  # (B, N, K, T)
-        return torch.einsum("bnkt,bkft->bnft", weights, audio)
 
     def pixelwise(self, visual_map: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         self._check(visual_map.shape[1], audio)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -107,22 +106,10 @@ def load_initial_weights(path: str, separator: Any, average: WeightAverage | Non
         CheckpointError: unreadable, or its model is not the configured one.
     """
     initial, _ = load_checkpoint(path, map_location=device)
-    state = initial.state_dict()
-    # Parts the configured model adds to the checkpoint's (a Sound of Pixels motion path on
-    # a one-frame model) keep their initialisation; every other weight must be there.
-    fresh = tuple(getattr(separator, "optional_parts", ()))
-    missing = [k for k in separator.state_dict() if k not in state]
-    strict = not missing or not all(k.startswith(fresh) for k in missing) or not fresh
     try:
-        separator.load_state_dict(state, strict=strict)
+        separator.load_state_dict(initial.state_dict())
         if average is not None:
-            average.model.load_state_dict(state, strict=strict)
-        if not strict:
-            unexpected = [k for k in state if k not in separator.state_dict()]
-            if unexpected:
-                raise RuntimeError(f"unexpected keys {unexpected[:4]}")
-            print(f"train.init_from: {len(missing)} weights of {', '.join(fresh)} are new "
-                  "and start from their initialisation", file=sys.stderr)
+            average.model.load_state_dict(initial.state_dict())
     except RuntimeError as exc:
         raise CheckpointError(
             f"train.init_from={path} holds {initial.model_name} {initial.model_kwargs}, "
