@@ -22,16 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
-from unseen_looks import make_data, score_set
+from unseen_looks import make_data, score_set, train_run, training_arguments
 
 from avsep.checkpoint import load_checkpoint, training_config
-from avsep.presets import resolve_preset
-from avsep.run_config import load_run_config
-from avsep.training import train
 from avsep.training.checkpoints import git_commit
 from avsep.urmp_naming import parse_piece_name
 from avsep.workflows.demo import duet_pieces
@@ -77,17 +73,9 @@ def same_class(piece: str) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0, help="training seed (train.seed)")
-    parser.add_argument("--config", default="demo", help="training preset or YAML file")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config overrides, as `avsep train --set`")
-    parser.add_argument("--minutes", type=float, default=15.0, help="training budget")
-    parser.add_argument("--tag", default="",
-                        help="names the run folder same_<tag>_seed<S> (the settings tried)")
+    training_arguments(parser, "same")
     parser.add_argument("--checkpoint", type=Path,
                         help="score this checkpoint instead of training one")
-    parser.add_argument("--root", type=Path, default=Path("work/unseen"))
-    parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     training, held_out = rotation()[FOLD]
     root = args.root / f"bench_{held_out}"
@@ -98,16 +86,9 @@ def main() -> int:
         run_dir, chosen = args.checkpoint.parent, args.checkpoint
         steps, minutes = None, None
     else:
-        config = load_run_config(resolve_preset(args.config),
-                                 [f"train.max_minutes={args.minutes}", f"train.seed={args.seed}",
-                                  *args.set])
-        config = replace(config, data=replace(config.data, path=str(data["solos"])))
         run_dir = root / f"same_{args.tag or 'oneframe'}_seed{args.seed}"
-        started = time.monotonic()
-        summary = train(config, run_dir, progress=False)
-        minutes = round((time.monotonic() - started) / 60, 1)
-        steps = summary["step"]
-        chosen = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "checkpoint.pt"
+        summary, spent, chosen = train_run(args, data["solos"], run_dir)
+        steps, minutes = summary["step"], round(spent, 1)
     model, payload = load_checkpoint(chosen, map_location="cpu")
     clip = training_config(payload, chosen).data.clip
     groups = {

@@ -91,21 +91,40 @@ def score_set(model, clip, shards: Path, raw: Path, out: Path,
             "accuracy": located["accuracy"], "chance": located["chance"]}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fold", type=int, required=True,
-                        help=f"which family is held out: 0..{len(FAMILIES) - 1} "
-                             f"({', '.join(FAMILIES)})")
+def training_arguments(parser: argparse.ArgumentParser, folder: str) -> None:
+    """The options of a benchmark that trains one run on a fold's data."""
     parser.add_argument("--seed", type=int, default=0, help="training seed (train.seed)")
-    parser.add_argument("--preset", default="bench", help="stand-in size (bench, tiny)")
     parser.add_argument("--config", default="demo", help="training preset or YAML file")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config overrides, as `avsep train --set`")
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget")
     parser.add_argument("--tag", default="",
-                        help="names the run folder run_<tag>_seed<S> (the settings tried)")
+                        help=f"names the run folder {folder}_<tag>_seed<S> (the settings tried)")
     parser.add_argument("--root", type=Path, default=Path("work/unseen"))
     parser.add_argument("--jobs", type=int, default=2)
+
+
+def train_run(args: argparse.Namespace, solos: Path, run_dir: Path) -> tuple[dict, float, Path]:
+    """Train the `--config` preset with `--set`, `--seed` and `--minutes` on `solos` shards;
+    returns the training summary, the minutes it took and the checkpoint to score."""
+    config = load_run_config(resolve_preset(args.config),
+                             [f"train.max_minutes={args.minutes}", f"train.seed={args.seed}",
+                              *args.set])
+    config = replace(config, data=replace(config.data, path=str(solos)))
+    started = time.monotonic()
+    summary = train(config, run_dir, progress=False)
+    minutes = (time.monotonic() - started) / 60
+    chosen = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "checkpoint.pt"
+    return summary, minutes, chosen
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fold", type=int, required=True,
+                        help=f"which family is held out: 0..{len(FAMILIES) - 1} "
+                             f"({', '.join(FAMILIES)})")
+    parser.add_argument("--preset", default="bench", help="stand-in size (bench, tiny)")
+    training_arguments(parser, "run")
     args = parser.parse_args()
     if not 0 <= args.fold < len(FAMILIES):
         parser.error(f"--fold must be in 0..{len(FAMILIES) - 1}")
@@ -113,15 +132,8 @@ def main() -> int:
     root = args.root / f"{args.preset}_{held_out}"
     data = make_data(root, training, held_out, args.preset, args.jobs)
 
-    config = load_run_config(resolve_preset(args.config),
-                             [f"train.max_minutes={args.minutes}", f"train.seed={args.seed}",
-                              *args.set])
-    config = replace(config, data=replace(config.data, path=str(data["solos"])))
     run_dir = root / (f"run_{args.tag}_seed{args.seed}" if args.tag else f"run_seed{args.seed}")
-    started = time.monotonic()
-    summary = train(config, run_dir, progress=False)
-    minutes = (time.monotonic() - started) / 60
-    chosen = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "checkpoint.pt"
+    summary, minutes, chosen = train_run(args, data["solos"], run_dir)
     model, payload = load_checkpoint(chosen, map_location="cpu")
     clip = training_config(payload, chosen).data.clip
     figures = {name: score_set(model, clip, data[name], root / "raw" / name,
