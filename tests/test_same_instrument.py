@@ -45,6 +45,10 @@ def test_urmp_standin_plans_a_duet_per_same_instrument_class():
     assert len(set(choose_instruments(3, 2, rng))) == 2
     with pytest.raises(ValueError, match="unknown instrument"):
         urmp_settings("bench", same_instrument=("Kazoo",))
+    # stand-in folders record repr(settings): the default keeps the repr of earlier folders
+    assert "same_instrument" not in repr(urmp_settings("bench"))
+    assert "same_instrument=('Violin', 'Cello', 'Flute')" in repr(settings)
+    assert urmp_settings("bench", same_instrument=["Violin"]) == urmp_settings("bench")
 
 def test_synth_names_an_unknown_same_instrument_class(tmp_path, capsys):
     from avsep.cli import main as cli_main

@@ -46,14 +46,16 @@ def _set_families(settings: SolosSettings | UrmpSettings) -> None:
 SOLOS_ASPECT = (4, 3)  # the stand-in's classic frame shape (width, height)
 HD_ASPECT = (16, 9)  # the shape of most YouTube (Solos) videos: 1280 x 720 at 720p
 # Fields left out of the settings' repr while they hold these values (see `_repr`).
-_QUIET_DEFAULTS: dict[str, object] = {"families": DEFAULT_FAMILIES, "frame_aspect": SOLOS_ASPECT}
+DEFAULT_SAME_INSTRUMENT = ("Violin",)  # the URMP stand-in's one vn_vn duet
+_QUIET_DEFAULTS: dict[str, object] = {"families": DEFAULT_FAMILIES, "frame_aspect": SOLOS_ASPECT,
+                                      "same_instrument": DEFAULT_SAME_INSTRUMENT}
 
 
 def _repr(settings: SolosSettings | UrmpSettings) -> str:
-    """dataclass repr without `families` and `frame_aspect` while they are the defaults:
-    stand-in folders record repr(settings) to refuse reuse under other settings
-    (avsep.workflows.standin), and the defaults draw exactly what was drawn before these
-    fields existed, so folders made then must still match."""
+    """dataclass repr without `families`, `frame_aspect` and `same_instrument` while they
+    are the defaults: stand-in folders record repr(settings) to refuse reuse under other
+    settings (avsep.workflows.standin), and the defaults draw exactly what was drawn before
+    these fields existed, so folders made then must still match."""
     shown = [f for f in dataclasses.fields(settings)
              if f.repr and not (f.name in _QUIET_DEFAULTS
                                 and getattr(settings, f.name) == _QUIET_DEFAULTS[f.name])]
@@ -155,11 +157,13 @@ class UrmpSettings:
     sample_rate: int = 48000
     style: str = "default"
     families: tuple[str, ...] = DEFAULT_FAMILIES
-    same_instrument: tuple[str, ...] = ("Violin",)
+    same_instrument: tuple[str, ...] = DEFAULT_SAME_INSTRUMENT
 
     def __post_init__(self) -> None:
         check_style(self.style)
         _set_families(self)
+        # a list (from JSON) becomes a tuple, as SolosSettings.frame_aspect does
+        object.__setattr__(self, "same_instrument", tuple(self.same_instrument))
         unknown = [name for name in self.same_instrument if name not in SOLOS_CLASSES]
         if unknown:
             raise ValueError(f"unknown instrument(s) {', '.join(unknown)} for same-instrument "

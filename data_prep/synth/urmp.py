@@ -39,7 +39,7 @@ from .instruments import INSTRUMENTS, instrument
 from .levels import mix_stems, normalise, span_gate
 from .music import Piece, Pool, fit_range, kind_of, perform, piece_seconds, pool
 from .performers import render_frames
-from .presets import RunOptions, UrmpSettings
+from .presets import DEFAULT_SAME_INSTRUMENT, RunOptions, UrmpSettings
 from .video_io import write_mp4
 from .wav_io import SUBTYPE as WAV_SUBTYPE
 from .wav_io import write_wav
@@ -100,7 +100,7 @@ def player_counts(settings: UrmpSettings, rng: np.random.Generator) -> list[int]
 
 
 def choose_instruments(number: int, players: int, rng: np.random.Generator,
-                       same_instrument: tuple[str, ...] = ("Violin",)) -> list[str]:
+                       same_instrument: tuple[str, ...] = DEFAULT_SAME_INSTRUMENT) -> list[str]:
     """Classes for the players, highest instrument on the highest part. Pieces 02, 03, ...
     (when they are duets) are duets of `same_instrument[0]`, `same_instrument[1]`, ...
     (`vn_vn` by default, a repeated instrument as in URMP); otherwise all differ."""
